@@ -1,0 +1,116 @@
+"""Start-up and shutdown: engine, migrations, Redis, the queue, the Slack app and the HTTP app."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import build_slack_app, build_slack_client, build_web_app
+from bot.broker import create_queue
+from bot.settings import Settings
+from handlers.deps import Deps
+from models import migrate
+from models.db import create_engine, create_session_factory
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is one line an operator can act on."""
+
+
+class Runtime:
+    """Owns every long-lived resource of one process, in start order; `stop` releases them in reverse."""
+
+    def __init__(self, settings: Settings, *, run_worker: bool = True, process_before_response: bool = False):
+        self.settings = settings
+        self.run_worker = run_worker
+        self.process_before_response = process_before_response
+        self.deps: Deps | None = None
+        self.slack_app: AsyncApp | None = None
+        self.web_app: web.Application | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._socket_handler = None
+
+    async def start(self) -> web.Application:
+        settings = self.settings
+        engine = create_engine(settings.database_url)
+        await self._prepare_schema(engine)
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+        queue = create_queue(settings.redis_url, namespace=settings.redis_namespace)
+        if self.run_worker:
+            queue.start_embedded_worker()
+        self.deps = Deps(
+            settings=settings, engine=engine, sessions=create_session_factory(engine), redis=redis, queue=queue
+        )
+        self._http = aiohttp.ClientSession()
+        if settings.slack_enabled:
+            self.slack_app = self._build_slack_app()
+        # In Socket Mode Slack never calls us over HTTP, so the HTTP endpoint stays off.
+        self.web_app = build_web_app(self.deps, None if settings.socket_mode else self.slack_app)
+        if settings.socket_mode:
+            await self._connect_socket_mode()
+        return self.web_app
+
+    def _build_slack_app(self) -> AsyncApp:
+        assert self.deps is not None and self.settings.slack_bot_token is not None
+        client = build_slack_client(
+            token=self.settings.slack_bot_token.get_secret_value(),
+            base_url=self.settings.slack_api_url,
+            session=self._http,
+        )
+        secret = self.settings.slack_signing_secret
+        return build_slack_app(
+            self.deps,
+            client=client,
+            # Socket Mode requests are not signed; Bolt still wants a value.
+            signing_secret=secret.get_secret_value() if secret else secrets.token_hex(16),
+            process_before_response=self.process_before_response,
+        )
+
+    async def _connect_socket_mode(self) -> None:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        assert self.settings.slack_app_token is not None
+        self._socket_handler = AsyncSocketModeHandler(self.slack_app, self.settings.slack_app_token.get_secret_value())
+        await self._socket_handler.connect_async()
+        log.info("connected to Slack in Socket Mode")
+
+    async def _prepare_schema(self, engine) -> None:  # type: ignore[no-untyped-def]
+        """The embedded SQLite default migrates itself; a shared PostgreSQL is migrated on purpose."""
+        if self.settings.is_sqlite:
+            await migrate.upgrade(engine)
+            return
+        try:
+            current = await migrate.current_revision(engine)
+        except Exception as error:
+            await engine.dispose()
+            raise StartupError(f"DATABASE_URL: cannot connect to the database ({type(error).__name__}: {error})") from None
+        if current != migrate.head_revision():
+            await engine.dispose()
+            raise StartupError(
+                f"The database schema is at {current or 'nothing'}, the code needs {migrate.head_revision()}: "
+                "run `campaign-manager migrate`."
+            )
+
+    async def stop(self) -> None:
+        if self._socket_handler is not None:
+            await self._socket_handler.close_async()
+        if self._http is not None:
+            await self._http.close()
+        if self.deps is not None:
+            if self.deps.queue is not None:
+                self.deps.queue.stop()
+            if self.deps.redis is not None:
+                await self.deps.redis.aclose()
+            await self.deps.engine.dispose()
+
+

@@ -1,0 +1,13 @@
+"""Imported by every Dramatiq worker process: set the broker first, then declare the actors."""
+
+from __future__ import annotations
+
+from bot.broker import create_queue
+from bot.logs import configure_logging
+from bot.settings import load_settings
+
+settings = load_settings()
+configure_logging(settings.log_level, settings.log_format)
+queue = create_queue(settings.redis_url, namespace=settings.redis_namespace)
+
+import handlers.jobs  # noqa: E402,F401  (must come after the broker is set)

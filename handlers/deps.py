@@ -1,0 +1,20 @@
+"""What every entry point needs from the composition root, handed over explicitly (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Any | None = None  # redis.asyncio.Redis in Redis mode
+    queue: Any | None = None  # bot.broker.Queue: the broker and, when embedded, its in-process worker

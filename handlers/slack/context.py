@@ -1,0 +1,72 @@
+"""Per-request plumbing for Slack listeners: dependencies, the unit of work, the acting member."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.deps import Deps
+from models import TeamMember
+from services import team
+
+
+def inject_deps(deps: Deps) -> Callable[..., Awaitable[None]]:
+    """A global middleware that puts the shared dependencies into every request's context."""
+
+    async def middleware(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> None:
+        context["deps"] = deps
+        await next()
+
+    return middleware
+
+
+def deps_of(context: AsyncBoltContext) -> Deps:
+    return context["deps"]
+
+
+@dataclass
+class Work:
+    """One unit of work on behalf of the person who sent the request."""
+
+    db: AsyncSession
+    actor: TeamMember
+    deps: Deps
+
+    @property
+    def today(self) -> date:
+        """Today where the actor is: a date typed by someone in Tokyo means Tokyo's calendar."""
+        return datetime.now(ZoneInfo(self.actor.timezone)).date()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.actor.slack_user_id in self.deps.settings.admin_user_ids
+
+
+@asynccontextmanager
+async def unit_of_work(context: AsyncBoltContext, client: AsyncWebClient) -> AsyncIterator[Work]:
+    """Open a transaction (committed when the block ends without error) and resolve the actor."""
+    deps = deps_of(context)
+    async with deps.sessions.begin() as db:
+        actor = await team.ensure_member(
+            db=db, slack_user_id=context.user_id or "", fetch_profile=slack_profile_fetcher(client)
+        )
+        yield Work(db=db, actor=actor, deps=deps)
+
+
+def slack_profile_fetcher(client: AsyncWebClient) -> team.ProfileFetcher:
+    async def fetch(slack_user_id: str) -> team.Profile | None:
+        response = await client.users_info(user=slack_user_id)
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = profile.get("real_name") or profile.get("display_name") or user.get("real_name") or user.get("name")
+        return team.Profile(name=name, email=profile.get("email"), timezone=user.get("tz"))
+
+    return fetch

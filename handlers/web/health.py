@@ -1,0 +1,70 @@
+"""`GET /health` (is the process up) and `GET /health/detailed` (can it reach what it needs)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from handlers.web import DEPS_KEY
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def register(app: web.Application) -> None:
+    app.router.add_get("/health", health)
+    app.router.add_get("/health/detailed", health_detailed)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def health_detailed(request: web.Request) -> web.Response:
+    deps = request.app[DEPS_KEY]
+
+    async def database() -> dict[str, Any]:
+        async with deps.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return {"backend": deps.engine.dialect.name}
+
+    checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {"database": database}
+    if deps.redis is not None:
+        redis = deps.redis
+
+        async def redis_check() -> dict[str, Any]:
+            await redis.ping()
+            return {}
+
+        checks["redis"] = redis_check
+    if deps.queue is not None:
+        queue = deps.queue
+
+        async def queue_check() -> dict[str, Any]:
+            # The Redis broker's client is synchronous: keep it off the event loop.
+            return await asyncio.to_thread(queue.stats)
+
+        checks["queue"] = queue_check
+
+    results = dict(zip(checks, await asyncio.gather(*(_run(check) for check in checks.values())), strict=True))
+    healthy = all(result["ok"] for result in results.values())
+    body = {"status": "ok" if healthy else "degraded", "mode": "embedded" if deps.settings.embedded else "redis",
+            "checks": results}
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def _run(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        details = await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # a failing dependency is the answer here, not an error of ours
+        return {"ok": False, "error": type(error).__name__, "latency_ms": _ms(started)}
+    return {"ok": True, "latency_ms": _ms(started), **details}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

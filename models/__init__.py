@@ -1,0 +1,27 @@
+"""Tables, the engine and the session factory. No business rules live here."""
+
+from models.approval import Approval
+from models.audit import AuditEntry
+from models.base import Base, utcnow
+from models.campaign import Campaign, Timeline
+from models.content import Asset, Attachment, Comment
+from models.enums import (
+    ApprovalRule,
+    ApprovalStatus,
+    AssetStatus,
+    CampaignStatus,
+    NotificationChannel,
+    NotificationStatus,
+    Priority,
+    TaskStatus,
+    Urgency,
+)
+from models.notification import Notification
+from models.task import Task, TaskDependency
+from models.team import TeamMember
+
+__all__ = [
+    "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
+    "Campaign", "CampaignStatus", "Comment", "Notification", "NotificationChannel", "NotificationStatus",
+    "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "Urgency", "utcnow",
+]

@@ -1,0 +1,18 @@
+"""Portable "insert unless it exists", for rows guarded by a unique key (members, outbox dedupe keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import Base
+
+
+async def insert_ignore(db: AsyncSession, model: type[Base], values: dict[str, Any], *, conflict: list[str]) -> bool:
+    """Insert one row; return False, changing nothing, when the unique `conflict` columns already exist."""
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(model).values(values).on_conflict_do_nothing(index_elements=conflict)
+    result = await db.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
