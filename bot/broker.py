@@ -5,14 +5,18 @@ Set the broker before any actor module is imported: actors bind to the broker cu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,17 @@ class Queue:
     kind: str  # "redis" | "embedded"
     namespace: str = DEFAULT_NAMESPACE
     worker: dramatiq.Worker | None = field(default=None)
+    actors: dict[str, dramatiq.Actor[Any, Any]] = field(default_factory=dict)
+
+    def declare_jobs(self, settings: Settings) -> None:
+        from handlers.jobs import JobEnvironment, declare_jobs
+
+        self.actors = declare_jobs(self.broker, JobEnvironment(settings))
+
+    async def enqueue(self, job_name: str, *, delay_ms: int | None = None, **kwargs: Any) -> None:
+        """Send a job by name; the Redis client is synchronous, so it runs off the event loop."""
+        actor = self.actors[job_name]
+        await asyncio.to_thread(actor.send_with_options, kwargs=kwargs, delay=delay_ms)
 
     def start_embedded_worker(self, *, threads: int = 2) -> None:
         """Embedded mode runs the actors inside the app process, so a newcomer needs only Python."""

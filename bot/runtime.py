@@ -46,6 +46,7 @@ class Runtime:
 
             redis = Redis.from_url(settings.redis_url)
         queue = create_queue(settings.redis_url, namespace=settings.redis_namespace)
+        queue.declare_jobs(settings)
         if self.run_worker:
             queue.start_embedded_worker()
         self.deps = Deps(

@@ -1,4 +1,4 @@
-"""Imported by every Dramatiq worker process: set the broker first, then declare the actors."""
+"""Imported by every Dramatiq worker process: set the broker, then declare the jobs on it."""
 
 from __future__ import annotations
 
@@ -9,5 +9,4 @@ from bot.settings import load_settings
 settings = load_settings()
 configure_logging(settings.log_level, settings.log_format)
 queue = create_queue(settings.redis_url, namespace=settings.redis_namespace)
-
-import handlers.jobs  # noqa: E402,F401  (must come after the broker is set)
+queue.declare_jobs(settings)  # the Dramatiq CLI finds the actors on the global broker set above

@@ -153,3 +153,23 @@ async def test_two_first_contacts_at_once_make_one_member(running_app: RunningAp
     replies = await asyncio.gather(*(command(running_app, fake_slack, "list", user_id="U0BOB") for _ in range(4)))
     assert all(reply.args["response_type"] == "ephemeral" for reply in replies)
     assert await count(running_app, TeamMember) == 1
+
+
+def fuzzed_texts(count: int, seed: int = 20261128) -> list[str]:
+    """Awkward input: quotes of every kind, entities, mentions, control and wide characters, long runs."""
+    import random
+
+    pieces = ['"', "\u201c", "\u201d", "'", "&amp;", "&lt;!channel&gt;", "&lt;@U0BOB&gt;", "<", ">", "\\", "\n",
+              "\t", "\u00a0", "\u200b", "\x00", "\x1f", "🚀", "新", "new", "list", "show", "CM-1", "T-1", "help",
+              "product_launch", "promo", NEXT_YEAR, "2027-02-30", "x" * 300, " ", " ", " "]
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(count)]
+
+
+async def test_fuzzed_text_always_gets_a_200_and_a_reply(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+    for text in fuzzed_texts(40):
+        reply = await command(running_app, fake_slack, text)
+        assert reply.args["response_type"] in ("ephemeral", "in_channel"), text
+        assert "error id" not in reply.args["text"], (text, reply.args["text"])
+        rendered = reply_text(reply)
+        assert "<!channel>" not in rendered and "<@U0BOB>" not in rendered

@@ -1,4 +1,10 @@
-"""Dramatiq actors. They take ids, open their own unit of work and call services.
+"""Dramatiq jobs. They take ids, open their own unit of work and call services.
 
-Import this package only after `bot.broker.create_queue` has set the broker.
+Importing this package records every job; `declare_jobs(broker, env)` binds them to a broker.
 """
+
+from handlers.jobs import team  # noqa: F401  (records its jobs)
+from handlers.jobs.environment import JobEnvironment
+from handlers.jobs.registry import JOBS, declare_jobs
+
+__all__ = ["JOBS", "JobEnvironment", "declare_jobs"]

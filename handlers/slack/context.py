@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.deps import Deps
+from handlers.slack.profiles import fetch_profile
 from models import TeamMember
 from services import team
 
@@ -50,23 +52,29 @@ class Work:
         return self.actor.slack_user_id in self.deps.settings.admin_user_ids
 
 
+log = logging.getLogger(__name__)
+
+# A lookup that just failed (rate limit, outage) is not worth repeating at once.
+PROFILE_RETRY_DELAY_MS = 60_000
+
+
 @asynccontextmanager
 async def unit_of_work(context: AsyncBoltContext, client: AsyncWebClient) -> AsyncIterator[Work]:
     """Open a transaction (committed when the block ends without error) and resolve the actor."""
     deps = deps_of(context)
     async with deps.sessions.begin() as db:
         actor = await team.ensure_member(
-            db=db, slack_user_id=context.user_id or "", fetch_profile=slack_profile_fetcher(client)
+            db=db, slack_user_id=context.user_id or "", fetch_profile=lambda uid: fetch_profile(client, uid)
         )
         yield Work(db=db, actor=actor, deps=deps)
+    if actor.profile_synced_at is None and deps.queue is not None:
+        await _refresh_profile_later(deps, actor)
 
 
-def slack_profile_fetcher(client: AsyncWebClient) -> team.ProfileFetcher:
-    async def fetch(slack_user_id: str) -> team.Profile | None:
-        response = await client.users_info(user=slack_user_id)
-        user = response.get("user") or {}
-        profile = user.get("profile") or {}
-        name = profile.get("real_name") or profile.get("display_name") or user.get("real_name") or user.get("name")
-        return team.Profile(name=name, email=profile.get("email"), timezone=user.get("tz"))
-
-    return fetch
+async def _refresh_profile_later(deps: Deps, member: TeamMember) -> None:
+    """After the commit, so the job finds the row. Best effort: the next contact tries again anyway."""
+    assert deps.queue is not None
+    try:
+        await deps.queue.enqueue("team.refresh_profile", member_id=member.id, delay_ms=PROFILE_RETRY_DELAY_MS)
+    except Exception:
+        log.warning("could not queue a profile refresh for %s", member.slack_user_id, exc_info=True)

@@ -1,0 +1,80 @@
+"""What jobs need (database sessions, a Slack client), created on the worker's own event loop.
+
+Dramatiq runs async actors on a loop thread of its own, so the web server's engine and HTTP session
+cannot be shared with jobs: each loop gets its own, built on first use and closed at worker shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from models.db import create_engine, create_session_factory
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+@dataclass
+class JobResources:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    slack: AsyncWebClient | None
+    http: aiohttp.ClientSession
+
+
+class JobEnvironment:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._resources: dict[asyncio.AbstractEventLoop, JobResources] = {}
+
+    async def resources(self) -> JobResources:
+        loop = asyncio.get_running_loop()
+        if loop not in self._resources:
+            self._resources[loop] = self._build()
+        return self._resources[loop]
+
+    def _build(self) -> JobResources:
+        engine = create_engine(self.settings.database_url, pool_size=5)
+        http = aiohttp.ClientSession()
+        token = self.settings.slack_bot_token
+        slack = None
+        if token is not None:
+            slack = AsyncWebClient(
+                token=token.get_secret_value(),
+                base_url=self.settings.slack_api_url,
+                session=http,
+                retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+            )
+        return JobResources(engine=engine, sessions=create_session_factory(engine), slack=slack, http=http)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        resources = self._resources.pop(loop, None)
+        if resources is not None:
+            await resources.http.close()
+            await resources.engine.dispose()
+
+    def middleware(self) -> dramatiq.Middleware:
+        return _CloseOnShutdown(self)
+
+
+class _CloseOnShutdown(dramatiq.Middleware):
+    def __init__(self, env: JobEnvironment):
+        self.env = env
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:  # still running: AsyncIO stops it after this hook
+            loop_thread.run_coroutine(self.env.close())
