@@ -8,6 +8,7 @@ import secrets
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.app import build_slack_app, build_slack_client, build_web_app
 from bot.broker import create_queue
@@ -81,8 +82,18 @@ class Runtime:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
         assert self.settings.slack_app_token is not None
-        self._socket_handler = AsyncSocketModeHandler(self.slack_app, self.settings.slack_app_token.get_secret_value())
-        await self._socket_handler.connect_async()
+        handler = AsyncSocketModeHandler(self.slack_app, self.settings.slack_app_token.get_secret_value())
+        self._socket_handler = handler
+        client = handler.client
+        # connect() retries every failure forever, a refused token too; ask for the URL first
+        # (connect() then uses it) so a token Slack refuses stops start-up instead of hanging it.
+        try:
+            client.wss_uri = await client.issue_new_wss_url()
+        except SlackApiError as error:
+            raise StartupError(f"SLACK_APP_TOKEN: Slack refused it ({error.response.get('error')})") from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("Slack is not reachable yet (%s); retrying", error)  # connect() retries
+        await handler.connect_async()
         log.info("connected to Slack in Socket Mode")
 
     async def _prepare_schema(self, engine) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ The variable names are a promise to operators; rename nothing without a deprecat
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
     sweep_interval_seconds: int = Field(default=60, ge=1, le=86400)
     admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
+    templates_dir: Path | None = None  # teams' own campaign templates, added to or overriding the built-ins
+    team_holidays: Annotated[frozenset[date], NoDecode] = frozenset()  # no one works these days
 
     @field_validator("database_url")
     @classmethod
@@ -104,6 +108,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("team_holidays", mode="before")
+    @classmethod
+    def _holiday_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            days = set()
+            for part in (piece.strip() for piece in value.split(",")):
+                if part:
+                    try:
+                        days.add(date.fromisoformat(part))
+                    except ValueError:
+                        raise ValueError(f"{part!r} is not a YYYY-MM-DD date") from None
+            return frozenset(days)
+        return value
+
+    @field_validator("templates_dir", mode="before")
+    @classmethod
+    def _blank_dir(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _slack_pairing(self) -> Settings:

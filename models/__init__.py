@@ -3,7 +3,7 @@
 from models.approval import Approval
 from models.audit import AuditEntry
 from models.base import Base, utcnow
-from models.campaign import Campaign, Timeline
+from models.campaign import Campaign, Timeline, TimelineSnapshot
 from models.content import Asset, Attachment, Comment
 from models.enums import (
     ApprovalRule,
@@ -23,5 +23,6 @@ from models.team import TeamMember
 __all__ = [
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
     "Campaign", "CampaignStatus", "Comment", "Notification", "NotificationChannel", "NotificationStatus",
-    "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "Urgency", "utcnow",
+    "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",
+    "utcnow",
 ]

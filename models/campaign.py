@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, Timestamps, str_enum
+from models.base import Base, Timestamps, str_enum, utcnow
 from models.enums import CampaignStatus
 from models.team import TeamMember
 
@@ -53,6 +53,26 @@ class Timeline(Timestamps, Base):
     buffer_consumed_pct: Mapped[float] = mapped_column(default=0.0)
     projected_launch: Mapped[date | None]
     compressed_days: Mapped[int] = mapped_column(default=0)
+    progress_pct: Mapped[float] = mapped_column(default=0.0)
+    # Highest buffer alert (0, 50, 100) already sent, so each crossing is told once.
+    alert_level: Mapped[int] = mapped_column(default=0)
+    # The template's approval stages, kept for the approvals workflow to open in order.
+    approval_stages: Mapped[list[Any]] = mapped_column(default=list)
     computed_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship(back_populates="timeline", lazy="raise")
+
+
+class TimelineSnapshot(Base):
+    """One point of the plan's history: the buffer fever chart is drawn from these."""
+
+    __tablename__ = "timeline_snapshots"
+    __table_args__ = (Index("ix_timeline_snapshots_campaign_id_at", "campaign_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(String(200))
+    projected_launch: Mapped[date | None]
+    buffer_consumed_pct: Mapped[float] = mapped_column(default=0.0)
+    progress_pct: Mapped[float] = mapped_column(default=0.0)

@@ -34,9 +34,15 @@ class Task(Timestamps, Base):
     priority: Mapped[Priority] = mapped_column(str_enum(Priority), default=Priority.NORMAL)
     status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus), default=TaskStatus.TODO)
     is_milestone: Mapped[bool] = mapped_column(default=False)
+    template_key: Mapped[str | None] = mapped_column(String(64))  # which template task this came from
     duration_hours: Mapped[float] = mapped_column(default=8.0)
+    # The plan works back from the launch: start_at/due_at are the latest dates that still meet it,
+    # earliest_* what a forward pass from today allows. due_fixed: a person set due_at, keep it.
     start_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
+    due_fixed: Mapped[bool] = mapped_column(default=False)
+    earliest_start_at: Mapped[datetime | None]
+    earliest_finish_at: Mapped[datetime | None]
     float_hours: Mapped[float | None]
     on_critical_path: Mapped[bool] = mapped_column(default=False)
     completed_at: Mapped[datetime | None]

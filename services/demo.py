@@ -53,7 +53,7 @@ async def seed_demo(*, db: AsyncSession, today: date, if_empty: bool = False) ->
 
     members = [
         TeamMember(slack_user_id=uid, name=name, role=role, skills=skills, timezone=tz, max_concurrent_tasks=cap,
-                   email=f"{name.split()[0].lower()}@example.com")
+                   email=f"{name.split()[0].lower()}@example.com", profile_synced_at=datetime.now(UTC))
         for uid, name, role, skills, tz, cap in DEMO_MEMBERS
     ]
     db.add_all(members)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import TeamMember, utcnow
+from models import Task, TaskStatus, TeamMember, utcnow
 from models.upsert import insert_ignore
+from services import audit
 
 log = logging.getLogger(__name__)
+
+ACTIVE_TASK_STATUSES = (TaskStatus.TODO, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,61 @@ async def _fetch_quietly(fetch_profile: ProfileFetcher, slack_user_id: str) -> P
     except Exception:  # a profile is a nicety; never fail the person's request over it
         log.warning("profile lookup failed for %s", slack_user_id, exc_info=True)
         return None
+
+
+@dataclass
+class MemberChanges:
+    """What `/team add` or `/team me` asked to change; None leaves a field as it is."""
+
+    role: str | None = None
+    skills: list[str] | None = None
+    timezone: str | None = None
+    weekly_availability: dict[str, Any] | None = None
+    max_concurrent_tasks: int | None = None
+    out_of_office: tuple[date, date] | None = None
+    clear_out_of_office: bool = False
+
+    def is_empty(self) -> bool:
+        return self == MemberChanges()
+
+
+def apply_changes(*, db: AsyncSession, member: TeamMember, changes: MemberChanges, actor: TeamMember) -> list[str]:
+    """Apply and audit the changes; returns the names of the fields that changed."""
+    changed: dict[str, Any] = {}
+    for field in ("role", "skills", "timezone", "weekly_availability", "max_concurrent_tasks"):
+        value = getattr(changes, field)
+        if value is not None and value != getattr(member, field):
+            setattr(member, field, value)
+            changed[field] = value
+    if changes.clear_out_of_office or changes.out_of_office is not None:
+        start, end = changes.out_of_office or (None, None)
+        if (member.out_of_office_from, member.out_of_office_until) != (start, end):
+            member.out_of_office_from, member.out_of_office_until = start, end
+            changed["out_of_office"] = [start.isoformat(), end.isoformat()] if start and end else None
+    if changed:
+        audit.record(db=db, actor=actor.slack_user_id, action="member.updated", entity_type="member",
+                     entity_id=member.id, **changed)
+    return list(changed)
+
+
+@dataclass(frozen=True)
+class MemberLoad:
+    member: TeamMember
+    active_tasks: int
+
+
+async def list_members(*, db: AsyncSession) -> list[MemberLoad]:
+    """Active members with how many open tasks each carries, by name."""
+    open_tasks = (
+        select(Task.assignee_id, func.count().label("open"))
+        .where(Task.status.in_(ACTIVE_TASK_STATUSES), Task.assignee_id.is_not(None))
+        .group_by(Task.assignee_id)
+        .subquery()
+    )
+    rows = await db.execute(
+        select(TeamMember, func.coalesce(open_tasks.c.open, 0))
+        .outerjoin(open_tasks, open_tasks.c.assignee_id == TeamMember.id)
+        .where(TeamMember.is_active.is_(True))
+        .order_by(func.lower(TeamMember.name), TeamMember.id)
+    )
+    return [MemberLoad(member=member, active_tasks=int(count)) for member, count in rows.all()]

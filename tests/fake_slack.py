@@ -6,6 +6,10 @@ retries and error handling are all tested as they happen in production.
 Responses mimic the shapes documented for each Slack method; only the fields
 our bot plausibly reads are filled in.
 
+Socket Mode: ``apps.connections.open`` (app-level ``xapp-`` token) hands out a ``ws://`` URL on
+the same server; a client that connects gets Slack's ``hello``, tests push envelopes with
+``socket_send`` and read the client's acks back as ``socket_mode.ack`` calls.
+
 Block Kit / view validation and the per-method answers live in ``tests.fake_slack_blocks``.
 """
 
@@ -24,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from tests.fake_slack_blocks import (
     APP_ID,
@@ -50,6 +54,11 @@ __all__ = [
     "view_problems",
 ]  # fmt: skip
 
+# Only these take the app-level (xapp-) token; every other method refuses it.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+SOCKET_PATH = "/socket-mode"
+SOCKET_ACK = "socket_mode.ack"  # method name of the Calls that record Socket Mode acks
+
 # Form-encoded requests carry these as JSON strings; decode them so tests see structures.
 JSON_FIELDS = frozenset({"blocks", "attachments", "view", "metadata", "unfurls", "user_auth_blocks"})
 
@@ -63,7 +72,7 @@ class Call:
     headers: dict
     url_id: str | None = None
     injected: bool = False  # answered by a fail_next() injection
-    http_method: str = "POST"
+    http_method: str = "POST"  # "WS" for socket_mode.ack, whose args are the client's ack message
     response: Any = None  # what the fake answered: dict for API calls, str for response_url
 
 
@@ -97,6 +106,8 @@ class FakeSlack(SlackMethods):
         self._cond = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._origin = ""
+        self._sockets: list[web.WebSocketResponse] = []  # open Socket Mode connections, oldest first
+        self._tickets: set[str] = set()  # issued by apps.connections.open
         self.add_user(BOT_USER_ID, name=BOT_USER_NAME, real_name="Campaign Manager")
         self.users[BOT_USER_ID]["is_bot"] = True
 
@@ -106,6 +117,7 @@ class FakeSlack(SlackMethods):
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{url_id}", self._handle_response_url)
+        app.router.add_get(SOCKET_PATH, self._handle_socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # Bind the socket ourselves so the OS-chosen port is known without private attributes.
@@ -116,6 +128,8 @@ class FakeSlack(SlackMethods):
         return self
 
     async def stop(self) -> None:
+        for ws in list(self._sockets):  # or the runner's cleanup waits for the handlers to end
+            await ws.close(code=WSCloseCode.GOING_AWAY)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -209,6 +223,30 @@ class FakeSlack(SlackMethods):
             _Failure(error, status, retry_after) for _ in range(times)
         )
 
+    # ------------------------------------------------------------ Socket Mode controls
+
+    async def wait_for_socket_connection(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until a Socket Mode client is connected (and has been sent ``hello``)."""
+        await self._wait_until(lambda: bool(self._sockets), timeout, "a Socket Mode connection")
+
+    async def wait_for_socket_close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until every Socket Mode connection is closed."""
+        await self._wait_until(lambda: not self._sockets, timeout, "all Socket Mode connections to close")
+
+    async def socket_send(self, envelope: dict) -> str:
+        """Push an envelope to the newest connection, as Slack does; returns its envelope_id."""
+        if not envelope.get("envelope_id"):
+            raise ValueError("a Socket Mode envelope needs an envelope_id")
+        if not self._sockets:
+            raise AssertionError("no Socket Mode connection to send to")
+        await self._sockets[-1].send_json(envelope)
+        return str(envelope["envelope_id"])
+
+    async def wait_for_socket_ack(self, envelope_id: str, timeout: float = 5.0) -> dict:  # noqa: ASYNC109
+        """The client's ack, ``{"envelope_id": ..., "payload": ...}`` (payload only when it sent one)."""
+        call = await self.wait_for(SOCKET_ACK, lambda c: c.args.get("envelope_id") == envelope_id, timeout=timeout)
+        return call.args
+
     def reset(self) -> None:
         """Forget calls and pending failures; users, messages and views stay."""
         self.calls.clear()
@@ -218,8 +256,18 @@ class FakeSlack(SlackMethods):
 
     async def _record(self, call: Call) -> None:
         self.calls.append(call)
+        await self._notify()
+
+    async def _notify(self) -> None:
         async with self._cond:
             self._cond.notify_all()
+
+    async def _wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+        try:
+            async with asyncio.timeout(timeout), self._cond:
+                await self._cond.wait_for(ready)
+        except TimeoutError:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
     @staticmethod
     async def _request_args(request: web.Request) -> dict:
@@ -274,8 +322,10 @@ class FakeSlack(SlackMethods):
                 raise _ApiError("unknown_method")
             if not token:
                 raise _ApiError("not_authed")
-            if not token.startswith("xox"):
+            if not token.startswith(("xox", "xapp-")):
                 raise _ApiError("invalid_auth")
+            if token.startswith("xapp-") != (method in APP_TOKEN_METHODS):
+                raise _ApiError("not_allowed_token_type")
             return {"ok": True, **handler(args)}
         except _ApiError as exc:
             body: dict[str, Any] = {"ok": False, "error": exc.error}
@@ -306,3 +356,42 @@ class FakeSlack(SlackMethods):
         if self.validate_blocks and block_problems(body.get("blocks", []), MESSAGE_BLOCK_LIMIT):
             return "invalid_blocks"
         return "ok"
+
+    # ------------------------------------------------------------ Socket Mode plumbing
+
+    def _new_socket_url(self) -> str:
+        ticket = secrets.token_hex(8)
+        self._tickets.add(ticket)
+        return f"{self._origin.replace('http://', 'ws://')}{SOCKET_PATH}?ticket={ticket}&app_id={APP_ID}"
+
+    def _hello(self) -> dict:
+        # The first message on every connection, shaped like Slack's (docs: "Using Socket Mode").
+        return {
+            "type": "hello", "num_connections": len(self._sockets),
+            "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060},
+            "connection_info": {"app_id": APP_ID},
+        }  # fmt: skip
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("ticket") not in self._tickets:
+            return web.Response(status=401, text="invalid_ticket")
+        ws = web.WebSocketResponse()  # answers the client's pings with pongs by itself
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        try:
+            await ws.send_json(self._hello())
+            await self._notify()
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._record_socket_reply(message.data)
+        finally:
+            self._sockets.remove(ws)
+            await self._notify()
+        return ws
+
+    async def _record_socket_reply(self, raw: str) -> None:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"_raw": raw}
+        await self._record(Call(SOCKET_ACK, body if isinstance(body, dict) else {"_raw": raw}, {}, http_method="WS"))

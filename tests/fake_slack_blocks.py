@@ -107,10 +107,12 @@ class SlackMethods:
     views: dict[str, dict]
     home_views: dict[str, str]
     _seq: Iterator[int]
+    _new_socket_url: Callable[[], str]  # FakeSlack serves the Socket Mode websocket itself
 
     def _handlers(self) -> dict[str, Callable[[dict], dict]]:
         return {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -156,6 +158,10 @@ class SlackMethods:
             "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": TEAM_NAME, "user": BOT_USER_NAME,
             "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False,
         }  # fmt: skip
+
+    def _apps_connections_open(self, args: dict) -> dict:
+        # Slack: {"ok": true, "url": "wss://wss-primary.slack.com/link/?ticket=...&app_id=..."}
+        return {"url": self._new_socket_url()}
 
     def _chat_post_message(self, args: dict) -> dict:
         channel = self._require(args, "channel", "channel_not_found")

@@ -2,6 +2,7 @@
 
 Payload builders mirror the fields Slack really sends, so Bolt's parsing, request
 verification and context extraction (user, channel, team, response_url) run for real.
+The ``*_envelope`` builders wrap the same payloads the way Socket Mode delivers them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -45,7 +47,7 @@ def _team() -> dict[str, str]:
     return {"id": TEAM_ID, "domain": TEAM_DOMAIN}
 
 
-def slash_command_form(
+def slash_command_fields(
     *,
     command: str,
     text: str,
@@ -55,25 +57,50 @@ def slash_command_form(
     team_id: str = "T0TEST",
     trigger_id: str = "trig.123",
     user_name: str = "someone",
-) -> str:
-    """URL-encoded body of a slash command, field for field as Slack posts it."""
-    return urlencode(
-        {
-            "token": VERIFICATION_TOKEN,
-            "team_id": team_id,
-            "team_domain": TEAM_DOMAIN,
-            "channel_id": channel_id,
-            "channel_name": "general",
-            "user_id": user_id,
-            "user_name": user_name,
-            "command": command,
-            "text": text,
-            "api_app_id": APP_ID,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": trigger_id,
-        }
-    )
+) -> dict[str, str]:
+    """The fields of a slash command, as Slack posts them (all strings)."""
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "team_domain": TEAM_DOMAIN,
+        "channel_id": channel_id,
+        "channel_name": "general",
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+
+
+def slash_command_form(**fields: str) -> str:
+    """URL-encoded body of a slash command over HTTP; takes ``slash_command_fields``' arguments."""
+    return urlencode(slash_command_fields(**fields))
+
+
+def slash_command_envelope(**fields: str) -> dict:
+    """A slash command as Socket Mode delivers it; takes ``slash_command_fields``' arguments."""
+    return {
+        "envelope_id": str(uuid.uuid4()),
+        "type": "slash_commands",
+        "accepts_response_payload": True,
+        "payload": slash_command_fields(**fields),
+    }
+
+
+def events_api_envelope(callback: dict, *, retry_attempt: int = 0, retry_reason: str = "") -> dict:
+    """An ``event_envelope`` (event_callback) as Socket Mode delivers it."""
+    return {
+        "envelope_id": str(uuid.uuid4()),
+        "type": "events_api",
+        "accepts_response_payload": False,
+        "retry_attempt": retry_attempt,
+        "retry_reason": retry_reason,
+        "payload": callback,
+    }
 
 
 def _message_stub(ts: str) -> dict[str, Any]:

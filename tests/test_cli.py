@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from models import migrate
 from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.fake_slack import FakeSlack
@@ -77,7 +78,7 @@ def test_migrate_postgres_and_serve_refuses_an_unmigrated_one(tmp_path: Path, fr
     assert "Traceback" not in refused.stderr
     migrated = run_cli("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert "database at revision 0001" in migrated.stdout
+    assert f"database at revision {migrate.head_revision()}" in migrated.stdout
 
 
 def test_migrate_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from bot.settings import SLACK_DEFAULT_API_URL, ConfigError, load_settings
 
 CONTRACT = ("DATABASE_URL", "REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
             "SLACK_API_URL", "HOST", "PORT", "PUBLIC_URL", "DASHBOARD_SECRET", "LOG_LEVEL", "LOG_FORMAT",
-            "SWEEP_INTERVAL_SECONDS", "ADMIN_USER_IDS")
+            "SWEEP_INTERVAL_SECONDS", "ADMIN_USER_IDS", "TEMPLATES_DIR", "TEAM_HOLIDAYS", "REDIS_NAMESPACE")
 
 
 @pytest.fixture
@@ -49,6 +49,16 @@ def test_every_contract_name_is_read(clean_env: pytest.MonkeyPatch) -> None:
     assert s.dashboard_secret and s.dashboard_secret.get_secret_value() == "d"
 
 
+def test_planning_settings(clean_env: pytest.MonkeyPatch) -> None:
+    from datetime import date
+    from pathlib import Path
+
+    clean_env.setenv("TEAM_HOLIDAYS", "2026-12-25, 2027-01-01")
+    clean_env.setenv("TEMPLATES_DIR", "/srv/templates")
+    s = load_settings()
+    assert s.team_holidays == {date(2026, 12, 25), date(2027, 1, 1)} and s.templates_dir == Path("/srv/templates")
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [("postgres://u@h/db", "postgresql+asyncpg://u@h/db"), ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
@@ -64,7 +74,7 @@ def test_pasted_database_urls_get_the_async_driver(clean_env: pytest.MonkeyPatch
     [("PORT", "abc", "PORT"), ("PORT", "70000", "PORT"), ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
      ("REDIS_URL", "localhost:6379", "REDIS_URL"), ("LOG_FORMAT", "xml", "LOG_FORMAT"),
      ("SLACK_BOT_TOKEN", "xoxb-1", "SLACK_SIGNING_SECRET"), ("SLACK_API_URL", "slack.com", "SLACK_API_URL"),
-     ("SWEEP_INTERVAL_SECONDS", "0", "SWEEP_INTERVAL_SECONDS")],
+     ("SWEEP_INTERVAL_SECONDS", "0", "SWEEP_INTERVAL_SECONDS"), ("TEAM_HOLIDAYS", "2026-12-25,Xmas", "TEAM_HOLIDAYS")],
 )
 def test_a_bad_value_names_its_variable(clean_env: pytest.MonkeyPatch, name: str, value: str, named: str) -> None:
     clean_env.setenv(name, value)

@@ -44,5 +44,44 @@ def parse_date(word: str) -> date:
             return date.fromisoformat(word)
         except ValueError:
             pass
-    shown = word if len(word) <= 30 else word[:29] + "…"
-    raise InvalidInput(f"`{shown}` is not a date. Use YYYY-MM-DD, for example 2027-03-01.")
+    raise InvalidInput(f"`{truncate_word(word)}` is not a date. Use YYYY-MM-DD, for example 2027-03-01.")
+
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+
+
+def parse_user_mention(word: str) -> str:
+    """`<@U123>` or `<@U123|alice>` (Slack escapes mentions so) -> `U123`."""
+    match = _MENTION.match(word.strip())
+    if not match:
+        raise InvalidInput("Mention the person with @, like `@alice`.")
+    return match.group(1)
+
+
+def parse_options(words: list[str], known: tuple[str, ...]) -> dict[str, str]:
+    """`role=designer skills=design,video hours=mon-fri 9-17` -> {"role": ..., "hours": "mon-fri 9-17"}.
+
+    Words without `=` continue the previous value, so multi-word values need no quotes.
+    """
+    options: dict[str, str] = {}
+    current: str | None = None
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep and key.lower() in known:
+            current = key.lower()
+            if current in options:
+                raise InvalidInput(f"`{current}=` is given twice.")
+            options[current] = value
+        elif sep and current is None:
+            allowed = ", ".join(f"`{name}=`" for name in known)
+            raise InvalidInput(f"`{truncate_word(key)}=` is not something I can set. Use {allowed}.")
+        elif current is not None:
+            options[current] = f"{options[current]} {word}".strip()
+        else:
+            allowed = ", ".join(f"`{name}=`" for name in known)
+            raise InvalidInput(f"I don't know what `{truncate_word(word)}` means here. Use {allowed}.")
+    return options
+
+
+def truncate_word(word: str, limit: int = 30) -> str:
+    return word if len(word) <= limit else word[: limit - 1] + "…"

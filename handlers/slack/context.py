@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.deps import Deps
 from handlers.slack.profiles import fetch_profile
 from models import TeamMember
-from services import team
+from services import authz, team
 
 
 def inject_deps(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -50,6 +50,10 @@ class Work:
     @property
     def is_admin(self) -> bool:
         return self.actor.slack_user_id in self.deps.settings.admin_user_ids
+
+    @property
+    def authz_actor(self) -> authz.Actor:
+        return authz.Actor(member=self.actor, is_admin=self.is_admin)
 
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,104 @@
+"""`/team`: who is on the team, their skills, hours, capacity and time off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.team import member_card, team_help, team_list
+from blocks.text import escape, fit_escaped
+from handlers.slack.args import parse_options, parse_user_mention, split_words, truncate_word
+from handlers.slack.context import Work, unit_of_work
+from handlers.slack.errors import replying_errors
+from handlers.slack.profiles import fetch_profile
+from services import authz, team
+from services.availability import (
+    parse_capacity,
+    parse_hours,
+    parse_out_of_office,
+    parse_skills,
+    parse_timezone,
+)
+from services.errors import InvalidInput
+
+OPTIONS = ("role", "skills", "tz", "hours", "capacity", "ooo")
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/team")(team_command)
+
+
+async def team_command(
+    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    await ack()
+    async with replying_errors(respond):
+        words = split_words(command.get("text") or "")
+        subcommand = words[0].lower() if words else "help"
+        if subcommand not in ("list", "me", "add"):
+            note = None if subcommand == "help" else f"`/team {escape(truncate_word(words[0]))}` is not a command I know."
+            await respond(**team_help(note), response_type="ephemeral")
+            return
+        async with unit_of_work(context, client) as work:
+            if subcommand == "list":
+                reply = team_list(await team.list_members(db=work.db))
+            elif subcommand == "me":
+                reply = await _update(work, work.actor, words[1:])
+            else:
+                reply = await _add(work, words[1:], client)
+        await respond(**reply, response_type="ephemeral")
+
+
+async def _add(work: Work, args: list[str], client: AsyncWebClient) -> dict[str, Any]:
+    if not args:
+        raise InvalidInput("Who? Usage: `/team add @alice role=designer skills=design,video`")
+    slack_user_id = parse_user_mention(args[0])
+    existing = await team.find_member(db=work.db, slack_user_id=slack_user_id)
+    member = existing or await team.ensure_member(
+        db=work.db, slack_user_id=slack_user_id, fetch_profile=lambda uid: fetch_profile(client, uid)
+    )
+    if existing is not None and args[1:]:
+        authz.require(authz.can_edit_member(work.authz_actor, member), "Only an admin can change someone else's profile.")
+    return await _update(work, member, args[1:], added=existing is None)
+
+
+async def _update(work: Work, member: Any, args: list[str], *, added: bool = False) -> dict[str, Any]:
+    changes = parse_changes(args)
+    changed = team.apply_changes(db=work.db, member=member, changes=changes, actor=work.actor)
+    await work.db.flush()
+    load = next(load for load in await team.list_members(db=work.db) if load.member.id == member.id)
+    name = fit_escaped(member.name, 80)
+    if added:
+        note = f":wave: {name} is on the team."
+    elif changed:
+        note = f":white_check_mark: Updated {', '.join(field.replace('_', ' ') for field in changed)}."
+    else:
+        note = None
+    return member_card(load, note=note)
+
+
+def parse_changes(args: list[str]) -> team.MemberChanges:
+    options = parse_options(args, OPTIONS)
+    changes = team.MemberChanges()
+    if "role" in options:
+        role = " ".join(options["role"].split())
+        if not role or len(role) > 64:
+            raise InvalidInput("A role is 1 to 64 characters, like `designer`.")
+        changes.role = role
+    if "skills" in options:
+        changes.skills = parse_skills(options["skills"])
+    if "tz" in options:
+        changes.timezone = parse_timezone(options["tz"])
+    if "hours" in options:
+        changes.weekly_availability = parse_hours(options["hours"])
+    if "capacity" in options:
+        changes.max_concurrent_tasks = parse_capacity(options["capacity"])
+    if "ooo" in options:
+        changes.out_of_office = parse_out_of_office(options["ooo"])
+        changes.clear_out_of_office = changes.out_of_office is None
+    return changes

@@ -1,0 +1,45 @@
+"""Who may do what. Every entry point asks here before a change; nothing else decides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import Campaign, Task, TeamMember
+from services.errors import NotAllowed
+
+
+@dataclass(frozen=True)
+class Actor:
+    member: TeamMember
+    is_admin: bool = False
+
+
+def can_manage_campaign(actor: Actor, campaign: Campaign) -> bool:
+    """Plan, staff, launch or cancel a campaign: its owner or an admin."""
+    return actor.is_admin or campaign.owner_id == actor.member.id
+
+
+def can_work_on_task(actor: Actor, task: Task, campaign: Campaign) -> bool:
+    """Start, finish, block or re-estimate a task: its assignee, the campaign owner or an admin."""
+    return task.assignee_id == actor.member.id or can_manage_campaign(actor, campaign)
+
+
+def can_edit_member(actor: Actor, member: TeamMember) -> bool:
+    """Change someone's skills, hours or capacity: themselves or an admin."""
+    return actor.is_admin or actor.member.id == member.id
+
+
+def require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise NotAllowed(message)
+
+
+def require_campaign_manager(actor: Actor, campaign: Campaign, doing: str) -> None:
+    require(can_manage_campaign(actor, campaign), f"Only the campaign owner or an admin can {doing}.")
+
+
+def require_task_worker(actor: Actor, task: Task, campaign: Campaign, doing: str) -> None:
+    require(
+        can_work_on_task(actor, task, campaign),
+        f"Only the assignee, the campaign owner or an admin can {doing}.",
+    )
