@@ -1,4 +1,4 @@
-"""Campaign messages: created, list, details, templates."""
+"""Campaign messages: created (with its plan), list, details, templates."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from blocks.text import (
     channel_mention,
     context,
+    day_label,
     divider,
     escape,
     fit_escaped,
@@ -17,9 +18,11 @@ from blocks.text import (
     section,
     user_mention,
 )
-from models import Campaign, CampaignStatus
+from models import Campaign, CampaignStatus, Task
 from services.campaigns import campaign_ref
-from services.templates import CATALOGUE
+from services.planning.templates import Template
+from services.plans import PlanSummary
+from services.refs import RefKind, format_ref
 
 STATUS_BADGES = {
     CampaignStatus.PLANNING: ":spiral_note_pad: planning",
@@ -28,6 +31,9 @@ STATUS_BADGES = {
     CampaignStatus.COMPLETED: ":white_check_mark: completed",
     CampaignStatus.CANCELLED: ":x: cancelled",
 }
+RISK_BADGES = {"on track": ":large_green_circle: on track", "at risk": ":large_yellow_circle: at risk",
+               "late": ":red_circle: late"}
+CRITICAL_SHOWN = 8
 
 
 def _name(campaign: Campaign, limit: int = 200) -> str:
@@ -40,22 +46,43 @@ def launch_phrase(campaign: Campaign, today: date) -> str:
     return f"{campaign.launch_date:%a %d %b %Y} ({when})"
 
 
-def campaign_created(campaign: Campaign, *, today: date) -> dict[str, Any]:
+def _days(hours_or_days: float) -> str:
+    return f"{hours_or_days:.1f}".removesuffix(".0")
+
+
+def task_title(task: Task, limit: int = 80) -> str:
+    return f"`{format_ref(RefKind.TASK, task.id)}` {fit_escaped(task.title, limit)}"
+
+
+def compressed_warning(plan: PlanSummary) -> str:
+    culprits = ", ".join(f"{task_title(task, 50)} ({_days(task.duration_hours / 8)}d)" for task in plan.culprits)
+    return (f":warning: *Compressed:* the plan is {plan.timeline.compressed_days} working days short of a "
+            f"comfortable fit before launch.{' Critical work causing it: ' + culprits + '.' if culprits else ''}")
+
+
+def campaign_created(plan: PlanSummary, *, template_title: str, today: date) -> dict[str, Any]:
+    campaign = plan.campaign
     ref = campaign_ref(campaign)
-    title = f"{ref} created: *{_name(campaign)}*"
+    work = [task for task in plan.tasks if not task.is_milestone]
     blocks = [
         section(
-            f":rocket: {title}",
+            f":rocket: {ref} created: *{_name(campaign)}*",
             fields=[
-                f"*Template*\n{CATALOGUE[campaign.template].title if campaign.template in CATALOGUE else escape(campaign.template)}",
                 f"*Launch*\n{launch_phrase(campaign, today)}",
+                f"*Template*\n{escape(template_title)}",
+                f"*Plan*\n{len(work)} tasks, {len(plan.milestones)} milestones",
+                f"*Critical path*\n{_days(plan.critical_days)} working days",
+                f"*Buffer*\n{_days(plan.timeline.buffer_hours / 8)} days before launch",
                 f"*Owner*\n{user_mention(campaign.owner.slack_user_id)}",
-                f"*Status*\n{STATUS_BADGES[campaign.status]}",
             ],
-        ),
-        context(f"See it any time with `/campaign show {ref}`."),
+        )
     ]
-    return message(f"{ref} created: {_name(campaign)}", blocks)
+    if plan.compressed:
+        blocks.append(section(compressed_warning(plan)))
+    blocks.append(context(f"Next: `/campaign assign {ref}` picks people for the tasks · `/campaign show {ref}` · "
+                          f"`/task list {ref}`"))
+    flag = " (compressed)" if plan.compressed else ""
+    return message(f"{ref} created: {_name(campaign)}: {len(work)} tasks{flag}", blocks)
 
 
 def campaign_list(campaigns: Sequence[Campaign], *, total: int, today: date, filter_label: str) -> dict[str, Any]:
@@ -78,23 +105,59 @@ def campaign_list(campaigns: Sequence[Campaign], *, total: int, today: date, fil
     return message(f"{total} {filter_label} campaigns", blocks)
 
 
-def campaign_detail(campaign: Campaign, *, today: date) -> dict[str, Any]:
+def campaign_detail(
+    campaign: Campaign, plan: PlanSummary | None, *, template_title: str, today: date, viewer_tz: str
+) -> dict[str, Any]:
     ref = campaign_ref(campaign)
-    template = CATALOGUE.get(campaign.template)
     fields = [
         f"*Status*\n{STATUS_BADGES[campaign.status]}",
         f"*Launch*\n{launch_phrase(campaign, today)}",
         f"*Owner*\n{user_mention(campaign.owner.slack_user_id)}",
-        f"*Template*\n{template.title if template else escape(campaign.template)}",
+        f"*Template*\n{escape(template_title)}",
     ]
     if campaign.channel_id:
         fields.append(f"*Channel*\n{channel_mention(campaign.channel_id)}")
-    blocks = [header(f"{ref} · {campaign.name}"), section(f"*{_name(campaign)}*", fields=fields)]
+    if plan is not None:
+        timeline = plan.timeline
+        fields.append(f"*Risk*\n{RISK_BADGES[plan.risk]}")
+        fields.append(f"*Buffer left*\n{plan.buffer_left_pct:.0f}% of {_days(timeline.buffer_hours / 8)} days")
+        if timeline.projected_launch and timeline.projected_launch != campaign.launch_date:
+            fields.append(f"*Projected launch*\n{timeline.projected_launch:%a %d %b %Y}")
+        fields.append(f"*Progress*\n{timeline.progress_pct:.0f}% of the work done")
+    blocks = [header(f"{ref} · {campaign.name}"), section(f"*{_name(campaign)}*", fields=fields[:10])]
     if campaign.description:
         blocks.append(section(fit_escaped(campaign.description, 2900)))
-    blocks += [divider(), context(f"Created {campaign.created_at:%d %b %Y}. Ref `{ref}`.")]
+    if plan is not None:
+        blocks += _plan_blocks(plan, viewer_tz)
+    blocks += [divider(), context(f"Created {campaign.created_at:%d %b %Y}. Ref `{ref}`. Tasks: `/task list {ref}`.")]
     return message(f"{ref}: {_name(campaign)}", blocks)
 
 
-def template_lines() -> str:
-    return "\n".join(f"• `{info.name}`: {info.description}" for info in CATALOGUE.values())
+def _plan_blocks(plan: PlanSummary, viewer_tz: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if plan.compressed:
+        blocks.append(section(compressed_warning(plan)))
+    if plan.milestones:
+        lines = [f"• {fit_escaped(task.title, 80)}: {day_label(task.due_at, viewer_tz) if task.due_at else 'unscheduled'}"
+                 + (" :white_check_mark:" if task.completed_at else "") for task in plan.milestones]
+        blocks.append(section("*Milestones*\n" + "\n".join(lines)))
+    critical = [task for task in plan.remaining_critical_path if not task.is_milestone]
+    if critical:
+        lines = [f"• {task_title(task)} · due {day_label(task.due_at, viewer_tz) if task.due_at else '?'}"
+                 for task in critical[:CRITICAL_SHOWN]]
+        more = f"\n…and {len(critical) - CRITICAL_SHOWN} more" if len(critical) > CRITICAL_SHOWN else ""
+        blocks.append(section(f"*Critical path* ({_days(plan.critical_days)} working days)\n" + "\n".join(lines) + more))
+    return blocks
+
+
+def templates_message(templates: Sequence[Template]) -> dict[str, Any]:
+    lines = [
+        f"• `{escape(t.name)}` *{escape(t.title)}*: {escape(t.description)} "
+        f"(about {t.typical_length_days()} working days, {len(t.tasks)} tasks)"
+        for t in templates
+    ]
+    return message(
+        f"{len(templates)} templates",
+        [header("Campaign templates"), section("\n".join(lines)),
+         context('Use one with `/campaign new "Spring launch" product_launch 2027-03-01`.')],
+    )

@@ -6,7 +6,9 @@ enough to make typed text inert. Every string that came from a person goes throu
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 SECTION_TEXT_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -72,6 +74,11 @@ def user_mention(slack_user_id: str) -> str:
 
 def channel_mention(channel_id: str) -> str:
     return f"<#{channel_id}>" if channel_id.isalnum() else escape(channel_id)
+
+
+def day_label(moment: datetime, timezone: str) -> str:
+    """`Tue 12 Jan` in the reader's own time zone (a due date is a day, wherever you are)."""
+    return f"{moment.astimezone(ZoneInfo(timezone)):%a %d %b}"
 
 
 def message(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -138,6 +138,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> str:
+        from bot.runtime import load_templates
         from models import migrate
         from models.db import create_engine, create_session_factory
         from services.demo import DemoAlreadySeeded, seed_demo
@@ -147,7 +148,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
             if settings.is_sqlite:
                 await migrate.upgrade(engine)
             async with create_session_factory(engine).begin() as db:
-                counts = await seed_demo(db=db, today=date.today(), if_empty=args.if_empty)
+                counts = await seed_demo(db=db, library=load_templates(settings), now=datetime.now(UTC),
+                                         if_empty=args.if_empty)
         except DemoAlreadySeeded as skipped:
             return f"{skipped}"
         finally:

@@ -16,12 +16,21 @@ from bot.settings import Settings
 from handlers.deps import Deps
 from models import migrate
 from models.db import create_engine, create_session_factory
+from services.planning.templates import TemplateLibrary, load_library
 
 log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """Start-up cannot go on; the message is one line an operator can act on."""
+
+
+def load_templates(settings: Settings) -> TemplateLibrary:
+    """Built-ins plus the team's own; a broken file is logged and skipped, never fatal."""
+    library = load_library(settings.templates_dir)
+    for problem in library.problems:
+        log.warning("template problem: %s", problem)
+    return library
 
 
 class Runtime:
@@ -51,7 +60,8 @@ class Runtime:
         if self.run_worker:
             queue.start_embedded_worker()
         self.deps = Deps(
-            settings=settings, engine=engine, sessions=create_session_factory(engine), redis=redis, queue=queue
+            settings=settings, engine=engine, sessions=create_session_factory(engine), redis=redis, queue=queue,
+            templates=load_templates(settings),
         )
         self._http = aiohttp.ClientSession()
         if settings.slack_enabled:

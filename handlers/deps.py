@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.planning.templates import TemplateLibrary
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -18,3 +20,4 @@ class Deps:
     sessions: async_sessionmaker[AsyncSession]
     redis: Any | None = None  # redis.asyncio.Redis in Redis mode
     queue: Any | None = None  # bot.broker.Queue: the broker and, when embedded, its in-process worker
+    templates: TemplateLibrary = field(default_factory=TemplateLibrary)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,10 +14,12 @@ from sqlalchemy.orm import selectinload
 from models import Campaign, CampaignStatus, TeamMember
 from services import audit
 from services.errors import InvalidInput, NotFound
+from services.planning.templates import Template
+from services.plans import PlanSummary, create_plan
 from services.refs import RefKind, format_ref
-from services.templates import resolve_template
 
 MAX_NAME_LENGTH = 200
+MAX_HORIZON_DAYS = 3 * 365
 OPEN_STATUSES = (CampaignStatus.PLANNING, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
 
 
@@ -28,19 +31,23 @@ async def create_campaign(
     *,
     db: AsyncSession,
     name: str,
-    template: str,
+    template: Template,
     launch_date: date,
     owner: TeamMember,
-    today: date,
+    now: datetime,
+    holidays: frozenset[date] = frozenset(),
     channel_id: str | None = None,
-) -> Campaign:
+) -> PlanSummary:
+    """Create the campaign and its plan from the template, working back from the launch date."""
     clean_name = _clean_name(name)
-    template_info = resolve_template(template)
+    today = now.astimezone(ZoneInfo(owner.timezone)).date()
     if launch_date < today:
         raise InvalidInput(f"The launch date {launch_date.isoformat()} is in the past; pick today or later.")
+    if launch_date > today + timedelta(days=MAX_HORIZON_DAYS):
+        raise InvalidInput(f"The launch date {launch_date.isoformat()} is more than {MAX_HORIZON_DAYS // 365} years away.")
     campaign = Campaign(
         name=clean_name,
-        template=template_info.name,
+        template=template.name,
         launch_date=launch_date,
         owner_id=owner.id,
         channel_id=channel_id,
@@ -55,10 +62,10 @@ async def create_campaign(
         entity_type="campaign",
         entity_id=campaign.id,
         name=clean_name,
-        template=template_info.name,
+        template=template.name,
         launch_date=launch_date.isoformat(),
     )
-    return campaign
+    return await create_plan(db=db, campaign=campaign, template=template, now=now, holidays=holidays)
 
 
 async def get_campaign(*, db: AsyncSession, campaign_id: int) -> Campaign:

@@ -11,8 +11,10 @@ from slack_sdk.models.blocks import Block
 
 from blocks.campaigns import campaign_created, campaign_detail, campaign_list
 from blocks.help import campaign_help
+from blocks.tasks import task_list
 from blocks.text import escape, fit_escaped, section, truncate
-from models import Campaign, CampaignStatus, TeamMember
+from models import Campaign, CampaignStatus, Task, TaskStatus, TeamMember, Timeline
+from services.plans import PlanSummary
 
 TODAY = date(2027, 1, 10)
 
@@ -26,6 +28,18 @@ def make_campaign(name: str, *, description: str | None = None, campaign_id: int
     campaign.owner = owner
     campaign.created_at = datetime(2027, 1, 1, tzinfo=UTC)
     return campaign
+
+
+def make_plan(campaign: Campaign, titles: list[str], *, compressed_days: int = 0) -> PlanSummary:
+    tasks = [
+        Task(id=i + 1, campaign_id=campaign.id, title=title, duration_hours=16.0, status=TaskStatus.TODO,
+             is_milestone=i == len(titles) - 1, on_critical_path=True, due_at=datetime(2027, 2, 1, 17, tzinfo=UTC))
+        for i, title in enumerate(titles)
+    ]
+    timeline = Timeline(campaign_id=campaign.id, template="product_launch", buffer_hours=24.0,
+                        critical_path=[task.id for task in tasks], compressed_days=compressed_days,
+                        buffer_consumed_pct=0.0, progress_pct=0.0, projected_launch=campaign.launch_date)
+    return PlanSummary(campaign=campaign, timeline=timeline, tasks=tasks)
 
 
 def assert_valid(payload: dict[str, Any]) -> None:
@@ -80,7 +94,8 @@ def test_section_text_is_capped_at_slack_limit() -> None:
 
 
 def test_created_message_escapes_the_name() -> None:
-    payload = campaign_created(make_campaign("Launch <!channel> & <@U999>"), today=TODAY)
+    campaign = make_campaign("Launch <!channel> & <@U999>")
+    payload = campaign_created(make_plan(campaign, ["Brief", "Launch"]), template_title="Product launch", today=TODAY)
     text = all_text(payload)
     assert "<!channel>" not in text and "<@U999>" not in text
     assert "&lt;!channel&gt; &amp; &lt;@U999&gt;" in text
@@ -89,11 +104,16 @@ def test_created_message_escapes_the_name() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.text(min_size=1, max_size=400), description=st.none() | st.text(max_size=5000))
-def test_any_name_renders_valid_blocks(name: str, description: str | None) -> None:
+@given(name=st.text(min_size=1, max_size=400), description=st.none() | st.text(max_size=5000),
+       titles=st.lists(st.text(min_size=1, max_size=300), min_size=1, max_size=60), compressed=st.integers(0, 40))
+def test_any_text_renders_valid_blocks(name: str, description: str | None, titles: list[str], compressed: int) -> None:
     campaign = make_campaign(name, description=description)
-    for payload in (campaign_created(campaign, today=TODAY), campaign_detail(campaign, today=TODAY),
-                    campaign_list([campaign], total=1, today=TODAY, filter_label="open")):
+    plan = make_plan(campaign, titles, compressed_days=compressed)
+    for payload in (campaign_created(plan, template_title="<Launch>", today=TODAY),
+                    campaign_detail(campaign, plan, template_title="<Launch>", today=TODAY, viewer_tz="Asia/Tokyo"),
+                    campaign_detail(campaign, None, template_title="x", today=TODAY, viewer_tz="UTC"),
+                    campaign_list([campaign], total=1, today=TODAY, filter_label="open"),
+                    task_list(campaign, plan.tasks, viewer_tz="Europe/Berlin")):
         assert_valid(payload)
         assert_no_markup_but_ours(payload)
 
@@ -111,7 +131,7 @@ def test_empty_list_suggests_how_to_start() -> None:
 
 
 def test_help_is_valid_and_mentions_every_subcommand() -> None:
-    payload = campaign_help("`/campaign x` is not a command I know.")
+    payload = campaign_help("`/campaign x` is not a command I know.", templates=["product_launch", "webinar"])
     assert_valid(payload)
     for word in ("new", "list", "show", "help", "product_launch", "webinar"):
         assert word in all_text(payload)

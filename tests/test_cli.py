@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,7 @@ from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackSender
 from tests.test_settings import CONTRACT
 
+SOON = (date.today() + timedelta(days=120)).isoformat()
 CLI = str(Path(sys.executable).parent / "campaign-manager")
 
 
@@ -51,14 +53,14 @@ def test_demo_then_slash_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     env = cli_env(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cm.db'}")
     seeded = run_cli("demo", env=env, cwd=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
-    assert "seeded the demo workspace: 5 members, 3 campaigns" in seeded.stdout
+    assert "seeded the demo workspace: 6 members, 3 campaigns" in seeded.stdout
     again = run_cli("demo", "--if-empty", env=env, cwd=tmp_path)
     assert again.returncode == 0 and "already there" in again.stdout
 
     listing = run_cli("slash", "/campaign list", "--user", "UDEMOMAYA", env=env, cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert "Aurora 2.0 product launch" in listing.stdout and "CM-1" in listing.stdout
-    created = run_cli("slash", '/campaign new "Console launch" webinar 2099-01-01', "--user", "U0NEW", env=env, cwd=tmp_path)
+    created = run_cli("slash", f'/campaign new "Console launch" webinar {SOON}', "--user", "U0NEW", env=env, cwd=tmp_path)
     assert "CM-4 created" in created.stdout and "--- channel ---" in created.stdout
     shown = run_cli("slash", "/campaign show CM-4", env=env, cwd=tmp_path)
     assert "Console launch" in shown.stdout and "@U0NEW" in shown.stdout
@@ -109,7 +111,7 @@ async def test_serve_answers_health_and_signed_slack_commands(tmp_path: Path, fa
                 detailed = await response.json()
             assert detailed["checks"]["queue"]["worker_running"] is True  # embedded mode runs the worker
             sender = SlackSender(session=http, url=f"{base}/slack/events", secret=SIGNING_SECRET, fake=fake_slack)
-            status, _ = await sender.command("/campaign", 'new "Served" event 2099-05-01')
+            status, _ = await sender.command("/campaign", f'new "Served" event {SOON}')
             assert status == 200
             reply = await fake_slack.wait_for("response_url")
             assert "CM-1 created" in reply.args["text"]

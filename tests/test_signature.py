@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from models import Campaign
 from tests.conftest import RunningApp
 from tests.fake_slack import FakeSlack
 
-NEW = 'new "Forged" promo 2099-01-01'
+NEW = f'new "Forged" promo {(date.today() + timedelta(days=100)).isoformat()}'
 
 
 async def campaigns_stored(app: RunningApp) -> int:

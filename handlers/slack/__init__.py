@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers.slack import campaign, home, team
+from handlers.slack import campaign, home, task, team
 
-SURFACES = (campaign, home, team)
+SURFACES = (campaign, home, task, team)
 
 
 def register_all(app: AsyncApp) -> None:

@@ -1,8 +1,9 @@
-"""`/campaign`: create, list and show campaigns."""
+"""`/campaign`: create (with a plan), list, show, staff, and browse templates."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -11,13 +12,15 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.campaigns import campaign_created, campaign_detail, campaign_list
+from blocks.campaigns import campaign_created, campaign_detail, campaign_list, templates_message
 from blocks.help import campaign_help
+from blocks.tasks import assignment_results
 from blocks.text import escape, truncate
 from handlers.slack.args import looks_like_date, parse_date, split_words
-from handlers.slack.context import Work, unit_of_work
+from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
-from services import campaigns
+from models import Campaign
+from services import campaigns, plans, staffing, tasks
 from services.errors import InvalidInput
 from services.refs import RefKind, parse_ref
 
@@ -36,13 +39,14 @@ async def campaign_command(
     async with replying_errors(respond):
         words = split_words(command.get("text") or "")
         subcommand = words[0].lower() if words else "help"
+        template_names = deps_of(context).templates.names()
         if subcommand in ("help", "?"):
-            await respond(**campaign_help(), response_type="ephemeral")
+            await respond(**campaign_help(templates=template_names), response_type="ephemeral")
             return
         action = SUBCOMMANDS.get(subcommand)
         if action is None:
             note = f"`/campaign {escape(truncate(words[0], 40))}` is not a command I know."
-            await respond(**campaign_help(note), response_type="ephemeral")
+            await respond(**campaign_help(note, templates=template_names), response_type="ephemeral")
             return
         async with unit_of_work(context, client) as work:
             reply = await action(work, words[1:], command)
@@ -52,21 +56,23 @@ async def campaign_command(
 async def new_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
     if len(args) < 3:
         raise InvalidInput(f"A new campaign needs a name, a template and a launch date. {NEW_USAGE}")
-    *name_words, template, when = args
+    *name_words, template_name, when = args
     if not looks_like_date(when) and any(looks_like_date(word) for word in args):
         raise InvalidInput(f"Put the launch date last. {NEW_USAGE}")
     launch_date = parse_date(when)
+    template = work.deps.templates.resolve(template_name)
     channel_id = command.get("channel_id")
-    campaign = await campaigns.create_campaign(
+    plan = await campaigns.create_campaign(
         db=work.db,
         name=" ".join(name_words),
         template=template,
         launch_date=launch_date,
         owner=work.actor,
-        today=work.today,
+        now=datetime.now(UTC),
+        holidays=work.holidays,
         channel_id=channel_id if channel_id and channel_id.startswith(("C", "G")) else None,
     )
-    return {**campaign_created(campaign, today=work.today), "response_type": "in_channel"}
+    return {**campaign_created(plan, template_title=template.title, today=work.today), "response_type": "in_channel"}
 
 
 async def list_campaigns(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
@@ -79,10 +85,36 @@ async def list_campaigns(work: Work, args: list[str], command: dict[str, Any]) -
 
 
 async def show_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+    campaign = await _one_campaign(work, args, "show")
+    plan = await plans.load_plan(db=work.db, campaign=campaign)
+    detail = campaign_detail(campaign, plan, template_title=_template_title(work, campaign.template),
+                             today=work.today, viewer_tz=work.actor.timezone)
+    return {**detail, "response_type": "ephemeral"}
+
+
+async def assign_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+    campaign = await _one_campaign(work, args, "assign")
+    open_tasks = [task for task in await tasks.list_tasks(db=work.db, campaign=campaign) if task.assignee_id is None]
+    results = await staffing.auto_assign(db=work.db, campaign=campaign, tasks=open_tasks, actor=work.authz_actor,
+                                         now=datetime.now(UTC))
+    return {**assignment_results(campaign, results), "response_type": "ephemeral"}
+
+
+async def list_templates(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+    library = work.deps.templates
+    ordered = sorted(library.templates.values(), key=lambda template: template.typical_length_days())
+    return {**templates_message(ordered), "response_type": "ephemeral"}
+
+
+async def _one_campaign(work: Work, args: list[str], verb: str) -> Campaign:
     if len(args) != 1:
-        raise InvalidInput("Which campaign? Usage: `/campaign show CM-12`")
-    campaign = await campaigns.get_campaign(db=work.db, campaign_id=parse_ref(args[0], RefKind.CAMPAIGN))
-    return {**campaign_detail(campaign, today=work.today), "response_type": "ephemeral"}
+        raise InvalidInput(f"Which campaign? Usage: `/campaign {verb} CM-12`")
+    return await campaigns.get_campaign(db=work.db, campaign_id=parse_ref(args[0], RefKind.CAMPAIGN))
+
+
+def _template_title(work: Work, name: str) -> str:
+    template = work.deps.templates.templates.get(name)
+    return template.title if template else name
 
 
 SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Reply]]] = {
@@ -92,4 +124,6 @@ SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Rep
     "ls": list_campaigns,
     "show": show_campaign,
     "view": show_campaign,
+    "assign": assign_campaign,
+    "templates": list_templates,
 }

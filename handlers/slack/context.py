@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.deps import Deps
 from handlers.slack.profiles import fetch_profile
 from models import TeamMember
-from services import authz, team
+from services import authz, tasks, team
 
 
 def inject_deps(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -54,6 +54,13 @@ class Work:
     @property
     def authz_actor(self) -> authz.Actor:
         return authz.Actor(member=self.actor, is_admin=self.is_admin)
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        return self.deps.settings.team_holidays
+
+    def task_context(self) -> tasks.Context:
+        return tasks.Context(actor=self.authz_actor, now=datetime.now(UTC), holidays=self.holidays)
 
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,145 @@
+"""`/task`: list a campaign's tasks, assign, start, finish, block, re-date and re-estimate them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.tasks import task_changed, task_help, task_list
+from blocks.text import escape, fit_escaped
+from handlers.slack.args import parse_date, parse_user_mention, split_words, truncate_word
+from handlers.slack.context import Work, unit_of_work
+from handlers.slack.errors import replying_errors
+from handlers.slack.notify import tell_owner
+from handlers.slack.profiles import fetch_profile
+from models import Task
+from services import campaigns, plans, staffing, tasks, team
+from services.errors import InvalidInput
+from services.planning.templates import parse_duration
+from services.refs import RefKind, parse_ref
+
+Reply = dict[str, Any]
+Action = Callable[[Work, list[str], AsyncWebClient], Awaitable[tuple[Reply, plans.PlanSummary | None, str]]]
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/task")(task_command)
+
+
+async def task_command(
+    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    await ack()
+    async with replying_errors(respond):
+        words = split_words(command.get("text") or "")
+        subcommand = words[0].lower() if words else "help"
+        action = SUBCOMMANDS.get(subcommand)
+        if action is None:
+            note = None if subcommand == "help" else f"`/task {escape(truncate_word(words[0]))}` is not a command I know."
+            await respond(**task_help(note), response_type="ephemeral")
+            return
+        async with unit_of_work(context, client) as work:
+            reply, plan, because = await action(work, words[1:], client)
+        await respond(**reply, response_type="ephemeral")
+        await tell_owner(client, plan, because=because)
+
+
+async def _task(work: Work, args: list[str], usage: str) -> Task:
+    if not args:
+        raise InvalidInput(f"Which task? Usage: `{usage}`")
+    return await tasks.get_task(db=work.db, task_id=parse_ref(args[0], RefKind.TASK))
+
+
+def _changed(
+    work: Work, task: Task, icon: str, what: str, plan: plans.PlanSummary | None
+) -> tuple[Reply, plans.PlanSummary | None, str]:
+    """The reply to the actor, the plan (for the owner's alerts) and the escaped reason behind them."""
+    because = f"{what} ({fit_escaped(work.actor.name, 60)})"
+    return task_changed(task, f"{icon} {what}", plan, viewer_tz=work.actor.timezone), plan, because
+
+
+async def list_campaign_tasks(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+    if len(args) != 1:
+        raise InvalidInput("Which campaign? Usage: `/task list CM-12`")
+    campaign = await campaigns.get_campaign(db=work.db, campaign_id=parse_ref(args[0], RefKind.CAMPAIGN))
+    listed = await tasks.list_tasks(db=work.db, campaign=campaign)
+    return task_list(campaign, listed, viewer_tz=work.actor.timezone), None, ""
+
+
+async def start_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+    task = await _task(work, args, "/task start T-42")
+    await tasks.start(db=work.db, task=task, ctx=work.task_context())
+    reply, _, because = _changed(work, task, ":arrow_forward:", f"Started {tasks.task_ref(task)}", None)
+    return reply, None, because
+
+
+async def complete_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+    task = await _task(work, args, "/task done T-42")
+    plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
+    return _changed(work, task, ":white_check_mark:", f"{tasks.task_ref(task)} is done", plan)
+
+
+async def block_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+    task = await _task(work, args, "/task block T-42 waiting for legal")
+    plan = await tasks.block(db=work.db, task=task, reason=" ".join(args[1:]), ctx=work.task_context())
+    return _changed(work, task, ":no_entry:", f"{tasks.task_ref(task)} is blocked", plan)
+
+
+async def set_due(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+    task = await _task(work, args, "/task due T-42 2027-03-01")
+    if len(args) != 2:
+        raise InvalidInput("Usage: `/task due T-42 2027-03-01`")
+    plan = await tasks.set_due(db=work.db, task=task, due=parse_date(args[1]), ctx=work.task_context())
+    return _changed(work, task, ":calendar:", f"{tasks.task_ref(task)} is now due {escape(args[1])}", plan)
+
+
+async def estimate_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+    task = await _task(work, args, "/task estimate T-42 3d")
+    if len(args) != 2:
+        raise InvalidInput("Usage: `/task estimate T-42 3d` (or `6h`, `1.5d`)")
+    try:
+        hours = parse_duration(args[1])
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    plan = await tasks.reestimate(db=work.db, task=task, hours=hours, ctx=work.task_context())
+    return _changed(work, task, ":hourglass:", f"{tasks.task_ref(task)} now takes {escape(args[1])}", plan)
+
+
+async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+    task = await _task(work, args, "/task assign T-42 @alice (or auto)")
+    if len(args) != 2:
+        raise InvalidInput("Usage: `/task assign T-42 @alice` or `/task assign T-42 auto`")
+    if args[1].lower() == "auto":
+        [(_, choice)] = await staffing.auto_assign(db=work.db, campaign=task.campaign, tasks=[task],
+                                                  actor=work.authz_actor, now=datetime.now(UTC))
+        if choice.member_id is None:
+            raise InvalidInput(f"{tasks.task_ref(task)} stays unassigned. {choice.explanation}")
+        await work.db.refresh(task, ["assignee"])
+        what = f"{tasks.task_ref(task)}: {escape(choice.explanation)}"
+    else:
+        slack_user_id = parse_user_mention(args[1])
+        member = await team.ensure_member(db=work.db, slack_user_id=slack_user_id,
+                                          fetch_profile=lambda uid: fetch_profile(client, uid))
+        await staffing.assign_to(db=work.db, task=task, member=member, actor=work.authz_actor)
+        what = f"{tasks.task_ref(task)} is now {fit_escaped(member.name, 80)}'s"
+    reply, _, because = _changed(work, task, ":bust_in_silhouette:", what, None)
+    return reply, None, because
+
+
+SUBCOMMANDS: dict[str, Action] = {
+    "list": list_campaign_tasks,
+    "start": start_task,
+    "done": complete_task,
+    "finish": complete_task,
+    "block": block_task,
+    "due": set_due,
+    "estimate": estimate_task,
+    "assign": assign_task,
+}
