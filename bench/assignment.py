@@ -1,6 +1,6 @@
 """Assignment speed: 1,000 tasks over 100 members (target: under 100 ms, pure Python).
 
-Run: .venv/bin/python bench/assignment.py
+Run: .venv/bin/python -m bench.assignment   (also the second section of bench.planning)
 """
 
 from __future__ import annotations

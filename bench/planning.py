@@ -1,6 +1,6 @@
 """Planning engine benchmarks: prints figures for docs/BENCHMARKS.md.
 
-Run: .venv/bin/python bench/planning.py
+Run: .venv/bin/python -m bench.planning   (from the repository root)
 
 Each section is a `bench_*()` function called from `main()`; add new sections there.
 """
@@ -140,6 +140,12 @@ def bench_cpm() -> None:
 
 def main() -> None:
     bench_cpm()
+    print()
+    from bench.assignment import bench_assignment  # the second section of this script
+
+    result = bench_assignment()
+    verdict = "meets" if result["median_ms"] < 100 else "MISSES"
+    print(f"  target: all 1,000 assignments in under 100 ms -> {verdict} it")
 
 
 if __name__ == "__main__":

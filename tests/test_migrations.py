@@ -56,3 +56,48 @@ async def test_downgrade_to_nothing_and_back(tmp_path) -> None:  # type: ignore[
         assert await migrate.current_revision(engine) == migrate.head_revision()
     finally:
         await engine.dispose()
+
+
+async def _upgrade_with_rows(url: str) -> dict:
+    from sqlalchemy import text
+
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine, "0001")
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO team_members (slack_user_id, name, skills, timezone, weekly_availability, "
+                "max_concurrent_tasks, is_active) VALUES ('U1', 'Old', '[]', 'UTC', '{}', 5, true)"))
+            await connection.execute(text(
+                "INSERT INTO campaigns (name, template, launch_date, status, owner_id) "
+                "VALUES ('Old campaign', 'newsletter', '2027-01-01', 'planning', 1)"))
+            await connection.execute(text(
+                "INSERT INTO tasks (campaign_id, title, priority, status, is_milestone, duration_hours, "
+                "on_critical_path) VALUES (1, 'Old task', 'normal', 'todo', false, 8, false)"))
+            await connection.execute(text(
+                "INSERT INTO timelines (campaign_id, template, milestones, critical_path, buffer_hours, "
+                "buffer_consumed_pct, compressed_days) VALUES (1, 'newsletter', '[]', '[]', 8, 0, 0)"))
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            task = (await connection.execute(text("SELECT due_fixed, template_key FROM tasks"))).one()
+            timeline = (await connection.execute(
+                text("SELECT progress_pct, alert_level, approval_stages FROM timelines"))).one()
+        return {"task": tuple(task), "timeline": tuple(timeline)}
+    finally:
+        await engine.dispose()
+
+
+def test_upgrading_a_database_with_rows_keeps_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from tests import services
+
+    for url in (f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", services.create_postgres_database()):
+        try:
+            found = asyncio.run(_upgrade_with_rows(url))
+        finally:
+            if url.startswith("postgresql"):
+                services.drop_postgres_database(url)
+        assert found["task"][0] in (False, 0) and found["task"][1] is None
+        assert found["timeline"][0] == 0 and found["timeline"][1] == 0
+        assert found["timeline"][2] in ([], "[]")
