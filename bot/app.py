@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.deps import Deps
 from handlers.slack import register_all
 from handlers.slack.context import inject_deps
+from handlers.slack.dedupe import drop_repeated_events
 from handlers.slack.errors import handle_listener_error
 from handlers.web import DEPS_KEY, health
 
@@ -49,6 +50,7 @@ def build_slack_app(
         raise_error_for_unhandled_request=False,
     )
     app.use(inject_deps(deps))
+    app.use(drop_repeated_events)
     app.error(handle_listener_error)
     register_all(app)
     return app

@@ -33,6 +33,30 @@ class Approval(Timestamps, Base):
     comments: Mapped[str | None] = mapped_column(Text)
     deadline: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
+    # Who clicked: the approver, or the person they delegated to.
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id"))
+    # Bumped when a rejected stage is resubmitted; decisions of older rounds are history (audit log).
+    round: Mapped[int] = mapped_column(default=1)
 
     approver: Mapped[TeamMember] = relationship(foreign_keys=[approver_id], lazy="raise")
     delegated_to: Mapped[TeamMember | None] = relationship(foreign_keys=[delegated_to_id], lazy="raise")
+
+
+class ApprovalMessage(Base):
+    """A Slack message showing a stage's request (an approver's DM or the campaign channel post).
+
+    Every copy is updated in place when the stage is decided, so they are all remembered here.
+    """
+
+    __tablename__ = "approval_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "ts"),
+        Index("ix_approval_messages_campaign_id_stage", "campaign_id", "stage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(100))
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))

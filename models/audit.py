@@ -22,3 +22,12 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProcessedEvent(Base):
+    """Slack event ids already handled: Slack retries events and Bolt does not deduplicate them."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -32,6 +32,7 @@ class Campaign(Timestamps, Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("team_members.id"))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None]  # when the last approval stage passed
 
     owner: Mapped[TeamMember] = relationship(lazy="raise")
     timeline: Mapped[Timeline | None] = relationship(back_populates="campaign", lazy="raise", uselist=False)

@@ -46,3 +46,24 @@ async def test_a_failed_publish_still_acks_the_event(running_app: RunningApp, fa
     status, _ = await running_app.slack.event(home_opened("U0BOB"))
     assert status == 200
     await fake_slack.wait_for("views.publish")
+
+
+async def test_a_redelivered_event_is_handled_once(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+    envelope = home_opened("U0ALICE", event_id="Ev0RETRY")
+    assert (await running_app.slack.event(envelope))[0] == 200
+    await fake_slack.wait_for("views.publish")
+    status, _ = await running_app.slack.event(envelope, retry_num=1, retry_reason="http_timeout")
+    assert status == 200
+    await asyncio.sleep(0.3)
+    assert len(fake_slack.calls_to("views.publish")) == 1
+    status, _ = await running_app.slack.event(home_opened("U0ALICE", event_id="Ev0OTHER"))
+    await fake_slack.wait_for("views.publish", count=2)
+
+
+async def test_simultaneous_redeliveries_publish_once(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+    envelope = home_opened("U0BOB", event_id="Ev0TWICE")
+    results = await asyncio.gather(*(running_app.slack.event(envelope, retry_num=n) for n in range(3)))
+    assert [status for status, _ in results] == [200, 200, 200]
+    await fake_slack.wait_for("views.publish")
+    await asyncio.sleep(0.3)
+    assert len(fake_slack.calls_to("views.publish")) == 1
