@@ -50,6 +50,10 @@ def _days(hours_or_days: float) -> str:
     return f"{hours_or_days:.1f}".removesuffix(".0")
 
 
+def _plural_days(days: float) -> str:
+    return f"{_days(days)} day" if days == 1 else f"{_days(days)} days"
+
+
 def task_title(task: Task, limit: int = 80) -> str:
     return f"`{format_ref(RefKind.TASK, task.id)}` {fit_escaped(task.title, limit)}"
 
@@ -72,7 +76,7 @@ def campaign_created(plan: PlanSummary, *, template_title: str, today: date) -> 
                 f"*Template*\n{escape(template_title)}",
                 f"*Plan*\n{len(work)} tasks, {len(plan.milestones)} milestones",
                 f"*Critical path*\n{_days(plan.critical_days)} working days",
-                f"*Buffer*\n{_days(plan.timeline.buffer_hours / 8)} days before launch",
+                f"*Buffer*\n{_plural_days(plan.timeline.buffer_hours / 8)} before launch",
                 f"*Owner*\n{user_mention(campaign.owner.slack_user_id)}",
             ],
         )
@@ -120,7 +124,7 @@ def campaign_detail(
     if plan is not None:
         timeline = plan.timeline
         fields.append(f"*Risk*\n{RISK_BADGES[plan.risk]}")
-        fields.append(f"*Buffer left*\n{plan.buffer_left_pct:.0f}% of {_days(timeline.buffer_hours / 8)} days")
+        fields.append(f"*Buffer left*\n{plan.buffer_left_pct:.0f}% of {_plural_days(timeline.buffer_hours / 8)}")
         if timeline.projected_launch and timeline.projected_launch != campaign.launch_date:
             fields.append(f"*Projected launch*\n{timeline.projected_launch:%a %d %b %Y}")
         fields.append(f"*Progress*\n{timeline.progress_pct:.0f}% of the work done")

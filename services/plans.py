@@ -189,11 +189,16 @@ def _schedule(
             continue
         task.earliest_start_at = calendar.next_working_moment(calendar.add_working_hours(origin, schedule.earliest_start[i]))
         task.earliest_finish_at = calendar.add_working_hours(origin, schedule.earliest_finish[i])
-        task.start_at = calendar.next_working_moment(calendar.add_working_hours(origin, schedule.latest_start[i]))
-        if task.is_milestone and abs(schedule.latest_finish[i] - deadline) < 1e-9:
+        # Planned dates are the latest that still meet the launch; where those already lie in the past
+        # (a compressed plan) nobody can act on them, so the earliest possible dates stand instead.
+        in_time = schedule.latest_start[i] >= 0
+        planned_start = schedule.latest_start[i] if in_time else schedule.earliest_start[i]
+        planned_finish = schedule.latest_finish[i] if in_time else schedule.earliest_finish[i]
+        task.start_at = calendar.next_working_moment(calendar.add_working_hours(origin, planned_start))
+        if task.is_milestone and not task.due_fixed and abs(schedule.latest_finish[i] - deadline) < 1e-9:
             task.due_at = launch_moment.astimezone(UTC)  # the launch itself: on launch day, not the eve
         elif not task.due_fixed:
-            task.due_at = calendar.add_working_hours(origin, schedule.latest_finish[i])
+            task.due_at = calendar.add_working_hours(origin, planned_finish)
         task.float_hours = round(schedule.total_float[i], 2)
         task.on_critical_path = i in critical
 
@@ -202,8 +207,9 @@ def _schedule(
     consumed_hours = max(0.0, schedule.project_finish - deadline)
     work_finish = schedule.project_finish - buffer
     if work_finish > deadline:
+        # The launch happens at the start of a day, so work ending on day D launches the next working day.
         slipped = calendar.add_working_hours(origin, work_finish).astimezone(ZoneInfo(calendar.timezone)).date()
-        projected = max(campaign.launch_date, _next_working_day(calendar, slipped))
+        projected = max(campaign.launch_date, _next_working_day(calendar, slipped + timedelta(days=1)))
     else:
         projected = campaign.launch_date
     previous_projection = timeline.projected_launch

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from services.errors import InvalidInput
+from services.errors import InvalidInput, NotFound
 
 
 class RefKind(StrEnum):
@@ -19,6 +19,7 @@ class RefKind(StrEnum):
 
 _NOUNS = {RefKind.CAMPAIGN: "campaign", RefKind.TASK: "task", RefKind.APPROVAL: "approval"}
 _EXAMPLES = {RefKind.CAMPAIGN: "CM-12", RefKind.TASK: "T-42", RefKind.APPROVAL: "AP-7"}
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 _PATTERN = re.compile(r"^(?:(?P<prefix>[A-Za-z]{1,2})-?)?(?P<number>\d{1,12})$")
 
 
@@ -34,4 +35,7 @@ def parse_ref(text: str, kind: RefKind) -> int:
     if match is None or prefix != kind.value or int(match.group("number")) == 0:
         shown = cleaned if len(cleaned) <= 40 else cleaned[:39] + "…"
         raise InvalidInput(f"`{shown}` is not a {_NOUNS[kind]} reference; they look like {_EXAMPLES[kind]}.")
-    return int(match.group("number"))
+    number = int(match.group("number"))
+    if number > MAX_ID:
+        raise NotFound(f"There is no {_NOUNS[kind]} {format_ref(kind, number)}.")
+    return number

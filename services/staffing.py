@@ -18,12 +18,12 @@ from services.team import ACTIVE_TASK_STATUSES
 
 async def candidates(*, db: AsyncSession, campaign: Campaign) -> list[Candidate]:
     """Every active member with their open-task load and how much of this campaign they already hold."""
-    load = dict((await db.execute(
+    load = {member_id: count for member_id, count in (await db.execute(
         select(Task.assignee_id, func.count()).where(Task.status.in_(ACTIVE_TASK_STATUSES)).group_by(Task.assignee_id)
-    )).tuples().all())
-    held = dict((await db.execute(
+    )).all()}
+    held = {member_id: count for member_id, count in (await db.execute(
         select(Task.assignee_id, func.count()).where(Task.campaign_id == campaign.id).group_by(Task.assignee_id)
-    )).tuples().all())
+    )).all()}
     members = await db.scalars(select(TeamMember).where(TeamMember.is_active.is_(True)))
     return [
         Candidate(

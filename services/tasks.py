@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -18,6 +18,8 @@ from services.refs import RefKind, format_ref
 
 MAX_REASON = 500
 MAX_ESTIMATE_HOURS = 8 * 60  # a task longer than about three months should be split
+MIN_ESTIMATE_HOURS = 0.5
+MAX_HORIZON_DAYS = 3 * 365  # the same horizon as a campaign's launch date
 
 
 def task_ref(task: Task) -> str:
@@ -90,8 +92,11 @@ async def set_due(*, db: AsyncSession, task: Task, due: date, ctx: Context) -> p
     authz.require_task_worker(ctx.actor, task, task.campaign, "change this task's due date")
     _require_open(task)
     owner_zone = ZoneInfo(task.campaign.owner.timezone)
-    if due < ctx.now.astimezone(owner_zone).date():
+    today = ctx.now.astimezone(owner_zone).date()
+    if due < today:
         raise InvalidInput(f"{due.isoformat()} is in the past; pick today or later.")
+    if due > today + timedelta(days=MAX_HORIZON_DAYS):
+        raise InvalidInput(f"{due.isoformat()} is more than {MAX_HORIZON_DAYS // 365} years away.")
     task.due_at = datetime.combine(due, time(17, 0), tzinfo=owner_zone)  # end of that working day
     task.due_fixed = True
     _audit(db, ctx, task, "task.due_changed", due=due.isoformat())
@@ -103,7 +108,7 @@ async def reestimate(*, db: AsyncSession, task: Task, hours: float, ctx: Context
     _require_open(task)
     if task.is_milestone:
         raise InvalidInput(f"{task_ref(task)} is a milestone: it marks a moment and takes no time.")
-    if not 0 < hours <= MAX_ESTIMATE_HOURS:
+    if not MIN_ESTIMATE_HOURS <= hours <= MAX_ESTIMATE_HOURS:
         raise InvalidInput(f"An estimate is between 30m and {MAX_ESTIMATE_HOURS // 8}d; split bigger work.")
     previous = task.duration_hours
     task.duration_hours = hours

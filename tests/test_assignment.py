@@ -266,7 +266,7 @@ def available(c: Candidate, t: TaskNeed) -> bool:
         shifts += [(0, _minutes(b)) for a, b in c.weekly_availability.get(yesterday, [])
                    if _minutes(b) < _minutes(a)]
         midnight = datetime.combine(day, datetime.min.time())
-        for a, b in shifts:
+        for a, b in [(a, b) for a, b in shifts if a < b]:  # an empty shift ("24:00-00:00") is no time
             if not away and midnight + timedelta(minutes=a) < end and midnight + timedelta(minutes=b) > start:
                 return True
         day += timedelta(days=1)

@@ -6,31 +6,17 @@ import asyncio
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from models import AuditEntry, Campaign, TeamMember
 from tests.conftest import RunningApp
 from tests.fake_slack import Call, FakeSlack
-
-NEXT_YEAR = (date.today() + timedelta(days=200)).isoformat()
+from tests.slack_helpers import NEXT_YEAR, count, fuzzed_texts, reply_text, send_command
 
 
 async def command(app: RunningApp, fake: FakeSlack, text: str, *, user_id: str = "U0ALICE", **kw) -> Call:  # type: ignore[no-untyped-def]
     """Send `/campaign <text>` and return the reply that arrives at its response_url."""
-    url = fake.response_url()
-    url_id = url.rsplit("/", 1)[1]
-    status, _ = await app.slack.command("/campaign", text, user_id=user_id, response_url=url, **kw)
-    assert status == 200
-    return await fake.wait_for("response_url", lambda call: call.url_id == url_id)
-
-
-def reply_text(call: Call) -> str:
-    return repr(call.args.get("blocks")) + call.args.get("text", "")
-
-
-async def count(app: RunningApp, model: type) -> int:
-    async with app.sessions() as db:
-        return await db.scalar(select(func.count()).select_from(model)) or 0
+    return await send_command(app, fake, "/campaign", text, user_id=user_id, **kw)
 
 
 async def test_new_campaign_is_stored_and_announced(running_app: RunningApp, fake_slack: FakeSlack) -> None:
@@ -153,17 +139,6 @@ async def test_two_first_contacts_at_once_make_one_member(running_app: RunningAp
     replies = await asyncio.gather(*(command(running_app, fake_slack, "list", user_id="U0BOB") for _ in range(4)))
     assert all(reply.args["response_type"] == "ephemeral" for reply in replies)
     assert await count(running_app, TeamMember) == 1
-
-
-def fuzzed_texts(count: int, seed: int = 20261128) -> list[str]:
-    """Awkward input: quotes of every kind, entities, mentions, control and wide characters, long runs."""
-    import random
-
-    pieces = ['"', "\u201c", "\u201d", "'", "&amp;", "&lt;!channel&gt;", "&lt;@U0BOB&gt;", "<", ">", "\\", "\n",
-              "\t", "\u00a0", "\u200b", "\x00", "\x1f", "🚀", "新", "new", "list", "show", "CM-1", "T-1", "help",
-              "product_launch", "promo", NEXT_YEAR, "2027-02-30", "x" * 300, " ", " ", " "]
-    rng = random.Random(seed)
-    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(count)]
 
 
 async def test_fuzzed_text_always_gets_a_200_and_a_reply(running_app: RunningApp, fake_slack: FakeSlack) -> None:

@@ -10,13 +10,11 @@ from sqlalchemy import select
 from models import AuditEntry, TeamMember
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
+from tests.slack_helpers import send_command
 
 
 async def team(app: RunningApp, fake: FakeSlack, text: str, *, user_id: str = "U0ALICE") -> Call:
-    url = fake.response_url()
-    status, _ = await app.slack.command("/team", text, user_id=user_id, response_url=url)
-    assert status == 200
-    return await fake.wait_for("response_url", lambda call: url.endswith(call.url_id or "-"))
+    return await send_command(app, fake, "/team", text, user_id=user_id)
 
 
 async def member(app: RunningApp, slack_user_id: str) -> TeamMember:

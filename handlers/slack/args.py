@@ -22,7 +22,8 @@ def unescape_slack(text: str) -> str:
 def split_words(text: str) -> list[str]:
     """Split on spaces, keeping "double quoted" phrases together; apostrophes stay literal (Dave's)."""
     # Any Unicode space separates words (phones insert no-break spaces); shlex only knows ASCII ones.
-    spaced = "".join(" " if char.isspace() else char for char in unescape_slack(text))
+    # NUL is dropped: nobody means one, and PostgreSQL text cannot store it.
+    spaced = "".join(" " if char.isspace() else char for char in unescape_slack(text) if char != "\x00")
     lexer = shlex.shlex(spaced.translate(_CURLY), posix=True)
     lexer.whitespace_split = True
     lexer.quotes = '"'

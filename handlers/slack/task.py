@@ -117,8 +117,13 @@ async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tu
     if len(args) != 2:
         raise InvalidInput("Usage: `/task assign T-42 @alice` or `/task assign T-42 auto`")
     if args[1].lower() == "auto":
-        [(_, choice)] = await staffing.auto_assign(db=work.db, campaign=task.campaign, tasks=[task],
-                                                  actor=work.authz_actor, now=datetime.now(UTC))
+        results = await staffing.auto_assign(db=work.db, campaign=task.campaign, tasks=[task],
+                                             actor=work.authz_actor, now=datetime.now(UTC))
+        if not results:  # auto_assign leaves out milestones and closed tasks
+            why = "a milestone: it marks a moment and needs nobody" if task.is_milestone else (
+                f"{task.status.value}; there is nothing left to assign")
+            raise InvalidInput(f"{tasks.task_ref(task)} is {why}.")
+        [(_, choice)] = results
         if choice.member_id is None:
             raise InvalidInput(f"{tasks.task_ref(task)} stays unassigned. {choice.explanation}")
         await work.db.refresh(task, ["assignee"])

@@ -103,7 +103,8 @@ class _Member:
                 if end > start:
                     hours[day].append((start, end))
                 else:
-                    hours[day].append((start, _DAY_MINUTES))
+                    if start < _DAY_MINUTES:  # "24:00-02:00" has nothing left on its own day
+                        hours[day].append((start, _DAY_MINUTES))
                     if end:
                         hours[(day + 1) % 7].append((0, end))
         self.hours = tuple(tuple(h) for h in hours)
