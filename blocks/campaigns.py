@@ -1,4 +1,4 @@
-"""Campaign messages: created (with its plan), list, details, templates."""
+"""Campaign messages: created (with its plan), list, details, templates, lifecycle moves, channel."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from blocks.text import (
     user_mention,
 )
 from models import Campaign, CampaignStatus, Task
-from services.campaigns import campaign_ref
+from services.campaigns import LIFECYCLE, Move, StatusChange, campaign_ref
 from services.planning.templates import Template
 from services.plans import PlanSummary
 from services.refs import RefKind, format_ref
@@ -164,4 +164,41 @@ def templates_message(templates: Sequence[Template]) -> dict[str, Any]:
         f"{len(templates)} templates",
         [header("Campaign templates"), section("\n".join(lines)),
          context('Use one with `/campaign new "Spring launch" product_launch 2027-03-01`.')],
+    )
+
+
+MOVE_ICONS = {Move.LAUNCH: ":rocket:", Move.PAUSE: ":double_vertical_bar:", Move.RESUME: ":arrow_forward:",
+              Move.COMPLETE: ":checkered_flag:", Move.CANCEL: ":x:"}
+
+
+def _tasks(count: int) -> str:
+    return f"{count} open task" if count == 1 else f"{count} open tasks"
+
+
+def status_changed(change: StatusChange, *, actor: str) -> dict[str, Any]:
+    """A lifecycle move, for the channel it was typed in. `actor` is a Slack user id."""
+    campaign = change.campaign
+    ref = campaign_ref(campaign)
+    done = LIFECYCLE[change.move].done
+    text = f"{MOVE_ICONS[change.move]} {ref} *{_name(campaign)}* is {done}."
+    if change.move is Move.CANCEL:
+        text += (f" {_tasks(change.open_tasks).capitalize()} cancelled with it." if change.open_tasks
+                 else " It had no open tasks.")
+    elif change.move is Move.COMPLETE and change.open_tasks:
+        text += f" {_tasks(change.open_tasks).capitalize()} left as they were."
+    notes = [f"{STATUS_BADGES[change.previous]} → {STATUS_BADGES[campaign.status]} · by {user_mention(actor)}"]
+    if change.move is Move.PAUSE:
+        notes.append(f"`/campaign resume {ref}` picks it up again.")
+    return message(f"{ref} {_name(campaign, 80)} is {done}", [section(text), context(*notes)])
+
+
+def channel_set(campaign: Campaign) -> dict[str, Any]:
+    ref = campaign_ref(campaign)
+    if campaign.channel_id is None:
+        return message(f"{ref} has no channel now", [section(f":speech_balloon: {ref} *{_name(campaign)}* has no channel now.")])
+    where = channel_mention(campaign.channel_id)
+    return message(
+        f"{ref} now posts to its channel",
+        [section(f":speech_balloon: {ref} *{_name(campaign)}* now posts to {where}."),
+         context(f"Invite me to {where} (`/invite @Campaign Manager`) so I can post there.")],
     )

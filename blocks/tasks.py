@@ -1,16 +1,22 @@
-"""Task messages: a campaign's task list, a task's change, assignment results, plan alerts."""
+"""Task messages: a campaign's task list, a new task, a task's change, my tasks, comments, assignment results,
+plan alerts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from blocks.campaigns import RISK_BADGES, task_title
 from blocks.text import context, day_label, escape, fit_escaped, header, message, section, user_mention
-from models import Campaign, Task, TaskStatus
+from models import Campaign, Comment, Task, TaskStatus
 from services.campaigns import campaign_ref
+from services.home import Bucket, TaskGroup
 from services.planning.assignment import Choice
 from services.plans import PlanSummary
+from services.refs import RefKind, format_ref
+from services.tasks import CreatedTask
 
 TASKS_SHOWN = 40
 STATUS_ICONS = {TaskStatus.TODO: ":white_circle:", TaskStatus.IN_PROGRESS: ":large_blue_circle:",
@@ -90,12 +96,98 @@ def plan_alert(plan: PlanSummary, *, because: str) -> dict[str, Any]:
     )
 
 
+def _refs(tasks: Sequence[Task]) -> str:
+    return ", ".join(f"`{format_ref(RefKind.TASK, task.id)}`" for task in tasks)
+
+
+def task_created(created: CreatedTask, *, viewer_tz: str) -> dict[str, Any]:
+    """A new task, its links and what it did to the plan."""
+    task = created.task
+    ref = format_ref(RefKind.TASK, task.id)
+    campaign = task.campaign
+    lines = [f":heavy_plus_sign: {ref} added to {campaign_ref(campaign)} *{fit_escaped(campaign.name, 150)}*",
+             task_line(task, viewer_tz)]
+    if created.after:
+        lines.append(f"Waits for {_refs(created.after)}")
+    if created.before:
+        lines.append(f"Comes before {_refs(created.before)}")
+    blocks = [section("\n".join(lines))]
+    effect = plan_effect(created.plan)
+    notes = [effect] if effect else []
+    notes.append(f"`/task list {campaign_ref(campaign)}` shows it in plan order.")
+    blocks.append(context(*notes))
+    return message(f"{ref} added: {fit_escaped(task.title, 150)}", blocks)
+
+
+MINE_SHOWN = 8  # per bucket: services.home.my_tasks loads this many
+BUCKETS = {
+    Bucket.OVERDUE: (":rotating_light:", "Overdue", "overdue"),
+    Bucket.TODAY: (":date:", "Due today", "due today"),
+    Bucket.THIS_WEEK: (":spiral_calendar_pad:", "This week", "due this week"),
+    Bucket.LATER: (":hourglass_flowing_sand:", "Later", "later"),
+}
+
+
+def my_tasks(groups: Sequence[TaskGroup], *, viewer_tz: str, today: date) -> dict[str, Any]:
+    """`/task mine`: open tasks assigned to me, by when they are due in my calendar."""
+    total = sum(group.total for group in groups)
+    if not total:
+        return message("Nothing assigned to you right now.",
+                       [section(":tada: Nothing assigned to you right now. `/task list CM-12` shows a campaign's tasks.")])
+    blocks: list[dict[str, Any]] = [header(f"Your open tasks: {total}"),
+                                    context(f"Dates in {escape(viewer_tz)} · soonest due first in each group")]
+    for group in groups:
+        if not group.total:
+            continue
+        icon, title, phrase = BUCKETS[group.bucket]
+        lines = [_mine_line(task, group.bucket, viewer_tz, today) for task in group.tasks[:MINE_SHOWN]]
+        blocks.append(section(f"{icon} *{title}* ({group.total})\n" + "\n".join(lines)))
+        hidden = group.total - min(len(group.tasks), MINE_SHOWN)
+        if hidden > 0:
+            blocks.append(context(f"{hidden} more {phrase}; the App Home and `/task list CM-12` show them all."))
+    return message(f"You have {total} open tasks", blocks)
+
+
+def _mine_line(task: Task, bucket: Bucket, viewer_tz: str, today: date) -> str:
+    campaign = task.campaign
+    if task.due_at is None:
+        due = "no due date"
+    elif bucket is Bucket.OVERDUE:
+        days = (today - task.due_at.astimezone(ZoneInfo(viewer_tz)).date()).days
+        due = f"was due {day_label(task.due_at, viewer_tz)} ({days} day{'s' if days != 1 else ''} ago)"
+    elif bucket is Bucket.TODAY:
+        due = "due today"
+    else:
+        due = f"due {day_label(task.due_at, viewer_tz)}"
+    flags = " · :fire: critical" if task.on_critical_path else ""
+    blocked = " · blocked" if task.status is TaskStatus.BLOCKED else ""
+    return (f"{STATUS_ICONS[task.status]} {task_title(task, 100)} · {campaign_ref(campaign)} "
+            f"{fit_escaped(campaign.name, 60)} · {due}{blocked}{flags}")
+
+
+COMMENT_SHOWN = 2500  # escaped characters of the comment echoed back; a section holds 3000
+
+
+def comment_added(task: Task, comment: Comment) -> dict[str, Any]:
+    """The commenter's receipt: the comment as stored, escaped and quoted."""
+    ref = format_ref(RefKind.TASK, task.id)
+    shown = fit_escaped(comment.body, COMMENT_SHOWN)
+    quoted = "\n".join(f">{line}" for line in shown.splitlines() or [""])
+    blocks = [section(f":speech_balloon: Comment on {task_title(task, 150)} saved.\n{quoted}")]
+    if len(shown) < len(escape(comment.body)):
+        blocks.append(context("Shortened here; the whole comment is kept."))
+    return message(f"Comment on {ref} saved", blocks)
+
+
 TASK_USAGE = [
+    ("`/task mine`", "your open tasks: overdue, today, this week, later"),
+    ("`/task new`", "add a task in a form (or use the message shortcut *Create task from message*)"),
     ("`/task list CM-12`", "a campaign's tasks in plan order"),
     ("`/task start T-42` · `/task done T-42`", "work on a task (assignee, owner or admin)"),
     ("`/task block T-42 waiting for legal`", "say what it waits for"),
     ("`/task due T-42 2027-03-01` · `/task estimate T-42 3d`", "move or re-size it; the plan follows"),
     ("`/task assign T-42 @alice` · `/task assign T-42 auto`", "choose who does it (owner or admin)"),
+    ("`/task comment T-42 The copy is ready`", "leave a note on a task (the campaign's team)"),
 ]
 
 

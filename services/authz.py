@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models import Campaign, Task, TeamMember
+from models import Approval, Campaign, Task, TeamMember
 from services.errors import NotAllowed
 
 
@@ -27,6 +27,22 @@ def can_work_on_task(actor: Actor, task: Task, campaign: Campaign) -> bool:
 def can_edit_member(actor: Actor, member: TeamMember) -> bool:
     """Change someone's skills, hours or capacity: themselves or an admin."""
     return actor.is_admin or actor.member.id == member.id
+
+
+def can_request_approval(actor: Actor, campaign: Campaign) -> bool:
+    """Ask for a sign-off stage, or resubmit a rejected one: the campaign owner or an admin."""
+    return can_manage_campaign(actor, campaign)
+
+
+def can_decide(actor: Actor, approval: Approval) -> bool:
+    """Approve, reject or delegate one approval: the named approver or the person they delegated to.
+
+    Not admins: a sign-off means the named person looked at the work.
+    """
+    member_id = actor.member.id
+    return member_id == approval.approver_id or (
+        approval.delegated_to_id is not None and member_id == approval.delegated_to_id
+    )
 
 
 def require(allowed: bool, message: str) -> None:

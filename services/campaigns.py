@@ -1,26 +1,33 @@
-"""Campaigns: create, find and list. Callers own the transaction."""
+"""Campaigns: create, find, list, move through their life (launch, pause, ...), set their channel.
+
+Callers own the transaction.
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from models import Campaign, CampaignStatus, TeamMember
-from services import audit
+from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember
+from services import audit, authz
 from services.errors import InvalidInput, NotFound
+from services.fields import InvalidField
 from services.planning.templates import Template
 from services.plans import PlanSummary, create_plan
 from services.refs import RefKind, format_ref
+from services.team import ACTIVE_TASK_STATUSES
 
 MAX_NAME_LENGTH = 200
 MAX_HORIZON_DAYS = 3 * 365
 OPEN_STATUSES = (CampaignStatus.PLANNING, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
+FINAL_STATUSES = (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED)
 
 
 def campaign_ref(campaign: Campaign) -> str:
@@ -37,14 +44,14 @@ async def create_campaign(
     now: datetime,
     holidays: frozenset[date] = frozenset(),
     channel_id: str | None = None,
+    created_by: TeamMember | None = None,
 ) -> PlanSummary:
-    """Create the campaign and its plan from the template, working back from the launch date."""
-    clean_name = _clean_name(name)
-    today = now.astimezone(ZoneInfo(owner.timezone)).date()
-    if launch_date < today:
-        raise InvalidInput(f"The launch date {launch_date.isoformat()} is in the past; pick today or later.")
-    if launch_date > today + timedelta(days=MAX_HORIZON_DAYS):
-        raise InvalidInput(f"The launch date {launch_date.isoformat()} is more than {MAX_HORIZON_DAYS // 365} years away.")
+    """Create the campaign and its plan from the template, working back from the launch date.
+
+    `created_by` is who asked, when that is not the owner (a form lets people name another owner).
+    """
+    clean_name = clean_campaign_name(name)
+    check_launch_date(launch_date, now.astimezone(ZoneInfo(owner.timezone)).date())
     campaign = Campaign(
         name=clean_name,
         template=template.name,
@@ -57,13 +64,14 @@ async def create_campaign(
     await db.flush()
     audit.record(
         db=db,
-        actor=owner.slack_user_id,
+        actor=(created_by or owner).slack_user_id,
         action="campaign.created",
         entity_type="campaign",
         entity_id=campaign.id,
         name=clean_name,
         template=template.name,
         launch_date=launch_date.isoformat(),
+        **({"owner": owner.slack_user_id} if created_by is not None and created_by.id != owner.id else {}),
     )
     return await create_plan(db=db, campaign=campaign, template=template, now=now, holidays=holidays)
 
@@ -119,11 +127,125 @@ def parse_status_filter(text: str) -> tuple[CampaignStatus, ...]:
         raise InvalidInput(f"Unknown status. Use `open`, `all` or one of: {names}.") from None
 
 
-def _clean_name(name: str) -> str:
+def clean_campaign_name(name: str) -> str:
     # Collapse newlines and runs of spaces: a name is one line wherever it is shown.
-    clean = " ".join(name.split())
+    clean = " ".join(name.replace("\x00", "").split())
     if not clean:
-        raise InvalidInput("The campaign needs a name.")
+        raise InvalidField("name", "The campaign needs a name.")
     if len(clean) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"The name is {len(clean)} characters long; keep it under {MAX_NAME_LENGTH + 1}.")
+        raise InvalidField("name", f"The name is {len(clean)} characters long; keep it under {MAX_NAME_LENGTH + 1}.")
     return clean
+
+
+def check_launch_date(launch_date: date, today: date) -> None:
+    """`today` in the owner's calendar: the plan runs on it."""
+    if launch_date < today:
+        raise InvalidField("launch_date", f"The launch date {launch_date.isoformat()} is in the past; pick today or later.")
+    if launch_date > today + timedelta(days=MAX_HORIZON_DAYS):
+        raise InvalidField("launch_date", f"The launch date {launch_date.isoformat()} is more than "
+                                          f"{MAX_HORIZON_DAYS // 365} years away.")
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+class Move(enum.StrEnum):
+    """What a person can do to a campaign's status; the values are the words they type."""
+
+    LAUNCH = "launch"
+    PAUSE = "pause"
+    RESUME = "resume"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Transition:
+    allowed_from: frozenset[CampaignStatus]
+    to: CampaignStatus
+    done: str  # the past tense, for the audit log and replies: "launched"
+
+
+# planning -> active (launch) <-> paused (pause/resume); active|paused -> completed;
+# planning|active|paused -> cancelled. Completed and cancelled are final.
+LIFECYCLE: dict[Move, Transition] = {
+    Move.LAUNCH: Transition(frozenset({CampaignStatus.PLANNING}), CampaignStatus.ACTIVE, "launched"),
+    Move.PAUSE: Transition(frozenset({CampaignStatus.ACTIVE}), CampaignStatus.PAUSED, "paused"),
+    Move.RESUME: Transition(frozenset({CampaignStatus.PAUSED}), CampaignStatus.ACTIVE, "resumed"),
+    Move.COMPLETE: Transition(frozenset({CampaignStatus.ACTIVE, CampaignStatus.PAUSED}), CampaignStatus.COMPLETED,
+                              "completed"),
+    Move.CANCEL: Transition(frozenset(OPEN_STATUSES), CampaignStatus.CANCELLED, "cancelled"),
+}
+
+
+def refusal(status: CampaignStatus, move: Move, ref: str) -> str | None:
+    """Why `move` is not possible from `status` (None when it is), saying what to do instead."""
+    transition = LIFECYCLE[move]
+    if status in transition.allowed_from:
+        return None
+    if status in FINAL_STATUSES:
+        return f"{ref} is {status.value}; nothing can change."
+    if status is transition.to:
+        return f"{ref} is already {status.value}."
+    if status is CampaignStatus.PAUSED:  # only `launch` is left: a paused campaign was launched already
+        return f"{ref} is paused; resume it first: `/campaign resume {ref}`."
+    return f"{ref} is still in planning; launch it first: `/campaign launch {ref}`."
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    campaign: Campaign
+    move: Move
+    previous: CampaignStatus
+    open_tasks: int  # tasks still open at the move: a cancel cancels them, other moves leave them be
+
+
+async def change_status(*, db: AsyncSession, campaign: Campaign, move: Move, actor: authz.Actor) -> StatusChange:
+    """Move the campaign along its lifecycle (owner or admin). Cancelling cancels its open tasks.
+
+    The move is one conditional UPDATE, so of two people (or one double click) moving the same campaign
+    at once, the second finds it moved and is told why, instead of moving it twice.
+    """
+    authz.require_campaign_manager(actor, campaign, f"{move.value} this campaign")
+    ref = campaign_ref(campaign)
+    problem = refusal(campaign.status, move, ref)
+    if problem:
+        raise InvalidInput(problem)
+    transition = LIFECYCLE[move]
+    moved = await db.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(transition.allowed_from))
+        .values(status=transition.to)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        await db.refresh(campaign, ["status"])
+        raise InvalidInput(refusal(campaign.status, move, ref) or f"{ref} just changed; try again.")
+    previous = campaign.status
+    campaign.status = transition.to
+    open_tasks = (Task.campaign_id == campaign.id) & Task.status.in_(ACTIVE_TASK_STATUSES)
+    if move is Move.CANCEL:
+        cancelled = await db.execute(update(Task).where(open_tasks).values(status=TaskStatus.CANCELLED)
+                                     .execution_options(synchronize_session=False))
+        open_count = int(cancelled.rowcount or 0)  # type: ignore[attr-defined]
+        # Nobody should be asked to sign off a campaign that will not happen.
+        await db.execute(update(Approval).where(Approval.campaign_id == campaign.id,
+                                                Approval.status == ApprovalStatus.PENDING)
+                         .values(status=ApprovalStatus.CANCELLED).execution_options(synchronize_session=False))
+    else:
+        open_count = await db.scalar(select(func.count()).select_from(Task).where(open_tasks)) or 0
+    audit.record(db=db, actor=actor.member.slack_user_id, action=f"campaign.{transition.done}",
+                 entity_type="campaign", entity_id=campaign.id, previous=previous.value, status=transition.to.value,
+                 open_tasks=open_count)
+    await db.flush()
+    return StatusChange(campaign=campaign, move=move, previous=previous, open_tasks=open_count)
+
+
+async def set_channel(*, db: AsyncSession, campaign: Campaign, channel_id: str | None, actor: authz.Actor) -> None:
+    """Where the campaign's news is posted (owner or admin); None forgets the channel."""
+    authz.require_campaign_manager(actor, campaign, "change its channel")
+    if campaign.status in FINAL_STATUSES:
+        raise InvalidInput(f"{campaign_ref(campaign)} is {campaign.status.value}; nothing can change.")
+    previous, campaign.channel_id = campaign.channel_id, channel_id
+    audit.record(db=db, actor=actor.member.slack_user_id, action="campaign.channel_set", entity_type="campaign",
+                 entity_id=campaign.id, channel=channel_id, previous=previous)

@@ -1,25 +1,39 @@
-"""Tasks: find, list, start, finish, block, re-date, re-estimate. A change that moves the plan re-plans it."""
+"""Tasks: find, list, add, start, finish, block, re-date, re-estimate, comment.
+
+A change that moves the plan re-plans it. Who may add a task to a campaign, or comment on one, is its
+team: the owner, anyone with a task in it, and admins (see `is_on_team`).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from models import Campaign, Task, TaskStatus
+from models import Campaign, CampaignStatus, Comment, Priority, Task, TaskDependency, TaskStatus, TeamMember
 from services import audit, authz, plans
-from services.errors import InvalidInput, NotFound
-from services.refs import RefKind, format_ref
+from services.errors import DomainError, InvalidInput, NotFound
+from services.fields import InvalidField
+from services.planning.schedule import Link, find_cycle
+from services.planning.templates import parse_duration
+from services.refs import RefKind, format_ref, parse_ref
 
 MAX_REASON = 500
 MAX_ESTIMATE_HOURS = 8 * 60  # a task longer than about three months should be split
 MIN_ESTIMATE_HOURS = 0.5
 MAX_HORIZON_DAYS = 3 * 365  # the same horizon as a campaign's launch date
+MAX_TITLE = 300  # the column's length
+MAX_DESCRIPTION = 3000  # what a Slack text input holds
+MAX_COMMENT = 3000
+MAX_LINKS = 20  # refs in one "waits for" or "before" field
+DEFAULT_ESTIMATE = "1d"
+OPEN_CAMPAIGN_STATUSES = (CampaignStatus.PLANNING, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
 
 
 def task_ref(task: Task) -> str:
@@ -114,6 +128,222 @@ async def reestimate(*, db: AsyncSession, task: Task, hours: float, ctx: Context
     task.duration_hours = hours
     _audit(db, ctx, task, "task.reestimated", hours=hours, previous=previous)
     return await _replan(db, task, ctx, f"{task_ref(task)} re-estimated {previous:g}h → {hours:g}h")
+
+
+# ---------------------------------------------------------------- the campaign's team
+
+
+async def is_on_team(db: AsyncSession, actor: authz.Actor, campaign: Campaign) -> bool:
+    """Admins, the owner, and anyone holding a task in the campaign (open or done)."""
+    if authz.can_manage_campaign(actor, campaign):
+        return True
+    holds = await db.scalar(select(exists().where(
+        Task.campaign_id == campaign.id, Task.assignee_id == actor.member.id, Task.status != TaskStatus.CANCELLED,
+    )))
+    return bool(holds)
+
+
+async def require_team(db: AsyncSession, actor: authz.Actor, campaign: Campaign, doing: str) -> None:
+    authz.require(await is_on_team(db, actor, campaign),
+                  f"Only {campaign_team_phrase(campaign)} can {doing}.")
+
+
+def campaign_team_phrase(campaign: Campaign) -> str:
+    return f"the owner of {format_ref(RefKind.CAMPAIGN, campaign.id)}, people with a task in it, or an admin"
+
+
+async def campaigns_open_to(*, db: AsyncSession, actor: authz.Actor, limit: int = 100) -> list[Campaign]:
+    """Open campaigns the actor may add tasks to, soonest launch first (all open ones for an admin)."""
+    query = select(Campaign).where(Campaign.status.in_(OPEN_CAMPAIGN_STATUSES))
+    if not actor.is_admin:
+        holds = exists().where(Task.campaign_id == Campaign.id, Task.assignee_id == actor.member.id,
+                               Task.status != TaskStatus.CANCELLED)
+        query = query.where(or_(Campaign.owner_id == actor.member.id, holds))
+    rows = await db.scalars(query.order_by(Campaign.launch_date, Campaign.id).limit(limit))
+    return list(rows.all())
+
+
+# ---------------------------------------------------------------- a new task
+
+
+@dataclass
+class NewTask:
+    """What a person asked for, as typed; `create_task` checks every field and names the one that is wrong.
+
+    `after`: refs of the tasks it waits for ("T-4, T-7"); `before`: refs of the tasks that wait for it.
+    """
+
+    campaign_id: int
+    title: str
+    description: str = ""
+    estimate: str = ""  # empty: a day
+    due: date | None = None
+    assignee: TeamMember | None = None
+    priority: Priority = Priority.NORMAL
+    after: str = ""
+    before: str = ""
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    task: Task  # `campaign` (with its owner) and `assignee` are loaded
+    plan: plans.PlanSummary | None
+    after: list[Task] = field(default_factory=list)  # what it waits for
+    before: list[Task] = field(default_factory=list)  # what waits for it
+
+
+async def create_task(*, db: AsyncSession, new: NewTask, ctx: Context) -> CreatedTask:
+    """Add a task to an open campaign (its team may) and re-plan. Raises InvalidField naming what is wrong."""
+    try:
+        campaign = await _campaign(db, new.campaign_id)
+    except DomainError as error:
+        raise InvalidField("campaign", str(error)) from None
+    ref = format_ref(RefKind.CAMPAIGN, campaign.id)
+    if campaign.status not in OPEN_CAMPAIGN_STATUSES:
+        raise InvalidField("campaign", f"{ref} is {campaign.status.value}; it takes no new tasks.")
+    if not await is_on_team(db, ctx.actor, campaign):
+        raise InvalidField("campaign", f"Only {campaign_team_phrase(campaign)} can add tasks to it.")
+    title = " ".join(new.title.replace("\x00", "").split())
+    if not title:
+        raise InvalidField("title", "Give the task a title.")
+    if len(title) > MAX_TITLE:
+        raise InvalidField("title", f"The title is {len(title)} characters long; keep it under {MAX_TITLE + 1}.")
+    description = new.description.replace("\x00", "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidField("description", f"Keep the description under {MAX_DESCRIPTION + 1} characters.")
+    hours = _estimate_hours(new.estimate)
+    owner_zone = ZoneInfo(campaign.owner.timezone)
+    if new.due is not None:
+        _check_due(new.due, ctx.now.astimezone(owner_zone).date(), field_name="due")
+    if new.assignee is not None and new.assignee.id != ctx.actor.member.id \
+            and not authz.can_manage_campaign(ctx.actor, campaign):
+        raise InvalidField("assignee", "Only the campaign owner or an admin can give a task to someone else; "
+                                       "pick yourself or leave it empty.")
+    after = await _linked_tasks(db, campaign, new.after, "after")
+    before = await _linked_tasks(db, campaign, new.before, "before")
+    await _refuse_loops(db, campaign, after, before)
+
+    task = Task(
+        campaign_id=campaign.id, title=title, description=description or None, duration_hours=hours,
+        priority=new.priority, status=TaskStatus.TODO,
+        assignee_id=new.assignee.id if new.assignee else None,
+        assignment_reason=f"chosen by {ctx.actor.member.name}"[:1000] if new.assignee else None,
+    )
+    if new.due is not None:
+        task.due_at = datetime.combine(new.due, time(17, 0), tzinfo=owner_zone)  # end of that working day
+        task.due_fixed = True
+    task.campaign, task.assignee = campaign, new.assignee
+    db.add(task)
+    await db.flush()
+    db.add_all([TaskDependency(predecessor_id=other.id, successor_id=task.id) for other in after]
+               + [TaskDependency(predecessor_id=task.id, successor_id=other.id) for other in before])
+    _audit(db, ctx, task, "task.created", campaign_id=campaign.id, title=title, hours=hours,
+           priority=new.priority.value, due=new.due.isoformat() if new.due else None,
+           assignee_id=task.assignee_id, after=[other.id for other in after], before=[other.id for other in before])
+    plan = await _replan(db, task, ctx, f"{task_ref(task)} added")
+    return CreatedTask(task=task, plan=plan, after=after, before=before)
+
+
+def parse_task_refs(text: str) -> list[int]:
+    """`T-4, T-7 t9` -> [4, 7, 9]: commas, semicolons or spaces between, each ref once, in order."""
+    ids: list[int] = []
+    for word in re.split(r"[\s,;]+", text.strip()):
+        if word:
+            number = parse_ref(word, RefKind.TASK)
+            if number not in ids:
+                ids.append(number)
+    return ids
+
+
+async def _campaign(db: AsyncSession, campaign_id: int) -> Campaign:
+    campaign = await db.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
+    )
+    if campaign is None:
+        raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
+    return campaign
+
+
+def _estimate_hours(typed: str) -> float:
+    try:
+        hours = parse_duration(typed.strip() or DEFAULT_ESTIMATE)
+    except ValueError as error:
+        raise InvalidField("estimate", str(error)) from None
+    if not MIN_ESTIMATE_HOURS <= hours <= MAX_ESTIMATE_HOURS:
+        raise InvalidField("estimate", f"An estimate is between 30m and {MAX_ESTIMATE_HOURS // 8}d; split bigger work.")
+    return hours
+
+
+def _check_due(due: date, today: date, *, field_name: str) -> None:
+    if due < today:
+        raise InvalidField(field_name, f"{due.isoformat()} is in the past; pick today or later.")
+    if due > today + timedelta(days=MAX_HORIZON_DAYS):
+        raise InvalidField(field_name, f"{due.isoformat()} is more than {MAX_HORIZON_DAYS // 365} years away.")
+
+
+async def _linked_tasks(db: AsyncSession, campaign: Campaign, typed: str, field_name: str) -> list[Task]:
+    """The tasks a "waits for" (`after`) or "before" field names: real, of this campaign, still in the plan."""
+    try:
+        ids = parse_task_refs(typed)
+    except DomainError as error:
+        raise InvalidField(field_name, str(error)) from None
+    if len(ids) > MAX_LINKS:
+        raise InvalidField(field_name, f"Name at most {MAX_LINKS} tasks here.")
+    found = {task.id: task for task in await db.scalars(select(Task).where(Task.id.in_(ids)))} if ids else {}
+    ref = format_ref(RefKind.CAMPAIGN, campaign.id)
+    for task_id in ids:
+        task = found.get(task_id)
+        shown = format_ref(RefKind.TASK, task_id)
+        if task is None:
+            raise InvalidField(field_name, f"There is no task {shown}.")
+        if task.campaign_id != campaign.id:
+            raise InvalidField(field_name, f"{shown} belongs to {format_ref(RefKind.CAMPAIGN, task.campaign_id)}, "
+                                           f"not {ref}; link tasks of the same campaign.")
+        if task.status is TaskStatus.CANCELLED:
+            raise InvalidField(field_name, f"{shown} is cancelled; it is no longer in the plan.")
+        if field_name == "before" and task.status is TaskStatus.DONE:
+            raise InvalidField(field_name, f"{shown} is already done; nothing new can come before it.")
+    return [found[task_id] for task_id in ids]
+
+
+async def _refuse_loops(db: AsyncSession, campaign: Campaign, after: list[Task], before: list[Task]) -> None:
+    """A new task that waits for X and comes before Y closes a loop when Y already leads to X."""
+    if not after or not before:
+        return  # a loop through the new task needs a way in and a way out
+    ids = list(await db.scalars(select(Task.id).where(Task.campaign_id == campaign.id)))
+    index = {task_id: position for position, task_id in enumerate(ids)}
+    new = len(ids)  # the new task's place in the graph
+    dependencies = await db.scalars(select(TaskDependency).where(TaskDependency.successor_id.in_(ids)))
+    links = [Link(index[d.predecessor_id], index[d.successor_id])
+             for d in dependencies if d.predecessor_id in index]
+    links += [Link(index[task.id], new) for task in after] + [Link(new, index[task.id]) for task in before]
+    cycle = find_cycle(new + 1, links)
+    if cycle is None:
+        return
+    start = cycle.index(new) if new in cycle else 0
+    loop = cycle[start:] + cycle[:start]
+    names = [("this task" if i == new else format_ref(RefKind.TASK, ids[i])) for i in [*loop, loop[0]]]
+    raise InvalidField("before", f"That makes a loop: {' → '.join(names)} would each wait for the next. "
+                                 "Remove a task from “waits for” or “before”.")
+
+
+# ---------------------------------------------------------------- comments
+
+
+async def add_comment(*, db: AsyncSession, task: Task, body: str, ctx: Context) -> Comment:
+    """A note on a task from someone on the campaign's team, kept as typed (escaped when shown)."""
+    await require_team(db, ctx.actor, task.campaign, "comment on its tasks")
+    clean = body.replace("\x00", "").strip()
+    if not clean:
+        raise InvalidInput(f"Write the comment after the task: `/task comment {task_ref(task)} The copy is ready`.")
+    if len(clean) > MAX_COMMENT:
+        raise InvalidInput(f"A comment holds at most {MAX_COMMENT:,} characters; this one has {len(clean):,}. "
+                           "Shorten it or split it in two.")
+    comment = Comment(campaign_id=task.campaign_id, task_id=task.id, author_id=ctx.actor.member.id, body=clean)
+    db.add(comment)
+    await db.flush()
+    _audit(db, ctx, task, "task.commented", comment_id=comment.id, length=len(clean))
+    return comment
 
 
 def _require_open(task: Task) -> None:

@@ -116,6 +116,7 @@ class SlackMethods:
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
+            "chat.getPermalink": self._chat_get_permalink,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -182,6 +183,13 @@ class SlackMethods:
         self._require(args, "user")
         self._check_message(args)
         return {"message_ts": self._next_ts()}
+
+    def _chat_get_permalink(self, args: dict) -> dict:
+        # Slack: {"ok": true, "channel": "C1", "permalink": "https://<team>.slack.com/archives/C1/p1700000000000100"}
+        channel = self._require(args, "channel", "channel_not_found")
+        ts = self._require(args, "message_ts", "message_not_found")
+        return {"channel": channel,
+                "permalink": f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{str(ts).replace('.', '')}"}
 
     def _chat_update(self, args: dict) -> dict:
         channel, ts = args.get("channel"), args.get("ts")

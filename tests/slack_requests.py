@@ -215,6 +215,36 @@ def view_submission_payload(
     }
 
 
+def message_action_payload(
+    *,
+    user_id: str,
+    callback_id: str,
+    text: str,
+    channel_id: str = "C0GENERAL",
+    channel_name: str = "general",
+    message_ts: str = DEFAULT_MESSAGE_TS,
+    author_id: str = "U0BOB",
+    response_url: str | None = None,
+    trigger_id: str = "trig.123",
+) -> dict:
+    """A message shortcut ("Create task from message"): the message it was used on comes along."""
+    return {
+        "type": "message_action",
+        "token": VERIFICATION_TOKEN,
+        "action_ts": f"{int(time.time())}.000000",
+        "team": _team(),
+        "user": _user(user_id),
+        "channel": {"id": channel_id, "name": channel_name},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url or UNROUTABLE_RESPONSE_URL,
+        "message_ts": message_ts,
+        "message": {"type": "message", "user": author_id, "ts": message_ts, "text": text, "team": TEAM_ID},
+    }
+
+
 def event_envelope(*, event: dict, event_id: str = "Ev0001", team_id: str = "T0TEST") -> dict:
     """Events API ``event_callback`` wrapper around ``event``."""
     return {

@@ -59,6 +59,39 @@ def parse_user_mention(word: str) -> str:
     return match.group(1)
 
 
+_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
+
+
+def parse_channel_mention(word: str) -> str:
+    """`<#C123>` or `<#C123|launch>` (Slack escapes channels so), or a bare channel id -> `C123`."""
+    cleaned = word.strip()
+    match = _CHANNEL.match(cleaned)
+    if match:
+        return match.group(1)
+    if _CHANNEL_ID.match(cleaned):
+        return cleaned
+    raise InvalidInput("Name the channel with #, like `#spring-launch`.")
+
+
+# What Slack puts in message text: <@U1|name>, <#C1|name>, <!here>, <https://x|label>, <https://x>.
+_MARKUP = re.compile(r"<([@#!]?)([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def plain_message_text(text: str) -> str:
+    """A message's text as a person reads it: `@name`, `#channel`, link labels, entities decoded."""
+
+    def readable(match: re.Match[str]) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "!":  # <!here>, <!subteam^S1|@team>, <!date^...|fallback>
+            return label or "@" + target.split("^")[0]
+        if sigil in ("@", "#"):
+            return sigil + (label or target)
+        return label or target
+
+    return unescape_slack(_MARKUP.sub(readable, text))
+
+
 def parse_options(words: list[str], known: tuple[str, ...]) -> dict[str, str]:
     """`role=designer skills=design,video hours=mon-fri 9-17` -> {"role": ..., "hours": "mon-fri 9-17"}.
 

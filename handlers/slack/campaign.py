@@ -1,4 +1,5 @@
-"""`/campaign`: create (with a plan), list, show, staff, and browse templates."""
+"""`/campaign`: create (with a plan, typed or in a form), list, show, staff, move through its lifecycle, set its
+channel, and browse templates."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.campaigns import campaign_created, campaign_detail, campaign_list, templates_message
+from blocks.campaigns import (
+    campaign_created,
+    campaign_detail,
+    campaign_list,
+    channel_set,
+    status_changed,
+    templates_message,
+)
 from blocks.help import campaign_help
+from blocks.modals import CAMPAIGN_MODAL
 from blocks.tasks import assignment_results
 from blocks.text import escape, truncate
-from handlers.slack.args import looks_like_date, parse_date, split_words
+from handlers.slack import campaign_form
+from handlers.slack.args import looks_like_date, parse_channel_mention, parse_date, split_words
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
 from models import Campaign
@@ -30,6 +40,7 @@ NEW_USAGE = 'Usage: `/campaign new "Spring launch" product_launch 2027-03-01`'
 
 def register(app: AsyncApp) -> None:
     app.command("/campaign")(campaign_command)
+    app.view(CAMPAIGN_MODAL)(campaign_form.submitted)
 
 
 async def campaign_command(
@@ -42,6 +53,9 @@ async def campaign_command(
         template_names = deps_of(context).templates.names()
         if subcommand in ("help", "?"):
             await respond(**campaign_help(templates=template_names), response_type="ephemeral")
+            return
+        if subcommand in ("new", "create") and len(words) == 1:
+            await campaign_form.open_form(client, command, deps_of(context))  # the trigger_id lives 3 s
             return
         action = SUBCOMMANDS.get(subcommand)
         if action is None:
@@ -106,6 +120,25 @@ async def list_templates(work: Work, args: list[str], command: dict[str, Any]) -
     return {**templates_message(ordered), "response_type": "ephemeral"}
 
 
+def _mover(move: campaigns.Move) -> Callable[[Work, list[str], dict[str, Any]], Awaitable[Reply]]:
+    async def move_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+        campaign = await _one_campaign(work, args, move.value)
+        change = await campaigns.change_status(db=work.db, campaign=campaign, move=move, actor=work.authz_actor)
+        return {**status_changed(change, actor=work.actor.slack_user_id), "response_type": "in_channel"}
+
+    return move_campaign
+
+
+async def set_channel(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+    if len(args) != 2:
+        raise InvalidInput("Which campaign and channel? Usage: `/campaign channel CM-12 #spring-launch` "
+                           "(or `none` to forget it)")
+    campaign = await campaigns.get_campaign(db=work.db, campaign_id=parse_ref(args[0], RefKind.CAMPAIGN))
+    channel_id = None if args[1].lower() in ("none", "off") else parse_channel_mention(args[1])
+    await campaigns.set_channel(db=work.db, campaign=campaign, channel_id=channel_id, actor=work.authz_actor)
+    return {**channel_set(campaign), "response_type": "ephemeral"}
+
+
 async def _one_campaign(work: Work, args: list[str], verb: str) -> Campaign:
     if len(args) != 1:
         raise InvalidInput(f"Which campaign? Usage: `/campaign {verb} CM-12`")
@@ -126,4 +159,6 @@ SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Rep
     "view": show_campaign,
     "assign": assign_campaign,
     "templates": list_templates,
+    "channel": set_channel,
+    **{move.value: _mover(move) for move in campaigns.Move},
 }

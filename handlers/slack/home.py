@@ -1,7 +1,13 @@
-"""App Home: publish a person's overview when they open the Home tab."""
+"""App Home: publish a person's overview when they open the Home tab, and after they act on it.
+
+The inbox marks what it shows as read when the person opens the tab (not on the re-publishes that
+follow a click elsewhere, which the person may not be looking at), and only once Slack took the view.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -9,11 +15,14 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.home import home_view
-from handlers.slack.context import unit_of_work
+from handlers.slack.context import Work, deps_of, unit_of_work
+from handlers.slack.dashboard import signed_link
 from handlers.slack.errors import replying_errors
-from services import campaigns
+from services import home
 
-HOME_CAMPAIGN_LIMIT = 15
+log = logging.getLogger(__name__)
+
+DASHBOARD_PATH = "/dashboard"
 
 
 def register(app: AsyncApp) -> None:
@@ -25,6 +34,38 @@ async def home_opened(event: dict[str, Any], context: AsyncBoltContext, client: 
         return
     async with replying_errors(None):
         async with unit_of_work(context, client) as work:
-            page = await campaigns.list_campaigns(db=work.db, owner=work.actor, limit=HOME_CAMPAIGN_LIMIT)
-            view = home_view(work.actor, page.campaigns, owned_total=page.total, today=work.today)
+            data = await _gather(work)
+            view = _render(work, data)
         await client.views_publish(user_id=work.actor.slack_user_id, view=view)
+        if data.unread_shown_ids:
+            async with deps_of(context).sessions.begin() as db:
+                await home.mark_read(db=db, member=work.actor, notification_ids=data.unread_shown_ids, now=data.now)
+
+
+async def build_home(work: Work) -> dict[str, Any]:
+    """The acting person's Home view (called inside their unit of work)."""
+    return _render(work, await _gather(work))
+
+
+async def refresh_home(work: Work, client: AsyncWebClient) -> None:
+    """Re-publish after a button on the Home tab changed something. Best effort: the change is saved."""
+    async with replying_errors(None):
+        await client.views_publish(user_id=work.actor.slack_user_id, view=await build_home(work))
+
+
+async def publish_home(client: AsyncWebClient, slack_user_id: str, view: dict[str, Any]) -> None:
+    """Publish a view built earlier (inside a unit of work that has committed since). Best effort."""
+    try:
+        await client.views_publish(user_id=slack_user_id, view=view)
+    except Exception:
+        log.warning("could not re-publish the home of %s", slack_user_id, exc_info=True)
+
+
+async def _gather(work: Work) -> home.HomeData:
+    return await home.gather(db=work.db, member=work.actor, now=datetime.now(UTC))
+
+
+def _render(work: Work, data: home.HomeData) -> dict[str, Any]:
+    # The signed link where one can be made; the bare page (which will ask for a link) otherwise.
+    url = signed_link(work.deps.settings) or work.deps.settings.public_url + DASHBOARD_PATH
+    return home_view(data, dashboard_url=url)

@@ -1,7 +1,8 @@
-"""`/task`: list a campaign's tasks, assign, start, finish, block, re-date and re-estimate them."""
+"""`/task`: my tasks; add (in a form), list, assign, start, finish, block, re-date, re-estimate and comment on tasks."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,15 +13,17 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.tasks import task_changed, task_help, task_list
+from blocks.modals import TASK_MODAL
+from blocks.tasks import comment_added, my_tasks, task_changed, task_help, task_list
 from blocks.text import escape, fit_escaped
-from handlers.slack.args import parse_date, parse_user_mention, split_words, truncate_word
+from handlers.slack import task_form
+from handlers.slack.args import parse_date, parse_user_mention, split_words, truncate_word, unescape_slack
 from handlers.slack.context import Work, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.notify import tell_owner
 from handlers.slack.profiles import fetch_profile
 from models import Task
-from services import campaigns, plans, staffing, tasks, team
+from services import campaigns, home, plans, staffing, tasks, team
 from services.errors import InvalidInput
 from services.planning.templates import parse_duration
 from services.refs import RefKind, parse_ref
@@ -31,6 +34,8 @@ Action = Callable[[Work, list[str], AsyncWebClient], Awaitable[tuple[Reply, plan
 
 def register(app: AsyncApp) -> None:
     app.command("/task")(task_command)
+    app.view(TASK_MODAL)(task_form.submitted)
+    app.shortcut(task_form.SHORTCUT)(task_form.from_message)
 
 
 async def task_command(
@@ -38,7 +43,17 @@ async def task_command(
 ) -> None:
     await ack()
     async with replying_errors(respond):
-        words = split_words(command.get("text") or "")
+        raw = command.get("text") or ""
+        first, rest = _first_word(raw)
+        if first == "comment":  # free text: taken as typed, quotes and all, not split into words
+            async with unit_of_work(context, client) as work:
+                reply = await comment_on_task(work, rest)
+            await respond(**reply, response_type="ephemeral")
+            return
+        if first == "new" and not rest.strip():
+            await task_form.open_from_command(command, respond, context, client)  # the trigger_id lives 3 s
+            return
+        words = split_words(raw)
         subcommand = words[0].lower() if words else "help"
         action = SUBCOMMANDS.get(subcommand)
         if action is None:
@@ -49,6 +64,33 @@ async def task_command(
             reply, plan, because = await action(work, words[1:], client)
         await respond(**reply, response_type="ephemeral")
         await tell_owner(client, plan, because=because)
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    parts = re.split(r"\s+", text.strip(), maxsplit=1)
+    return parts[0].lower(), parts[1] if len(parts) > 1 else ""
+
+
+COMMENT_USAGE = "/task comment T-42 The copy is ready"
+
+
+async def comment_on_task(work: Work, text: str) -> Reply:
+    ref, body = (re.split(r"\s+", unescape_slack(text).strip(), maxsplit=1) + [""])[:2]
+    if not ref:
+        raise InvalidInput(f"Which task? Usage: `{COMMENT_USAGE}`")
+    task = await tasks.get_task(db=work.db, task_id=parse_ref(ref, RefKind.TASK))
+    comment = await tasks.add_comment(db=work.db, task=task, body=body, ctx=work.task_context())
+    return comment_added(task, comment)
+
+
+async def mine(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+    groups = await home.my_tasks(db=work.db, member=work.actor, today=work.today)
+    return my_tasks(groups, viewer_tz=work.actor.timezone, today=work.today), None, ""
+
+
+async def new_with_words(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+    raise InvalidInput("`/task new` opens a form: send it with nothing after it. "
+                       "Or use the message shortcut *Create task from message*.")
 
 
 async def _task(work: Work, args: list[str], usage: str) -> Task:
@@ -139,6 +181,8 @@ async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tu
 
 
 SUBCOMMANDS: dict[str, Action] = {
+    "mine": mine,
+    "new": new_with_words,
     "list": list_campaign_tasks,
     "start": start_task,
     "done": complete_task,

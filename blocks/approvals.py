@@ -1,0 +1,281 @@
+"""Approval messages: a stage's request (an approver's DM or the campaign channel's post) in every state,
+what the owner hears, `/approval mine`, and the reject and delegate modals.
+
+Every copy of a request is rendered from one `StageView`, so all copies say the same thing; an
+approver's copy adds the buttons while their own answer is still needed. Times are Slack date tokens,
+shown in each reader's own time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from blocks.text import (
+    channel_mention,
+    context,
+    fit_escaped,
+    header,
+    message,
+    plain,
+    section,
+    user_mention,
+)
+from models import ApprovalRule, ApprovalStatus
+from services.approval_stages import AssetLink, StageState, StageView, Vote, approval_ref
+
+APPROVE, REJECT, DELEGATE = "approval_approve", "approval_reject", "approval_delegate"
+REJECT_CALLBACK, DELEGATE_CALLBACK = "approval_reject_modal", "approval_delegate_modal"
+REASON_BLOCK, REASON_ACTION = "reason", "reason"
+DELEGATE_BLOCK, DELEGATE_ACTION = "delegate", "delegate_to"
+MODAL_TITLE_LIMIT = 24
+REASON_SHOWN = 1200  # a reason is at most 1,000 characters; escaping can lengthen it
+VOTES_PER_SECTION = 5  # ten approvers with their names stay far below a section's 3,000 characters
+MINE_SHOWN = 20  # two blocks each, under a message's 50
+
+STATUS_ICONS = {ApprovalStatus.PENDING: ":hourglass_flowing_sand:", ApprovalStatus.APPROVED: ":white_check_mark:",
+                ApprovalStatus.REJECTED: ":x:", ApprovalStatus.DELEGATED: ":hourglass_flowing_sand:",
+                ApprovalStatus.CANCELLED: ":heavy_minus_sign:"}
+TITLES = {StageState.OPEN: (":memo:", "Approval requested"), StageState.WAITING: (":double_vertical_bar:", "Waiting"),
+          StageState.PASSED: (":white_check_mark:", "Approved"), StageState.REJECTED: (":x:", "Rejected")}
+_SAFE_URL = re.compile(r"^https?://[^\s<>|]+$")
+
+
+def when(moment: datetime, pattern: str = "{date_short_pretty} at {time}") -> str:
+    """A time each reader sees in their own zone; the fallback (old clients, notifications) is UTC."""
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{pattern}|{fallback}>"
+
+
+def rule_phrase(rule: ApprovalRule) -> str:
+    return "one approval is enough" if rule is ApprovalRule.ANY else "every approver must approve"
+
+
+def due_phrase(view: StageView) -> str:
+    return f"due {when(view.deadline)}" if view.deadline else "no deadline"
+
+
+def stage_title(view: StageView, limit: int = 100) -> str:
+    return f"*{fit_escaped(view.stage, limit)}* · {view.campaign_ref} {fit_escaped(view.campaign_name, 120)}"
+
+
+def request_copy(view: StageView, approval_id: int | None) -> dict[str, Any]:
+    """One copy of a stage's request: an approver's DM (`approval_id`) or the channel's post (None)."""
+    icon, title = TITLES[view.state]
+    vote = view.vote(approval_id)
+    facts = [rule_phrase(view.rule).capitalize(), due_phrase(view)]
+    if view.round > 1:
+        facts.append(f"round {view.round}")
+    blocks = [section(f"{icon} {title}: {stage_title(view)}"), context(" · ".join(facts))]
+    if view.state is StageState.OPEN and (vote is None or vote.status is ApprovalStatus.PENDING):
+        blocks.append(section(_review_text(view)))
+    blocks += _vote_sections(view)
+    status = _status_text(view, vote)
+    if status:
+        blocks.append(section(status))
+    if vote is not None and view.state is StageState.OPEN and vote.status is ApprovalStatus.PENDING:
+        blocks.append(decision_buttons(vote.approval_id))
+    footer = f"{vote.ref} · " if vote else ""
+    footer += f"requested by {user_mention(view.owner.slack_user_id)}"
+    if vote is None and view.state is StageState.OPEN:
+        footer += " · approvers decide in their direct messages with me"
+    blocks.append(context(footer))
+    text = f"{title}: {fit_escaped(view.stage, 100)} · {view.campaign_ref} {fit_escaped(view.campaign_name, 120)}"
+    return message(text, blocks)
+
+
+def decision_buttons(approval_id: int) -> dict[str, Any]:
+    value = str(approval_id)
+    return {"type": "actions", "block_id": f"approval_{approval_id}", "elements": [
+        {"type": "button", "text": plain("Approve"), "action_id": APPROVE, "value": value, "style": "primary"},
+        {"type": "button", "text": plain("Reject"), "action_id": REJECT, "value": value, "style": "danger"},
+        {"type": "button", "text": plain("Delegate"), "action_id": DELEGATE, "value": value},
+    ]}
+
+
+def _review_text(view: StageView) -> str:
+    if not view.assets:
+        return f"No assets are attached; review the plan with `/campaign show {view.campaign_ref}`."
+    return "*To review:*\n" + "\n".join(f"• {_asset_line(asset)}" for asset in view.assets)
+
+
+def _asset_line(asset: AssetLink) -> str:
+    name = fit_escaped(asset.name, 120)
+    kind = f" ({fit_escaped(asset.kind, 30)})" if asset.kind else ""
+    if asset.url and len(asset.url) <= 1000 and _SAFE_URL.match(asset.url):
+        return f"<{asset.url}|{name}>{kind}"
+    return name + kind + (f": {fit_escaped(asset.url, 200)}" if asset.url else "")
+
+
+def vote_line(vote: Vote) -> str:
+    line = f"{STATUS_ICONS[vote.status]} {user_mention(vote.approver.slack_user_id)}"
+    if vote.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
+        line += f" {vote.status.value}"
+        if vote.decided_by and vote.decided_by.slack_user_id != vote.approver.slack_user_id:
+            line += f" (through {user_mention(vote.decided_by.slack_user_id)})"
+        if vote.decided_at:
+            line += f" {when(vote.decided_at)}"
+    elif vote.status is ApprovalStatus.CANCELLED:
+        line += " · not needed any more"
+    else:
+        line += " · waiting"
+        if vote.delegate:
+            line += f" (delegated to {user_mention(vote.delegate.slack_user_id)})"
+    return line
+
+
+def _vote_sections(view: StageView) -> list[dict[str, Any]]:
+    lines = [vote_line(vote) for vote in view.votes]
+    progress = f"*Approvers* · {view.approved} of {len(view.votes)} approved"
+    chunks = [lines[start:start + VOTES_PER_SECTION] for start in range(0, len(lines), VOTES_PER_SECTION)]
+    return [section("\n".join(([progress] if index == 0 else []) + chunk)) for index, chunk in enumerate(chunks)]
+
+
+def _status_text(view: StageView, vote: Vote | None) -> str | None:
+    decided = f" {when(view.decided_at)}" if view.decided_at else ""
+    if view.state is StageState.PASSED:
+        text = f":white_check_mark: *Stage passed*{decided}."
+        if view.campaign_approved_at:
+            text += f" Every sign-off of {view.campaign_ref} is in."
+        return text
+    if view.state is StageState.REJECTED:
+        rejection = view.rejection
+        who = user_mention(rejection.decided_by.slack_user_id) if rejection and rejection.decided_by else "someone"
+        return f":x: *Rejected* by {who}{decided}:\n{quote(rejection.comments if rejection else None)}"
+    if view.state is StageState.WAITING:
+        return f":double_vertical_bar: Opens when *{fit_escaped(view.waits_for or '', 100)}* has passed."
+    if vote is None:
+        return None
+    if vote.status is ApprovalStatus.APPROVED:
+        decider = vote.decided_by or vote.approver
+        # The approver's and the delegate's copies look alike: "You" only when nobody else could be meant.
+        who = "You" if vote.delegate is None and decider == vote.approver else user_mention(decider.slack_user_id)
+        more = view.still_needed
+        return f":white_check_mark: {who} approved. Waiting for {more} more approval{'s' if more != 1 else ''}."
+    if vote.delegate:
+        return (f"Delegated to {user_mention(vote.delegate.slack_user_id)} for "
+                f"{user_mention(vote.approver.slack_user_id)}; either of you can decide.")
+    return None
+
+
+def quote(text: str | None) -> str:
+    """A reason shown as a block quote; escaped, so `<!channel>` in it is only text."""
+    if not text:
+        return "> (no reason given)"
+    return "\n".join(f"> {line}" for line in fit_escaped(text, REASON_SHOWN).splitlines())
+
+
+def owner_update(view: StageView, opened: Sequence[str] = ()) -> dict[str, Any]:
+    """A direct message to the campaign owner when a stage passed or was rejected."""
+    title = stage_title(view)
+    if view.state is StageState.REJECTED:
+        rejection = view.rejection
+        who = user_mention(rejection.decided_by.slack_user_id) if rejection and rejection.decided_by else "someone"
+        ref = rejection.ref if rejection else view.campaign_ref
+        blocks = [section(f":x: {title} was rejected by {who}:\n{quote(rejection.comments if rejection else None)}"),
+                  context(f"Change what they ask for, then `/approval resubmit {ref}` sends it to the approvers again.")]
+        return message(f"Rejected: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
+    if view.campaign_approved_at:
+        blocks = [section(f":tada: *{view.campaign_ref} {fit_escaped(view.campaign_name, 120)} is approved*: "
+                          f"every sign-off is in, the last one {fit_escaped(view.stage, 100)}.")]
+        return message(f"{view.campaign_ref} is approved", blocks)
+    blocks = [section(f":white_check_mark: {title} passed.")]
+    if opened:
+        blocks.append(context("Next: " + ", ".join(f"*{fit_escaped(name, 100)}*" for name in opened) + " is open now."))
+    return message(f"Approved: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
+
+
+def request_reply(view: StageView, unreachable: Sequence[str] = (), *, resubmitted: bool = False) -> dict[str, Any]:
+    """The reply to `/approval request` or `/approval resubmit`. `unreachable`: Slack ids of people or channels
+    the request could not be sent to."""
+    people = ", ".join(user_mention(vote.approver.slack_user_id) for vote in view.votes)
+    verb = "Sent back to" if resubmitted else "Asked"
+    if view.state is StageState.WAITING:
+        text = (f":double_vertical_bar: {stage_title(view)} waits for *{fit_escaped(view.waits_for or '', 100)}* "
+                f"to pass; then {people} will get the request.")
+    else:
+        text = f":outbox_tray: {verb} {people} to sign off {stage_title(view)}. They have the request in a direct message."
+    facts = [rule_phrase(view.rule).capitalize(), due_phrase(view)] + ([f"round {view.round}"] if view.round > 1 else [])
+    blocks = [section(text), context(" · ".join(facts))]
+    people_missed = [user_mention(target) for target in unreachable if target[:1] in ("U", "W")]
+    if people_missed:
+        blocks.append(section(f":warning: I could not send the request to {', '.join(people_missed)}; "
+                              "they can still decide with `/approval mine`."))
+    channels_missed = [channel_mention(target) for target in unreachable if target[:1] not in ("U", "W")]
+    if channels_missed:
+        blocks.append(section(f":warning: I could not post it in {', '.join(channels_missed)}; "
+                              "invite me there (`/invite @Campaign Manager`) to show progress in the channel."))
+    return message(f"{verb} approvers: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
+
+
+def mine_message(items: Sequence[tuple[int, StageView]], viewer: str) -> dict[str, Any]:
+    """`/approval mine`: what waits for the viewer (a Slack user id), with the buttons."""
+    if not items:
+        return message("Nothing waits for your approval.", [section(":sparkles: Nothing waits for your approval right now.")])
+    shown = items[:MINE_SHOWN]
+    blocks = [header(f"Waiting for you: {len(items)} approval{'s' if len(items) != 1 else ''}")]
+    for approval_id, view in shown:
+        vote = view.vote(approval_id)
+        extra = ""
+        if vote and vote.approver.slack_user_id != viewer:
+            extra = f" · for {user_mention(vote.approver.slack_user_id)}"
+        blocks.append(section(f"{stage_title(view)}\n{rule_phrase(view.rule).capitalize()} · {due_phrase(view)} · "
+                              f"{view.approved} of {len(view.votes)} approved{extra} · {approval_ref(approval_id)}"))
+        blocks.append(decision_buttons(approval_id))
+    return message(f"{len(items)} approvals wait for you", blocks)
+
+
+def reject_modal(approval_id: int, metadata: str) -> dict[str, Any]:
+    return {
+        "type": "modal", "callback_id": REJECT_CALLBACK, "private_metadata": metadata,
+        "title": plain(f"Reject {approval_ref(approval_id)}", MODAL_TITLE_LIMIT),
+        "submit": plain("Reject", MODAL_TITLE_LIMIT), "close": plain("Cancel", MODAL_TITLE_LIMIT),
+        "blocks": [
+            section("The campaign owner gets your reason, and everyone who has the request sees it."),
+            {"type": "input", "block_id": REASON_BLOCK, "label": plain("Why do you reject it?"),
+             "element": {"type": "plain_text_input", "action_id": REASON_ACTION, "multiline": True,
+                         "max_length": 1000, "placeholder": plain("What has to change before you approve?")}},
+        ],
+    }
+
+
+def delegate_modal(approval_id: int, metadata: str) -> dict[str, Any]:
+    return {
+        "type": "modal", "callback_id": DELEGATE_CALLBACK, "private_metadata": metadata,
+        "title": plain(f"Delegate {approval_ref(approval_id)}", MODAL_TITLE_LIMIT),
+        "submit": plain("Delegate", MODAL_TITLE_LIMIT), "close": plain("Cancel", MODAL_TITLE_LIMIT),
+        "blocks": [
+            {"type": "input", "block_id": DELEGATE_BLOCK, "label": plain("Who decides instead of you?"),
+             "element": {"type": "users_select", "action_id": DELEGATE_ACTION, "placeholder": plain("Pick a person")}},
+            context("They get the request with the buttons. You can still decide it yourself."),
+        ],
+    }
+
+
+def notice_modal(text: str) -> dict[str, Any]:
+    """A modal that only says something (`text` already escaped): shown when the click can't go on."""
+    return {"type": "modal", "title": plain("Approval", MODAL_TITLE_LIMIT), "close": plain("Close", MODAL_TITLE_LIMIT),
+            "blocks": [section(f":warning: {text}")]}
+
+
+APPROVAL_USAGE = [
+    ('`/approval request CM-12 "Legal review" @dana @lee [rule=all|any] [by 2027-03-01]`',
+     "ask for a sign-off stage (owner or admin); stages run in order"),
+    ('`/approval request CM-12 "Messaging sign-off"`', "a stage of the campaign's template goes to the people with its role"),
+    ('`/approval resubmit AP-7` · `/approval resubmit CM-12 "Legal review"`', "send a rejected stage back to its approvers"),
+    ("`/approval mine`", "what waits for your decision, with the buttons"),
+    ("`/approval help`", "this message"),
+]
+
+
+def approval_help(note: str | None = None) -> dict[str, Any]:
+    """`note` is already escaped."""
+    lines = "\n".join(f"{usage}: {what}" for usage, what in APPROVAL_USAGE)
+    blocks = [section(f":warning: {note}")] if note else []
+    blocks += [header("Campaign Manager: /approval"), section(lines),
+               context("`all`: every approver must approve. `any`: the first approval passes the stage. "
+                       "Any rejection rejects it. Approvers decide with the buttons in their direct messages.")]
+    return message(note or "How to use /approval", blocks)
+

@@ -1,0 +1,55 @@
+"""Modals behind the task buttons: why is it blocked, and a notice for a click that could not be done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blocks.campaigns import task_title
+from blocks.text import context, fit_escaped, plain, section
+from models import Task
+from services.campaigns import campaign_ref
+from services.refs import RefKind, format_ref
+from services.tasks import MAX_REASON
+
+BLOCK_MODAL = "task_block_modal"
+REASON_BLOCK, REASON_ACTION = "reason", "reason"
+MODAL_TITLE_LIMIT = 24
+
+
+def block_reason_modal(task: Task) -> dict[str, Any]:
+    """Ask what the task waits for; the task id travels in private_metadata."""
+    return {
+        "type": "modal",
+        "callback_id": BLOCK_MODAL,
+        "private_metadata": str(task.id),
+        "title": plain(f"Block {format_ref(RefKind.TASK, task.id)}", MODAL_TITLE_LIMIT),
+        "submit": plain("Block", MODAL_TITLE_LIMIT),
+        "close": plain("Cancel", MODAL_TITLE_LIMIT),
+        "blocks": [
+            section(f"*{task_title(task, 200)}*\n"
+                    f"{campaign_ref(task.campaign)} {fit_escaped(task.campaign.name, 150)}"),
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": plain("What is it waiting for?"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_ACTION,
+                    "multiline": True,
+                    "max_length": MAX_REASON,
+                    "placeholder": plain("Waiting for legal review of the landing page copy"),
+                },
+            },
+            context("The campaign is re-planned at once; its owner hears about it if the launch moves."),
+        ],
+    }
+
+
+def notice_modal(text: str) -> dict[str, Any]:
+    """A one-line answer to a click on the Home tab, which has no thread to reply in. `text` is escaped."""
+    return {
+        "type": "modal",
+        "title": plain("Campaign Manager", MODAL_TITLE_LIMIT),
+        "close": plain("OK", MODAL_TITLE_LIMIT),
+        "blocks": [section(f":warning: {text}")],
+    }

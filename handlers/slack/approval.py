@@ -1,0 +1,349 @@
+"""`/approval` and its buttons: request sign-off stages, approve, reject (with a reason), delegate, resubmit.
+
+Buttons carry the approval id. Approve decides at once; Reject and Delegate open their modal right
+after the ack (a trigger_id lives 3 s) and only then check the click, turning the modal into a notice
+when it can't go on. The same buttons appear on the Home tab; a click there re-publishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.approvals import (
+    APPROVE,
+    DELEGATE,
+    DELEGATE_ACTION,
+    DELEGATE_BLOCK,
+    DELEGATE_CALLBACK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REJECT,
+    REJECT_CALLBACK,
+    approval_help,
+    delegate_modal,
+    mine_message,
+    notice_modal,
+    reject_modal,
+    request_reply,
+)
+from blocks.help import error_message
+from blocks.text import escape
+from handlers.slack.approval_messages import after_decision, announce, read_stage, send_request, sync_copies
+from handlers.slack.args import looks_like_date, parse_date, parse_user_mention, split_words, truncate_word
+from handlers.slack.context import Work, unit_of_work
+from handlers.slack.errors import replying_errors
+from handlers.slack.home import refresh_home
+from handlers.slack.profiles import fetch_profile
+from models import ApprovalRule
+from services import approval_stages, approvals, team
+from services.errors import DomainError, InvalidInput
+from services.refs import RefKind, parse_ref
+
+log = logging.getLogger(__name__)
+
+REQUEST_USAGE = 'Usage: `/approval request CM-12 "Legal review" @dana @lee [rule=all|any] [by 2027-03-01]`'
+RESUBMIT_USAGE = 'Usage: `/approval resubmit AP-7` or `/approval resubmit CM-12 "Legal review"`'
+PERSON_CHECK_SECONDS = 1.5  # inside a modal submission's 3 s: past it, let the choice through unchecked
+MAX_REASON = 1000
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/approval")(approval_command)
+    app.action(APPROVE)(approve_clicked)
+    app.action(REJECT)(reject_clicked)
+    app.action(DELEGATE)(delegate_clicked)
+    app.view(REJECT_CALLBACK)(reject_submitted)
+    app.view(DELEGATE_CALLBACK)(delegate_submitted)
+
+
+async def approval_command(
+    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    await ack()
+    async with replying_errors(respond):
+        # PostgreSQL text can't hold NUL; nobody means one, so it never reaches a stored stage name.
+        words = split_words((command.get("text") or "").replace("\x00", ""))
+        subcommand = words[0].lower() if words else "help"
+        if subcommand == "request":
+            reply = await request(words[1:], context, client)
+        elif subcommand == "resubmit":
+            reply = await resubmit(words[1:], context, client)
+        elif subcommand == "mine":
+            async with unit_of_work(context, client) as work:
+                reply = await _mine(work)
+        else:
+            note = None if subcommand in ("help", "?") else f"`/approval {escape(truncate_word(words[0]))}` is not a command I know."
+            reply = approval_help(note)
+        await respond(**reply, response_type="ephemeral")
+
+
+async def request(args: list[str], context: AsyncBoltContext, client: AsyncWebClient) -> dict[str, Any]:
+    if not args:
+        raise InvalidInput(f"Which campaign and stage? {REQUEST_USAGE}")
+    campaign_id = parse_ref(args[0], RefKind.CAMPAIGN)
+    stage, mentions, rule, due = parse_request(args[1:])
+    for slack_user_id in mentions:
+        problem = await person_problem(client, slack_user_id)
+        if problem:
+            raise InvalidInput(problem)
+    async with unit_of_work(context, client) as work:
+        members = [await team.ensure_member(db=work.db, slack_user_id=uid, fetch_profile=lambda u: fetch_profile(client, u))
+                   for uid in mentions]
+        change = await approvals.request_stage(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
+                                               stage_name=stage, approvers=members, rule=rule, due=due)
+    return await _send_opened(client, work, change, resubmitted=False)
+
+
+def parse_request(args: list[str]) -> tuple[str, list[str], ApprovalRule | None, date | None]:
+    """`"Legal review" <@U1|dana> <@U2> rule=any by 2027-03-01`: the stage name comes first."""
+    name: list[str] = []
+    mentions: list[str] = []
+    rule: ApprovalRule | None = None
+    due: date | None = None
+    words = iter(enumerate(args))
+    for index, word in words:
+        lowered = word.lower()
+        if word.startswith("<@"):
+            mentions.append(parse_user_mention(word))
+        elif lowered.startswith("rule="):
+            if lowered[5:] not in ("all", "any"):
+                raise InvalidInput("`rule=` is `all` (everyone approves) or `any` (one approval is enough).")
+            rule = ApprovalRule(lowered[5:])
+        elif lowered.startswith("by="):
+            due = parse_date(word[3:])
+        elif lowered == "by" and index + 1 < len(args) and looks_like_date(args[index + 1]):
+            due = parse_date(next(words)[1])
+        elif mentions or rule or due:
+            raise InvalidInput(f"Put the stage name first, then the people. {REQUEST_USAGE}")
+        else:
+            name.append(word)
+    if not name:
+        raise InvalidInput(f"Name the stage. {REQUEST_USAGE}")
+    return " ".join(name), list(dict.fromkeys(mentions)), rule, due
+
+
+async def resubmit(args: list[str], context: AsyncBoltContext, client: AsyncWebClient) -> dict[str, Any]:
+    due = None
+    if len(args) >= 2 and args[-2].lower() == "by":
+        due, args = parse_date(args[-1]), args[:-2]
+    elif args and args[-1].lower().startswith("by="):
+        due, args = parse_date(args[-1][3:]), args[:-1]
+    if not args:
+        raise InvalidInput(RESUBMIT_USAGE)
+    async with unit_of_work(context, client) as work:
+        if args[0].upper().startswith("AP"):
+            if len(args) > 1:
+                raise InvalidInput(RESUBMIT_USAGE)
+            approval = await approvals.get_approval(db=work.db, approval_id=parse_ref(args[0], RefKind.APPROVAL))
+            campaign_id, stage = approval.campaign_id, approval.stage
+        else:
+            campaign_id, stage = parse_ref(args[0], RefKind.CAMPAIGN), " ".join(args[1:])
+            if not stage:
+                raise InvalidInput(RESUBMIT_USAGE)
+        change = await approvals.resubmit(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
+                                          stage_name=stage, due=due)
+    return await _send_opened(client, work, change, resubmitted=True)
+
+
+async def _send_opened(client: AsyncWebClient, work: Work, change: approvals.Change, *, resubmitted: bool) -> dict[str, Any]:
+    unreachable: list[str] = []
+    for stage in change.opened:
+        unreachable += (await announce(client, work.deps, change.campaign_id, stage))[1]
+    view, _ = await read_stage(work.deps, change.campaign_id, change.stage)
+    return request_reply(view, unreachable, resubmitted=resubmitted)
+
+
+async def _mine(work: Work) -> dict[str, Any]:
+    items = await approval_stages.waiting_for(work.db, work.actor)
+    return mine_message(items, viewer=work.actor.slack_user_id)
+
+
+async def person_problem(client: AsyncWebClient, slack_user_id: str) -> str | None:
+    """Why this Slack user can't approve (a bot, gone, unknown), or None. A slow or failed lookup says None."""
+    try:
+        async with asyncio.timeout(PERSON_CHECK_SECONDS):
+            response = await client.users_info(user=slack_user_id)
+    except SlackApiError as error:
+        if error.response.get("error") == "user_not_found":
+            return f"I can't find the person {slack_user_id} in this workspace."
+        return None
+    except Exception:
+        log.warning("could not look up %s", slack_user_id, exc_info=True)
+        return None
+    user = response.get("user") or {}
+    name = user.get("real_name") or user.get("name") or slack_user_id
+    if user.get("is_bot") or slack_user_id == "USLACKBOT":
+        return f"{name} is a bot; only a person can approve."
+    if user.get("deleted"):
+        return f"{name} has left the workspace."
+    return None
+
+
+class Replier(AsyncRespond):
+    """`respond()` where the request has a response_url; elsewhere (Home tab, modals) a direct message."""
+
+    def __init__(self, respond: AsyncRespond, client: AsyncWebClient, body: dict[str, Any]):
+        super().__init__(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
+        self.client, self.user_id = client, str((body.get("user") or {}).get("id") or "")
+
+    async def __call__(self, text: str | dict = "", blocks: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self.response_url:
+            return await super().__call__(text, blocks, **kwargs)
+        return await self.client.chat_postMessage(channel=self.user_id, text=str(text), blocks=blocks)
+
+
+async def approve_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    await ack()
+    replier = Replier(respond, client, body)
+    async with replying_errors(replier):
+        approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
+        async with unit_of_work(context, client) as work:
+            change = await approvals.approve(db=work.db, ctx=work.task_context(), approval_id=approval_id)
+        await _settle(change, work, client, replier, from_home=_from_home(body), from_list=_from_list(body))
+
+
+async def reject_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    await ack()
+    async with replying_errors(Replier(respond, client, body)):
+        approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
+        modal = reject_modal(approval_id, _metadata(approval_id, body))
+        opened = await client.views_open(trigger_id=body["trigger_id"], view=modal)
+        await _check_click(context, client, approval_id, opened)
+
+
+async def delegate_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    await ack()
+    async with replying_errors(Replier(respond, client, body)):
+        approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
+        modal = delegate_modal(approval_id, _metadata(approval_id, body))
+        opened = await client.views_open(trigger_id=body["trigger_id"], view=modal)
+        await _check_click(context, client, approval_id, opened)
+
+
+async def reject_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    reason = str(_field(view, REASON_BLOCK, REASON_ACTION).get("value") or "").replace("\x00", "")
+    if not reason.strip():
+        await ack(response_action="errors", errors={REASON_BLOCK: "Say why, so the owner knows what to change."})
+        return
+    if len(reason.strip()) > MAX_REASON:
+        await ack(response_action="errors", errors={REASON_BLOCK: f"Keep it under {MAX_REASON + 1} characters."})
+        return
+    await ack()
+    replier = Replier(respond, client, body)
+    async with replying_errors(replier):
+        approval_id, from_home = _parse_metadata(view.get("private_metadata"))
+        async with unit_of_work(context, client) as work:
+            change = await approvals.reject(db=work.db, ctx=work.task_context(), approval_id=approval_id, reason=reason)
+        await _settle(change, work, client, replier, from_home=from_home)
+
+
+async def delegate_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    chosen = str(_field(view, DELEGATE_BLOCK, DELEGATE_ACTION).get("selected_user") or "")
+    if chosen == (body.get("user") or {}).get("id"):
+        problem: str | None = "You can't delegate to yourself; pick someone else."
+    else:
+        problem = await person_problem(client, chosen) if chosen else "Pick the person who decides instead of you."
+    if problem:
+        await ack(response_action="errors", errors={DELEGATE_BLOCK: problem})
+        return
+    await ack()
+    replier = Replier(respond, client, body)
+    async with replying_errors(replier):
+        approval_id, from_home = _parse_metadata(view.get("private_metadata"))
+        async with unit_of_work(context, client) as work:
+            to = await team.ensure_member(db=work.db, slack_user_id=chosen, fetch_profile=lambda u: fetch_profile(client, u))
+            change = await approvals.delegate(db=work.db, ctx=work.task_context(), approval_id=approval_id, to=to)
+        if change.changed:
+            stage, _ = await read_stage(work.deps, change.campaign_id, change.stage)
+            vote = stage.vote(approval_id)
+            if vote and vote.delegate and not await send_request(client, work.deps, stage, approval_id,
+                                                                  vote.delegate.slack_user_id):
+                await replier(**error_message("The delegation is saved, but I could not send them the request."))
+            await sync_copies(client, work.deps, change.campaign_id, change.stage)
+        elif change.note:
+            await replier(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
+        if from_home:
+            await _refresh_home(work, client)
+
+
+async def _settle(
+    change: approvals.Change, work: Work, client: AsyncWebClient, replier: Replier, *,
+    from_home: bool, from_list: bool = False,
+) -> None:
+    """After the commit: tell the clicker why nothing changed, or update every copy and open what comes next."""
+    if change.note:
+        await replier(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
+    await after_decision(client, work.deps, change)
+    if from_home:
+        await _refresh_home(work, client)
+    elif from_list and change.changed:  # the `/approval mine` list the click came from: show what is left
+        async with work.deps.sessions.begin() as db:
+            reply = await _mine(Work(db=db, actor=work.actor, deps=work.deps))
+        await replier(**reply, replace_original=True)
+
+
+async def _refresh_home(work: Work, client: AsyncWebClient) -> None:
+    """After the decision's transaction: a new one, for the same person."""
+    async with work.deps.sessions.begin() as db:
+        await refresh_home(Work(db=db, actor=work.actor, deps=work.deps), client)
+
+
+async def _check_click(context: AsyncBoltContext, client: AsyncWebClient, approval_id: int, opened: Any) -> None:
+    """A click someone can't act on turns the modal just opened into a notice, and the reason is raised."""
+    try:
+        async with unit_of_work(context, client) as work:
+            await approvals.check_decidable(db=work.db, ctx=work.task_context(), approval_id=approval_id)
+    except DomainError as error:
+        try:
+            await client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"],
+                                      view=notice_modal(escape(str(error))))
+        except Exception:
+            log.warning("could not turn the modal into a notice", exc_info=True)
+        raise
+
+
+def _field(view: dict[str, Any], block_id: str, action_id: str) -> dict[str, Any]:
+    return ((view.get("state") or {}).get("values") or {}).get(block_id, {}).get(action_id) or {}
+
+
+def _from_home(body: dict[str, Any]) -> bool:
+    return (body.get("view") or {}).get("type") == "home"
+
+
+def _from_list(body: dict[str, Any]) -> bool:
+    return bool((body.get("container") or {}).get("is_ephemeral"))
+
+
+def _metadata(approval_id: int, body: dict[str, Any]) -> str:
+    """The modal's private_metadata: the approval id, marked when the click came from the Home tab."""
+    return f"{approval_id}:home" if _from_home(body) else str(approval_id)
+
+
+def _parse_metadata(metadata: str | None) -> tuple[int, bool]:
+    value, _, origin = (metadata or "").partition(":")
+    return parse_ref(value, RefKind.APPROVAL), origin == "home"

@@ -1,0 +1,183 @@
+"""The task buttons (Start, Done, Block) on the Home tab, or on any message that carries them, and the
+modal that asks why a task is blocked.
+
+Every change goes through `services.tasks` (which authorizes and re-plans), then the person's Home is
+re-published so the click shows in place. A refusal goes where the click came from: an ephemeral reply
+under a message, or a small modal on the Home tab (which has nothing to reply under).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.help import error_message
+from blocks.home import TASK_BLOCK, TASK_DONE, TASK_START
+from blocks.task_actions import BLOCK_MODAL, REASON_ACTION, REASON_BLOCK, block_reason_modal, notice_modal
+from blocks.tasks import task_changed
+from blocks.text import fit_escaped, truncate
+from handlers.slack.context import Work, unit_of_work
+from handlers.slack.errors import describe
+from handlers.slack.home import build_home, publish_home
+from handlers.slack.notify import tell_owner
+from models import Task, TaskStatus
+from services import authz, tasks
+from services.errors import DomainError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+MODAL_ERROR_LIMIT = 150  # Slack shows a field error on one short line under the input
+
+
+def register(app: AsyncApp) -> None:
+    app.action(TASK_START)(start_clicked)
+    app.action(TASK_DONE)(done_clicked)
+    app.action(TASK_BLOCK)(block_clicked)
+    app.view(BLOCK_MODAL)(block_submitted)
+
+
+async def start_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    await ack()
+    async with telling_errors(body, respond, context, client):
+        async with unit_of_work(context, client) as work:
+            task = await _task(work, action.get("value"))
+            await tasks.start(db=work.db, task=task, ctx=work.task_context())
+            what = f"Started {tasks.task_ref(task)}"
+            reply = task_changed(task, f":arrow_forward: {what}", None, viewer_tz=work.actor.timezone)
+            view = await build_home(work)
+        await _after_change(body, respond, client, work, view, reply)
+
+
+async def done_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    await ack()
+    async with telling_errors(body, respond, context, client):
+        async with unit_of_work(context, client) as work:
+            task = await _task(work, action.get("value"))
+            plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
+            what = f"{tasks.task_ref(task)} is done"
+            reply = task_changed(task, f":white_check_mark: {what}", plan, viewer_tz=work.actor.timezone)
+            view = await build_home(work)
+        await _after_change(body, respond, client, work, view, reply)
+        await tell_owner(client, plan, because=_because(work, what))
+
+
+async def block_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    await ack()
+    async with telling_errors(body, respond, context, client):
+        # Refuse before asking for a reason: nobody should type one for a task they may not block.
+        async with unit_of_work(context, client) as work:
+            task = await _task(work, action.get("value"))
+            authz.require_task_worker(work.authz_actor, task, task.campaign, "block this task")
+            _require_open(task)
+        # trigger_id lives 3 seconds: the lookup above is one short read, nothing slow comes first.
+        await client.views_open(trigger_id=body["trigger_id"], view=block_reason_modal(task))
+
+
+async def block_submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    values = (view.get("state") or {}).get("values") or {}
+    typed = ((values.get(REASON_BLOCK) or {}).get(REASON_ACTION) or {}).get("value") or ""
+    reason = typed.replace("\x00", "")  # PostgreSQL text can't hold NUL; nobody means one
+    if not reason.split():
+        await ack(response_action="errors", errors={REASON_BLOCK: "Say what the task is waiting for."})
+        return
+    # The change runs before the ack so a refusal can be shown on the form, where the person still is.
+    # It is one short transaction (a re-plan is milliseconds), well inside Slack's 3 seconds.
+    try:
+        async with unit_of_work(context, client) as work:
+            task = await _task(work, view.get("private_metadata"))
+            plan = await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
+            home_view = await build_home(work)
+    except Exception as error:
+        text = str(error) if isinstance(error, DomainError) else describe(error)
+        await ack(response_action="errors", errors={REASON_BLOCK: truncate(text, MODAL_ERROR_LIMIT)})
+        return
+    await ack()
+    await publish_home(client, work.actor.slack_user_id, home_view)
+    await tell_owner(client, plan, because=_because(work, f"{tasks.task_ref(task)} is blocked"))
+
+
+async def _task(work: Work, value: object) -> Task:
+    text = str(value or "").strip()
+    if not text.isdigit():  # our own buttons carry the id; anything else was not sent by Slack for us
+        raise InvalidInput("That button does not point at a task any more. Reopen the Home tab.")
+    return await tasks.get_task(db=work.db, task_id=int(text))
+
+
+def _require_open(task: Task) -> None:
+    if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        raise InvalidInput(f"{tasks.task_ref(task)} is {task.status.value}; it can't change any more.")
+
+
+def _because(work: Work, what: str) -> str:
+    """Why the owner hears about the plan: what happened and who did it (escaped)."""
+    return f"{what} ({fit_escaped(work.actor.name, 60)})"
+
+
+def _from_message(body: dict[str, Any]) -> bool:
+    return bool(body.get("response_url"))
+
+
+async def _after_change(
+    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, work: Work,
+    view: dict[str, Any], reply: dict[str, Any],
+) -> None:
+    """The Home shows the change in place; a click under a message also gets a line there."""
+    await publish_home(client, work.actor.slack_user_id, view)
+    if _from_message(body):
+        try:
+            await respond(**reply, response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.warning("could not confirm a task change to %s", work.actor.slack_user_id, exc_info=True)
+
+
+@asynccontextmanager
+async def telling_errors(
+    body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
+) -> AsyncIterator[None]:
+    """Like `errors.replying_errors`, for clicks that may come from the Home tab.
+
+    On the Home tab there is no message to answer under, so the answer is a small modal, and the Home
+    is re-published: a refused click usually means it was out of date (reassigned, already done).
+    """
+    try:
+        yield
+    except Exception as error:
+        text = describe(error)
+        try:
+            if _from_message(body):
+                await respond(**error_message(text), response_type="ephemeral", replace_original=False)
+            elif body.get("trigger_id"):
+                await client.views_open(trigger_id=body["trigger_id"], view=notice_modal(text))
+        except Exception:
+            log.warning("could not tell %s why a click failed", context.user_id, exc_info=True)
+        if not _from_message(body):
+            await _republish(context, client)
+
+
+async def _republish(context: AsyncBoltContext, client: AsyncWebClient) -> None:
+    try:
+        async with unit_of_work(context, client) as work:
+            view = await build_home(work)
+    except Exception:
+        log.warning("could not rebuild the home of %s", context.user_id, exc_info=True)
+        return
+    await publish_home(client, work.actor.slack_user_id, view)

@@ -1,0 +1,164 @@
+"""Adding a task in a form: `/task new` without arguments, and the message shortcut "Create task from message".
+
+Both open the same form. The campaign list comes from one short read (the campaigns the person may add
+to), so the form opens well inside the trigger_id's 3 seconds; the shortcut also asks Slack for the
+message's permalink at the same time. On submit the task is created and the campaign re-planned before
+the ack, so a bad value (a loop between tasks, say) is shown under its field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.help import error_message
+from blocks.modals import (
+    AFTER,
+    ASSIGNEE,
+    BEFORE,
+    CAMPAIGN,
+    DESCRIPTION,
+    DUE,
+    ESTIMATE,
+    PRIORITY,
+    TITLE,
+    done_view,
+    notice_view,
+    task_modal,
+)
+from blocks.tasks import task_created
+from blocks.text import fit_escaped, truncate
+from handlers.slack.args import plain_message_text
+from handlers.slack.context import unit_of_work
+from handlers.slack.errors import replying_errors
+from handlers.slack.forms import Form, errors_for
+from handlers.slack.notify import tell_owner
+from handlers.slack.profiles import fetch_profile
+from models import Campaign, Priority, TeamMember
+from services import tasks, team
+from services.fields import InvalidField
+
+log = logging.getLogger(__name__)
+
+SHORTCUT = "create_task_from_message"
+FIELDS = {CAMPAIGN, TITLE, DESCRIPTION, ESTIMATE, DUE, ASSIGNEE, PRIORITY, AFTER, BEFORE}
+NO_CAMPAIGNS = ("There is no open campaign you can add tasks to: that takes owning one, or having a task in "
+                "it. Start one with `/campaign new`.")
+
+
+async def open_from_command(
+    command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """`/task new`: the form, with the campaign of the channel it was typed in already chosen."""
+    choices = await _choices(context, client)
+    if not choices:
+        await respond(**error_message(NO_CAMPAIGNS), response_type="ephemeral")
+        return
+    await client.views_open(trigger_id=command["trigger_id"],
+                            view=task_modal(choices, selected=_campaign_of_channel(choices, command.get("channel_id"))))
+
+
+async def from_message(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """The message shortcut: the form with the message's first line as title, the text and a link as description."""
+    await ack()
+    async with replying_errors(respond):
+        message, channel = body.get("message") or {}, body.get("channel") or {}
+        channel_id = str(channel.get("id") or "")
+        ts = str(message.get("ts") or body.get("message_ts") or "")
+        permalink, choices = await asyncio.gather(_permalink(client, channel_id, ts), _choices(context, client))
+        if not choices:
+            await client.views_open(trigger_id=body["trigger_id"], view=notice_view(NO_CAMPAIGNS))
+            return
+        text = plain_message_text(str(message.get("text") or "")).replace("\x00", "").strip()
+        source = f"From {permalink}" if permalink else (
+            f"From a message in #{channel.get('name') or channel_id} (channel {channel_id}, message {ts})")
+        view = task_modal(choices, selected=_campaign_of_channel(choices, channel_id), title=message_title(text),
+                          description=_description(text, source), from_message=True)
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def submitted(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    form = Form(view)
+    try:
+        async with unit_of_work(context, client) as work:
+            new = tasks.NewTask(
+                campaign_id=_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
+                description=form.text(DESCRIPTION), estimate=form.text(ESTIMATE), due=form.day(DUE),
+                assignee=await _assignee(work.db, work.actor, form.user(ASSIGNEE), client),
+                priority=_priority(form.option(PRIORITY)), after=form.text(AFTER), before=form.text(BEFORE),
+            )
+            created = await tasks.create_task(db=work.db, new=new, ctx=work.task_context())
+            reply = task_created(created, viewer_tz=work.actor.timezone)
+    except Exception as error:
+        await ack(response_action="errors", errors=errors_for(error, fields=FIELDS, fallback=CAMPAIGN))
+        return
+    await ack(response_action="update", view=done_view("Task added", reply["blocks"]))
+    because = f"{tasks.task_ref(created.task)} added ({fit_escaped(work.actor.name, 60)})"
+    await tell_owner(client, created.plan, because=because)
+
+
+def message_title(text: str) -> str:
+    """A task title from a message: its first line with words in it, cut to fit."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return truncate(" ".join(first.split()), tasks.MAX_TITLE)
+
+
+def _description(text: str, source: str) -> str:
+    room = tasks.MAX_DESCRIPTION - len(source) - 2
+    return f"{truncate(text, room)}\n\n{source}" if text else source
+
+
+async def _choices(context: AsyncBoltContext, client: AsyncWebClient) -> list[Campaign]:
+    async with unit_of_work(context, client) as work:
+        return await tasks.campaigns_open_to(db=work.db, actor=work.authz_actor)
+
+
+def _campaign_of_channel(choices: list[Campaign], channel_id: object) -> int | None:
+    return next((c.id for c in choices if channel_id and c.channel_id == channel_id), None)
+
+
+async def _permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:
+    """The message's link; None when Slack won't say (a private channel the bot is not in, say)."""
+    if not channel_id or not ts:
+        return None
+    try:
+        response = await client.chat_getPermalink(channel=channel_id, message_ts=ts)
+    except Exception:
+        log.info("no permalink for %s/%s", channel_id, ts, exc_info=True)
+        return None
+    link = response.get("permalink")
+    return link if isinstance(link, str) and link.startswith("https://") else None
+
+
+def _campaign_id(value: str | None) -> int:
+    if not value or not value.isdigit():
+        raise InvalidField(CAMPAIGN, "Pick a campaign.")
+    return int(value)
+
+
+def _priority(value: str | None) -> Priority:
+    try:
+        return Priority(value or Priority.NORMAL.value)
+    except ValueError:
+        raise InvalidField(PRIORITY, "Pick a priority.") from None
+
+
+async def _assignee(db: Any, actor: TeamMember, slack_user_id: str | None, client: AsyncWebClient) -> TeamMember | None:
+    if not slack_user_id:
+        return None
+    if slack_user_id == actor.slack_user_id:
+        return actor
+    return await team.ensure_member(db=db, slack_user_id=slack_user_id,
+                                    fetch_profile=lambda uid: fetch_profile(client, uid))
+
+

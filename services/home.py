@@ -1,0 +1,240 @@
+"""Everything one person's App Home shows, gathered in a handful of queries. No Slack here.
+
+What is loaded is already capped (a few rows per section plus the true totals, counted by window
+functions in the same query), so a person with hundreds of tasks costs the same queries as one with three.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from models import Approval, ApprovalStatus, Campaign, Notification, Task, TeamMember, Timeline
+from services.approval_stages import campaign_approvals, open_stages
+from services.campaigns import OPEN_STATUSES
+from services.plans import PlanSummary
+from services.team import ACTIVE_TASK_STATUSES
+
+TASKS_PER_BUCKET = 8
+APPROVALS_SHOWN = 5
+CAMPAIGNS_SHOWN = 10
+INBOX_SHOWN = 10
+WEEK_DAYS = 7  # "this week" is the next seven days: on a Friday, next Tuesday is still this week's work
+
+
+class Bucket(enum.IntEnum):
+    """When an open task is due, in the person's own calendar. The value is the display order."""
+
+    OVERDUE = 0  # due on a day before today
+    TODAY = 1
+    THIS_WEEK = 2  # tomorrow up to seven days from today
+    LATER = 3  # further out, or no due date
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    bucket: Bucket
+    tasks: list[Task]  # the first TASKS_PER_BUCKET, soonest due first; `task.campaign` is loaded
+    total: int
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    approval: Approval  # `approver` and `delegated_to` are loaded
+    campaign: Campaign
+
+
+@dataclass(frozen=True)
+class CampaignHealth:
+    """A campaign's plan at a glance; `risk` is None for a campaign without a plan."""
+
+    campaign: Campaign
+    risk: str | None = None
+    buffer_left_pct: float | None = None
+    projected_launch: date | None = None
+    progress_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class HomeData:
+    member: TeamMember
+    now: datetime
+    today: date  # in the member's time zone
+    task_groups: list[TaskGroup]  # one per Bucket, in order, empty ones included
+    approvals: list[PendingApproval]
+    approvals_total: int
+    campaigns: list[CampaignHealth]
+    campaigns_total: int
+    inbox: list[Notification]  # newest first
+    unread_total: int  # every unread notification, shown or not
+
+    @property
+    def unread_shown_ids(self) -> list[int]:
+        return [notification.id for notification in self.inbox if notification.read_at is None]
+
+
+async def gather(*, db: AsyncSession, member: TeamMember, now: datetime) -> HomeData:
+    today = now.astimezone(ZoneInfo(member.timezone)).date()
+    groups = await my_tasks(db=db, member=member, today=today)
+    approvals, approvals_total = await approvals_waiting(db=db, member=member)
+    campaigns, campaigns_total = await campaigns_owned(db=db, member=member)
+    inbox, unread_total = await recent_notifications(db=db, member=member, now=now)
+    return HomeData(
+        member=member, now=now, today=today, task_groups=groups, approvals=approvals,
+        approvals_total=approvals_total, campaigns=campaigns, campaigns_total=campaigns_total,
+        inbox=inbox, unread_total=unread_total,
+    )
+
+
+def bucket_bounds(today: date, timezone: str) -> tuple[datetime, datetime, datetime]:
+    """Start of today, of tomorrow and of the day after "this week", as aware moments in `timezone`."""
+    zone = ZoneInfo(timezone)
+
+    def midnight(days: int) -> datetime:
+        return datetime.combine(today + timedelta(days=days), time(0), tzinfo=zone)
+
+    return midnight(0), midnight(1), midnight(WEEK_DAYS + 1)
+
+
+async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list[TaskGroup]:
+    """Open tasks assigned to the member in open campaigns, by bucket: the first few of each and its total.
+
+    Buckets go by the day a task is due in the member's calendar, not the hour: a task due at 10:00 today
+    is "due today" all day, as the date shown next to it says.
+    """
+    today_start, tomorrow_start, week_end = bucket_bounds(today, member.timezone)
+    bucket = case(
+        (Task.due_at.is_(None), int(Bucket.LATER)),
+        (Task.due_at < today_start, int(Bucket.OVERDUE)),
+        (Task.due_at < tomorrow_start, int(Bucket.TODAY)),
+        (Task.due_at < week_end, int(Bucket.THIS_WEEK)),
+        else_=int(Bucket.LATER),
+    )
+    ranked = (
+        select(
+            Task.id.label("task_id"),
+            bucket.label("bucket"),
+            func.row_number().over(partition_by=bucket, order_by=(Task.due_at.is_(None), Task.due_at, Task.id))
+            .label("position"),
+            func.count().over(partition_by=bucket).label("total"),
+        )
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .where(
+            Task.assignee_id == member.id,
+            Task.status.in_(ACTIVE_TASK_STATUSES),
+            Campaign.status.in_(OPEN_STATUSES),
+        )
+        .subquery()
+    )
+    rows = await db.execute(
+        select(Task, ranked.c.bucket, ranked.c.total)
+        .join(ranked, ranked.c.task_id == Task.id)
+        .where(ranked.c.position <= TASKS_PER_BUCKET)
+        .order_by(ranked.c.bucket, ranked.c.position)
+        .options(selectinload(Task.campaign))
+    )
+    shown: dict[Bucket, list[Task]] = {key: [] for key in Bucket}
+    totals: dict[Bucket, int] = dict.fromkeys(Bucket, 0)
+    for task, key, total in rows:
+        shown[Bucket(key)].append(task)
+        totals[Bucket(key)] = int(total)
+    return [TaskGroup(bucket=key, tasks=shown[key], total=totals[key]) for key in Bucket]
+
+
+async def approvals_waiting(*, db: AsyncSession, member: TeamMember) -> tuple[list[PendingApproval], int]:
+    """Pending approvals the member gives, as approver or delegate, in stages that are open now
+    (not those queued behind an earlier stage), nearest deadline first; and how many."""
+    rows = (await db.execute(
+        select(Approval, Campaign)
+        .join(Campaign, Campaign.id == Approval.campaign_id)
+        .where(
+            Approval.status == ApprovalStatus.PENDING,
+            or_(Approval.approver_id == member.id, Approval.delegated_to_id == member.id),
+            Campaign.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
+        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
+    )).all()
+    open_by_campaign: dict[int, set[str]] = {}
+    for campaign_id in {campaign.id for _, campaign in rows}:
+        open_by_campaign[campaign_id] = open_stages(await campaign_approvals(db, campaign_id))
+    waiting = [PendingApproval(approval=approval, campaign=campaign) for approval, campaign in rows
+               if approval.stage in open_by_campaign[campaign.id]]
+    return waiting[:APPROVALS_SHOWN], len(waiting)
+
+
+async def campaigns_owned(*, db: AsyncSession, member: TeamMember) -> tuple[list[CampaignHealth], int]:
+    """The member's open campaigns, soonest launch first, with their plan's health; and how many."""
+    rows = (
+        await db.execute(
+            select(Campaign, func.count().over())
+            .where(Campaign.owner_id == member.id, Campaign.status.in_(OPEN_STATUSES))
+            .order_by(Campaign.launch_date, Campaign.id)
+            .limit(CAMPAIGNS_SHOWN)
+        )
+    ).all()
+    total = int(rows[0][1]) if rows else 0
+    campaigns = [campaign for campaign, _ in rows]
+    timelines = await _timelines(db, campaigns)
+    return [_health(campaign, timelines.get(campaign.id)) for campaign in campaigns], total
+
+
+async def _timelines(db: AsyncSession, campaigns: Sequence[Campaign]) -> dict[int, Timeline]:
+    if not campaigns:
+        return {}
+    found = await db.scalars(select(Timeline).where(Timeline.campaign_id.in_([c.id for c in campaigns])))
+    return {timeline.campaign_id: timeline for timeline in found}
+
+
+def _health(campaign: Campaign, timeline: Timeline | None) -> CampaignHealth:
+    if timeline is None:
+        return CampaignHealth(campaign=campaign)
+    # Risk and buffer read only the timeline, so the plan's tasks are not loaded for the home.
+    plan = PlanSummary(campaign=campaign, timeline=timeline, tasks=[])
+    return CampaignHealth(
+        campaign=campaign, risk=plan.risk, buffer_left_pct=plan.buffer_left_pct,
+        projected_launch=timeline.projected_launch, progress_pct=timeline.progress_pct,
+    )
+
+
+async def recent_notifications(
+    *, db: AsyncSession, member: TeamMember, now: datetime
+) -> tuple[list[Notification], int]:
+    """The member's newest notifications that are due (any channel), and how many of all due ones are unread.
+
+    A reminder scheduled for later is not news yet, so it stays out until its time comes.
+    """
+    unread = func.sum(case((Notification.read_at.is_(None), 1), else_=0)).over()
+    rows = (
+        await db.execute(
+            select(Notification, unread)
+            .where(Notification.recipient_id == member.id, Notification.scheduled_for <= now)
+            .order_by(Notification.scheduled_for.desc(), Notification.id.desc())
+            .limit(INBOX_SHOWN)
+        )
+    ).all()
+    total_unread = int(rows[0][1] or 0) if rows else 0
+    return [notification for notification, _ in rows], total_unread
+
+
+async def mark_read(*, db: AsyncSession, member: TeamMember, notification_ids: Sequence[int], now: datetime) -> int:
+    """Mark the member's notifications read (those already read keep their first read time)."""
+    if not notification_ids:
+        return 0
+    result = await db.execute(
+        update(Notification)
+        .where(
+            Notification.id.in_(list(notification_ids)),
+            Notification.recipient_id == member.id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""Helpers for the approval tests: a campaign and its people, `/approval`, clicks and modal submissions,
+and the Slack copies of a stage's request as the fake recorded them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from models import Approval, ApprovalMessage, AuditEntry, Campaign
+from tests.conftest import RunningApp
+from tests.fake_slack import Call, FakeSlack
+from tests.slack_helpers import send_command
+from tests.slack_requests import block_actions_payload, view_submission_payload
+
+CHANNEL = "C0GENERAL"  # where the test campaigns are created, so their requests are posted there too
+OWNER, BOB, CAROL, DAN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAN"
+MENTION = {BOB: "<@U0BOB|bob>", CAROL: "<@U0CAROL|carol>", DAN: "<@U0DAN|dan>"}
+
+
+def add_people(fake: FakeSlack) -> None:
+    fake.add_user(CAROL, name="carol", real_name="Carol Chen", tz="Europe/Paris")
+    fake.add_user(DAN, name="dan", real_name="Dan Diaz", tz="America/New_York")
+
+
+async def new_campaign(app: RunningApp, fake: FakeSlack, name: str = "Spring launch", template: str = "webinar") -> int:
+    add_people(fake)
+    launch = (date.today() + timedelta(days=120)).isoformat()
+    await send_command(app, fake, "/campaign", f'new "{name}" {template} {launch}', channel_id=CHANNEL)
+    async with app.sessions() as db:
+        return max((await db.scalars(select(Campaign.id))).all())
+
+
+async def approval(app: RunningApp, fake: FakeSlack, text: str, user: str = OWNER) -> Call:
+    return await send_command(app, fake, "/approval", text, user_id=user)
+
+
+def text_of(call_or_args: Call | dict[str, Any]) -> str:
+    args = call_or_args.args if isinstance(call_or_args, Call) else call_or_args
+    return repr(args.get("blocks")) + str(args.get("text", ""))
+
+
+async def settled(fake: FakeSlack, quiet: float = 0.25, limit: float = 5.0) -> None:
+    """Wait until the app has made no Slack call for `quiet` seconds: the listener's work is done."""
+    waited, seen = 0.0, -1
+    while len(fake.calls) != seen and waited < limit:
+        seen = len(fake.calls)
+        await asyncio.sleep(quiet)
+        waited += quiet
+
+
+async def click(
+    app: RunningApp, fake: FakeSlack, user: str, action_id: str, approval_id: int, *,
+    channel: str | None = None, ts: str | None = None, ephemeral: bool = False, home: bool = False,
+) -> str:
+    """Click a button as `user`; returns the id of the click's response_url (its replies land there)."""
+    url = fake.response_url()
+    if home:
+        payload = block_actions_payload(user_id=user, action_id=action_id, value=str(approval_id),
+                                        view={"id": "VHOME", "type": "home", "blocks": []})
+    else:
+        channel = channel or dm_channel(fake, user) or CHANNEL
+        container = {"type": "message", "message_ts": ts or "1700000000.000100", "channel_id": channel,
+                     "is_ephemeral": ephemeral}
+        payload = block_actions_payload(user_id=user, action_id=action_id, value=str(approval_id), response_url=url,
+                                        channel_id=channel, message_ts=ts, container=container)
+    status, body = await app.slack.interaction(payload)
+    assert (status, body) == (200, "")
+    return url.rsplit("/", 1)[1]
+
+
+async def submit(app: RunningApp, user: str, callback_id: str, metadata: str, values: dict) -> tuple[int, Any]:
+    status, body = await app.slack.interaction(
+        view_submission_payload(user_id=user, callback_id=callback_id, private_metadata=metadata, values=values)
+    )
+    return status, json.loads(body) if body else None
+
+
+async def reject(app: RunningApp, user: str, approval_id: int, reason: str) -> tuple[int, Any]:
+    return await submit(app, user, "approval_reject_modal", str(approval_id), {"reason": {"reason": reason}})
+
+
+async def delegate(app: RunningApp, user: str, approval_id: int, to: str | None) -> tuple[int, Any]:
+    leaf = {"type": "users_select", "selected_user": to}
+    return await submit(app, user, "approval_delegate_modal", str(approval_id), {"delegate": {"delegate_to": leaf}})
+
+
+def dm_channel(fake: FakeSlack, user: str) -> str | None:
+    opened = [call for call in fake.calls_to("conversations.open") if call.args.get("users") == user]
+    return opened[-1].response["channel"]["id"] if opened else None
+
+
+def posts_in(fake: FakeSlack, channel: str | None) -> list[Call]:
+    return [call for call in fake.calls_to("chat.postMessage") if call.args.get("channel") == channel]
+
+
+def requests_to(fake: FakeSlack, user: str) -> list[Call]:
+    """The approval requests `user` got in their DM."""
+    return [call for call in posts_in(fake, dm_channel(fake, user)) if "approval_approve" in text_of(call)]
+
+
+def told_owner(fake: FakeSlack, user: str = OWNER) -> list[Call]:
+    return posts_in(fake, user)
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [element["action_id"] for block in message.get("blocks") or [] if block["type"] == "actions"
+            for element in block["elements"]]
+
+
+async def copies(app: RunningApp, stage: str) -> list[tuple[str, str, int | None]]:
+    async with app.sessions() as db:
+        rows = await db.scalars(select(ApprovalMessage).where(ApprovalMessage.stage == stage).order_by(ApprovalMessage.id))
+        return [(row.channel, row.ts, row.approval_id) for row in rows]
+
+
+def updates_of(fake: FakeSlack, channel: str, ts: str) -> list[Call]:
+    return [call for call in fake.calls_to("chat.update") if (call.args.get("channel"), call.args.get("ts")) == (channel, ts)]
+
+
+async def approvals(app: RunningApp) -> dict[int, Approval]:
+    async with app.sessions() as db:
+        return {row.id: row for row in await db.scalars(select(Approval))}
+
+
+async def audit_actions(app: RunningApp) -> list[str]:
+    async with app.sessions() as db:
+        return list((await db.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all())
+
+
+async def campaign(app: RunningApp, campaign_id: int = 1) -> Campaign:
+    async with app.sessions() as db:
+        found = await db.get(Campaign, campaign_id)
+        assert found is not None
+        return found
