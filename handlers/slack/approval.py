@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -219,23 +220,25 @@ async def reject_clicked(
     ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
     context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
-    await ack()
-    async with replying_errors(Replier(respond, client, body)):
-        approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
-        modal = reject_modal(approval_id, _metadata(approval_id, body))
-        opened = await client.views_open(trigger_id=body["trigger_id"], view=modal)
-        await _check_click(context, client, approval_id, opened)
+    await _open_decision_modal(ack, body, action, respond, context, client, reject_modal)
 
 
 async def delegate_clicked(
     ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
     context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
+    await _open_decision_modal(ack, body, action, respond, context, client, delegate_modal)
+
+
+async def _open_decision_modal(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient, build: Callable[[int, str], dict[str, Any]],
+) -> None:
+    """Open the modal first (the trigger_id lives 3 s), then check the click may decide at all."""
     await ack()
     async with replying_errors(Replier(respond, client, body)):
         approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
-        modal = delegate_modal(approval_id, _metadata(approval_id, body))
-        opened = await client.views_open(trigger_id=body["trigger_id"], view=modal)
+        opened = await client.views_open(trigger_id=body["trigger_id"], view=build(approval_id, _metadata(approval_id, body)))
         await _check_click(context, client, approval_id, opened)
 
 
