@@ -33,8 +33,12 @@ class Campaign(Timestamps, Base):
     channel_id: Mapped[str | None] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
     approved_at: Mapped[datetime | None]  # when the last approval stage passed
+    # Who hears about late work after the owner; and the campaign's own escalation policy, where it
+    # differs from the defaults: {"task_grace_hours": 24, "critical_grace_hours": 4, ...}.
+    escalation_contact_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id"))
+    escalation_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    owner: Mapped[TeamMember] = relationship(lazy="raise")
+    owner: Mapped[TeamMember] = relationship(lazy="raise", foreign_keys=[owner_id])
     timeline: Mapped[Timeline | None] = relationship(back_populates="campaign", lazy="raise", uselist=False)
     tasks: Mapped[list[Task]] = relationship(back_populates="campaign", lazy="raise", order_by="Task.id")
 

@@ -13,16 +13,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 10, echo: bool = False, foreign_keys: bool = True
+) -> AsyncEngine:
+    """`foreign_keys=False` only for SQLite migrations: see models.migrate."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(database_url, echo=echo)
+        return _sqlite_engine(database_url, echo=echo, foreign_keys=foreign_keys)
     return create_async_engine(
         database_url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
 
 
-def _sqlite_engine(database_url: str, *, echo: bool) -> AsyncEngine:
+def _sqlite_engine(database_url: str, *, echo: bool, foreign_keys: bool) -> AsyncEngine:
     in_memory = ":memory:" in database_url or database_url.rstrip("/").endswith("sqlite+aiosqlite:")
     # timeout: how long a writer waits for SQLite's single write lock before giving up.
     engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
@@ -34,7 +37,7 @@ def _sqlite_engine(database_url: str, *, echo: bool) -> AsyncEngine:
         # instead of waiting out the busy timeout.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -47,6 +47,7 @@ class Task(Timestamps, Base):
     on_critical_path: Mapped[bool] = mapped_column(default=False)
     completed_at: Mapped[datetime | None]
     blocked_reason: Mapped[str | None] = mapped_column(Text)
+    snoozed_until: Mapped[datetime | None]  # reminders wait until then ("Snooze 1 h", "until tomorrow")
 
     campaign: Mapped[Campaign] = relationship(back_populates="tasks", lazy="raise")
     assignee: Mapped[TeamMember | None] = relationship(lazy="raise")

@@ -36,3 +36,7 @@ class TeamMember(Timestamps, Base):
     out_of_office_until: Mapped[date | None]
     is_active: Mapped[bool] = mapped_column(default=True)
     profile_synced_at: Mapped[datetime | None]
+    # How this person wants to hear from us: "slack" (DM), "email" or "in_app" (App Home inbox only).
+    notify_via: Mapped[str] = mapped_column(String(16), default="slack")
+    # Campaign ids whose reminders this person muted (urgent escalations still come through).
+    muted_campaigns: Mapped[list[Any]] = mapped_column(default=list)

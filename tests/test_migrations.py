@@ -75,11 +75,19 @@ async def _upgrade_with_rows(url: str) -> dict:
                 "INSERT INTO tasks (campaign_id, title, priority, status, is_milestone, duration_hours, "
                 "on_critical_path) VALUES (1, 'Old task', 'normal', 'todo', false, 8, false)"))
             await connection.execute(text(
+                "INSERT INTO tasks (campaign_id, title, priority, status, is_milestone, duration_hours, "
+                "on_critical_path) VALUES (1, 'Second task', 'normal', 'todo', false, 8, false)"))
+            await connection.execute(text(
+                "INSERT INTO task_dependencies (predecessor_id, successor_id, lag_hours) VALUES (1, 2, 0)"))
+            await connection.execute(text(
                 "INSERT INTO timelines (campaign_id, template, milestones, critical_path, buffer_hours, "
                 "buffer_consumed_pct, compressed_days) VALUES (1, 'newsletter', '[]', '[]', 8, 0, 0)"))
         await migrate.upgrade(engine)
         async with engine.connect() as connection:
-            task = (await connection.execute(text("SELECT due_fixed, template_key FROM tasks"))).one()
+            # SQLite rebuilds altered tables; with foreign keys enforced that used to cascade-delete children.
+            task = (await connection.execute(text("SELECT due_fixed, template_key FROM tasks WHERE id = 1"))).one()
+            links = (await connection.execute(text("SELECT count(*) FROM task_dependencies"))).scalar_one()
+            assert links == 1
             timeline = (await connection.execute(
                 text("SELECT progress_pct, alert_level, approval_stages FROM timelines"))).one()
         return {"task": tuple(task), "timeline": tuple(timeline)}
