@@ -78,7 +78,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve_async(settings: Settings) -> int:
     from bot.runtime import Runtime, StartupError
 
-    runtime = Runtime(settings, run_worker=settings.embedded)
+    runtime = Runtime(settings, run_worker=settings.embedded, run_sweeper=True)
     try:
         web_app = await runtime.start()
     except StartupError as error:

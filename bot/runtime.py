@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import build_slack_app, build_slack_client, build_web_app
 from bot.broker import create_queue
 from bot.settings import Settings
+from bot.sweeper import Sweeper
 from handlers.deps import Deps
 from models import migrate
 from models.db import create_engine, create_session_factory
@@ -36,9 +37,14 @@ def load_templates(settings: Settings) -> TemplateLibrary:
 class Runtime:
     """Owns every long-lived resource of one process, in start order; `stop` releases them in reverse."""
 
-    def __init__(self, settings: Settings, *, run_worker: bool = True, process_before_response: bool = False):
+    def __init__(
+        self, settings: Settings, *, run_worker: bool = True, process_before_response: bool = False,
+        run_sweeper: bool = False,
+    ):
         self.settings = settings
         self.run_worker = run_worker
+        self.run_sweeper = run_sweeper
+        self.sweeper: Sweeper | None = None
         self.process_before_response = process_before_response
         self.deps: Deps | None = None
         self.slack_app: AsyncApp | None = None
@@ -64,6 +70,9 @@ class Runtime:
             templates=load_templates(settings),
         )
         self._http = aiohttp.ClientSession()
+        if self.run_sweeper:
+            self.sweeper = Sweeper(self.deps, interval_seconds=settings.sweep_interval_seconds)
+            self.sweeper.start()
         if settings.slack_enabled:
             self.slack_app = self._build_slack_app()
         # In Socket Mode Slack never calls us over HTTP, so the HTTP endpoint stays off.
@@ -71,6 +80,11 @@ class Runtime:
         if settings.socket_mode:
             await self._connect_socket_mode()
         return self.web_app
+
+    def sweeper_for_tests(self) -> Sweeper:
+        """A sweeper over this runtime's dependencies that tests drive by hand (`run_once`)."""
+        assert self.deps is not None
+        return self.sweeper or Sweeper(self.deps, interval_seconds=self.settings.sweep_interval_seconds)
 
     def _build_slack_app(self) -> AsyncApp:
         assert self.deps is not None and self.settings.slack_bot_token is not None
@@ -124,6 +138,8 @@ class Runtime:
             )
 
     async def stop(self) -> None:
+        if self.sweeper is not None:
+            await self.sweeper.stop()
         if self._socket_handler is not None:
             await self._socket_handler.close_async()
         if self._http is not None:

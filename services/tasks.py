@@ -359,3 +359,13 @@ def _audit(db: AsyncSession, ctx: Context, task: Task, action: str, **details: o
 async def _replan(db: AsyncSession, task: Task, ctx: Context, reason: str) -> plans.PlanSummary | None:
     await db.flush()
     return await plans.replan(db=db, campaign=task.campaign, now=ctx.now, reason=reason, holidays=ctx.holidays)
+
+
+async def snooze(*, db: AsyncSession, task: Task, until: datetime, ctx: Context) -> None:
+    """Hold the task's reminders until `until` (escalations to the owner still run: snoozing hides no lateness)."""
+    authz.require_task_worker(ctx.actor, task, task.campaign, "snooze this task's reminders")
+    _require_open(task)
+    if until <= ctx.now:
+        raise InvalidInput("Snooze until a moment in the future.")
+    task.snoozed_until = until
+    _audit(db, ctx, task, "task.snoozed", until=until.isoformat())

@@ -7,7 +7,9 @@ cannot be shared with jobs: each loop gets its own, built on first use and close
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -35,8 +37,10 @@ class JobResources:
 
 
 class JobEnvironment:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None):
         self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.broker: dramatiq.Broker | None = None  # the broker whose worker runs the jobs (set at worker boot)
         self._resources: dict[asyncio.AbstractEventLoop, JobResources] = {}
 
     async def resources(self) -> JobResources:
@@ -73,6 +77,9 @@ class JobEnvironment:
 class _CloseOnShutdown(dramatiq.Middleware):
     def __init__(self, env: JobEnvironment):
         self.env = env
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.env.broker = broker  # so a job can send a follow-up (a delayed retry) through its own broker
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()

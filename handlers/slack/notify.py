@@ -1,22 +1,71 @@
-"""Tell a campaign owner what a re-plan found. Direct messages for now; the outbox takes this over later."""
+"""Tell a campaign owner what a re-plan found: through the outbox, as a notification row.
+
+The row is written in a short transaction of its own, right after the change's transaction committed,
+and then handed to the `notifications.deliver` job. A lost enqueue leaves the row pending for the sweep.
+In embedded mode without a worker nothing would ever consume the in-process queue, so the row is
+delivered here and now instead (same claim / post / record path as the job).
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.notifications import PLAN_ALERT, plan_alert_payload
 from blocks.tasks import plan_alert
+from handlers.deps import Deps
+from handlers.jobs.notifications import DELIVER, deliver_notification, delivery_client, plan_alert_key
+from models import Urgency
+from services import notifications
 from services.plans import PlanSummary
 
 log = logging.getLogger(__name__)
 
 
-async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, because: str) -> None:
-    """`because` is already escaped. A failed DM is logged; the change itself is already saved."""
+async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, because: str, deps: Deps | None = None) -> None:
+    """`because` is already escaped. A failure is logged; the change itself is already saved.
+
+    Without `deps` (a caller not yet moved to the outbox) the alert is a direct message, as before.
+    """
     if plan is None or not plan.alerts:
         return
+    campaign = plan.campaign
+    if deps is None:
+        await _direct_message(client, plan, because)
+        return
+    try:
+        async with deps.sessions.begin() as db:
+            notification_id = await notifications.notify(
+                db=db, dedupe_key=plan_alert_key(campaign.id, plan.alerts, plan.timeline.computed_at),
+                kind=PLAN_ALERT,
+                payload=plan_alert_payload(campaign_id=campaign.id, campaign_name=campaign.name, alerts=plan.alerts,
+                                           because_mrkdwn=because),
+                recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=datetime.now(UTC),
+            )
+    except Exception:
+        log.warning("could not record a plan alert for campaign %s", campaign.id, exc_info=True)
+        return
+    if notification_id is not None:
+        await send(deps, client, notification_id)
+
+
+async def _direct_message(client: AsyncWebClient, plan: PlanSummary, because: str) -> None:
     try:
         await client.chat_postMessage(channel=plan.campaign.owner.slack_user_id, **plan_alert(plan, because=because))
     except Exception:
         log.warning("could not tell the owner of campaign %s about a plan alert", plan.campaign.id, exc_info=True)
+
+
+async def send(deps: Deps, client: AsyncWebClient, notification_id: int) -> None:
+    """Hand a written notification to the delivery job (or deliver it now when no worker would)."""
+    queue = deps.queue
+    try:
+        if queue is not None and (queue.kind != "embedded" or queue.worker is not None):
+            await queue.enqueue(DELIVER, notification_id=notification_id)
+        else:
+            await deliver_notification(sessions=deps.sessions, slack=delivery_client(client),
+                                       notification_id=notification_id, clock=lambda: datetime.now(UTC), enqueue=None)
+    except Exception:  # the row stays pending (or claimed until its lease runs out) for the sweep
+        log.warning("could not hand notification %s over for delivery", notification_id, exc_info=True)

@@ -18,7 +18,7 @@ from blocks.tasks import comment_added, my_tasks, task_changed, task_help, task_
 from blocks.text import escape, fit_escaped
 from handlers.slack import task_form
 from handlers.slack.args import parse_date, parse_user_mention, split_words, truncate_word, unescape_slack
-from handlers.slack.context import Work, unit_of_work
+from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.notify import tell_owner
 from handlers.slack.profiles import fetch_profile
@@ -63,7 +63,7 @@ async def task_command(
         async with unit_of_work(context, client) as work:
             reply, plan, because = await action(work, words[1:], client)
         await respond(**reply, response_type="ephemeral")
-        await tell_owner(client, plan, because=because)
+        await tell_owner(client, plan, because=because, deps=deps_of(context))
 
 
 def _first_word(text: str) -> tuple[str, str]:

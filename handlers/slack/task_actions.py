@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -21,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import error_message
 from blocks.home import TASK_BLOCK, TASK_DONE, TASK_START
+from blocks.reminders import TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW
 from blocks.task_actions import BLOCK_MODAL, REASON_ACTION, REASON_BLOCK, block_reason_modal, notice_modal
 from blocks.tasks import task_changed
 from blocks.text import fit_escaped, truncate
@@ -42,6 +45,34 @@ def register(app: AsyncApp) -> None:
     app.action(TASK_DONE)(done_clicked)
     app.action(TASK_BLOCK)(block_clicked)
     app.view(BLOCK_MODAL)(block_submitted)
+    app.action(TASK_SNOOZE_HOUR)(snooze_clicked)
+    app.action(TASK_SNOOZE_TOMORROW)(snooze_clicked)
+
+
+async def snooze_clicked(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    context: AsyncBoltContext, client: AsyncWebClient,
+) -> None:
+    """From a reminder: quiet for an hour, or until 09:00 tomorrow in the person's own time zone."""
+    await ack()
+    async with telling_errors(body, respond, context, client):
+        async with unit_of_work(context, client) as work:
+            task = await _task(work, action.get("value"))
+            ctx = work.task_context()
+            until = snooze_until(action.get("action_id"), ctx.now, work.actor.timezone)
+            await tasks.snooze(db=work.db, task=task, until=until, ctx=ctx)
+            when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>"
+            reply = task_changed(task, f":zzz: Reminders for {tasks.task_ref(task)} wait until {when}", None,
+                                 viewer_tz=work.actor.timezone)
+            view = await build_home(work)
+        await _after_change(body, respond, client, work, view, reply)
+
+
+def snooze_until(action_id: str | None, now: datetime, timezone: str) -> datetime:
+    if action_id == TASK_SNOOZE_HOUR:
+        return now + timedelta(hours=1)
+    local = now.astimezone(ZoneInfo(timezone))
+    return datetime.combine(local.date() + timedelta(days=1), time(9, 0), tzinfo=local.tzinfo).astimezone(UTC)
 
 
 async def start_clicked(
@@ -72,7 +103,7 @@ async def done_clicked(
             reply = task_changed(task, f":white_check_mark: {what}", plan, viewer_tz=work.actor.timezone)
             view = await build_home(work)
         await _after_change(body, respond, client, work, view, reply)
-        await tell_owner(client, plan, because=_because(work, what))
+        await tell_owner(client, plan, because=_because(work, what), deps=work.deps)
 
 
 async def block_clicked(
@@ -112,7 +143,7 @@ async def block_submitted(
         return
     await ack()
     await publish_home(client, work.actor.slack_user_id, home_view)
-    await tell_owner(client, plan, because=_because(work, f"{tasks.task_ref(task)} is blocked"))
+    await tell_owner(client, plan, because=_because(work, f"{tasks.task_ref(task)} is blocked"), deps=work.deps)
 
 
 async def _task(work: Work, value: object) -> Task:

@@ -104,7 +104,7 @@ async def submitted(
         return
     await ack(response_action="update", view=done_view("Task added", reply["blocks"]))
     because = f"{tasks.task_ref(created.task)} added ({fit_escaped(work.actor.name, 60)})"
-    await tell_owner(client, created.plan, because=because)
+    await tell_owner(client, created.plan, because=because, deps=work.deps)
 
 
 def message_title(text: str) -> str:

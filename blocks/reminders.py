@@ -1,0 +1,82 @@
+"""Reminder, escalation and digest messages, rendered at delivery from the payload the sweep wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from blocks.text import context, escape, fit_escaped, message, section
+
+TASK_DONE, TASK_BLOCK = "task_done", "task_block"
+TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW = "task_snooze_hour", "task_snooze_tomorrow"
+
+Payload = Mapping[str, Any]
+
+# kind: (emoji, words); the words alone are the notification text, the emoji only decorates the blocks.
+_TASK_LEADS = {
+    "task_reminder": (":alarm_clock:", "Coming up"),
+    "task_overdue": (":hourglass:", "Overdue"),
+    "task_escalation": (":rotating_light:", "Late work"),
+}
+_APPROVAL_LEADS = {
+    "approval_reminder": (":hourglass_flowing_sand:", "Decision due"),
+    "approval_escalation": (":rotating_light:", "Decision late"),
+}
+
+
+def _when(iso: str | None) -> str:
+    """Slack renders the date in each reader's own time zone."""
+    if not iso:
+        return "no date"
+    try:
+        stamp = int(datetime.fromisoformat(iso).timestamp())
+    except ValueError:
+        return escape(iso)
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{escape(iso[:16])}>"
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
+                              "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def task_notice(payload: Payload) -> dict[str, Any]:
+    kind = str(payload.get("kind") or "task_reminder")
+    task, title = escape(str(payload.get("task") or "")), fit_escaped(str(payload.get("title") or ""), 200)
+    campaign = f"{escape(str(payload.get('campaign') or ''))} {fit_escaped(str(payload.get('campaign_name') or ''), 100)}"
+    emoji, words = _TASK_LEADS.get(kind, (":bell:", "Task"))
+    text = f"{emoji} {words}: *{task}* {title}\nDue {_when(payload.get('due'))} · {campaign}"
+    blocks: list[dict[str, Any]] = [section(text)]
+    if kind != "task_escalation":  # the assignee can act; the owner being told cannot finish it for them
+        value = str(payload.get("task_id") or "")
+        blocks.append({"type": "actions", "elements": [
+            _button("Done", TASK_DONE, value, "primary"), _button("Snooze 1 h", TASK_SNOOZE_HOUR, value),
+            _button("Until tomorrow", TASK_SNOOZE_TOMORROW, value), _button("Block", TASK_BLOCK, value)]})
+    else:
+        blocks.append(context(f"Assigned work is late. See `/task list {escape(str(payload.get('campaign') or ''))}`."))
+    return message(f"{words}: {task} {title}", blocks)
+
+
+def approval_notice(payload: Payload) -> dict[str, Any]:
+    kind = str(payload.get("kind") or "approval_reminder")
+    emoji, words = _APPROVAL_LEADS.get(kind, (":bell:", "Approval"))
+    stage = fit_escaped(str(payload.get("stage") or ""), 100)
+    ref = escape(str(payload.get("approval") or ""))
+    campaign = f"{escape(str(payload.get('campaign') or ''))} {fit_escaped(str(payload.get('campaign_name') or ''), 100)}"
+    text = f"{emoji} {words}: *{stage}* ({ref}) · {campaign}\nDeadline {_when(payload.get('deadline'))}"
+    hint = "Decide it with the buttons in the request, or `/approval mine`." if kind == "approval_reminder" \
+        else "The approver has not decided yet; nudge them or ask them to delegate."
+    return message(f"{words}: {stage} {ref}", [section(text), context(hint)])
+
+
+def digest(payload: Payload) -> dict[str, Any]:
+    due, overdue, approvals = (int(payload.get(key) or 0) for key in ("due_today", "overdue", "approvals_waiting"))
+    parts = [f"*{due}* due today" if due else "", f"*{overdue}* overdue" if overdue else "",
+             f"*{approvals}* approvals waiting for you" if approvals else ""]
+    summary = " · ".join(part for part in parts if part) or "Nothing urgent today."
+    return message(f"Good morning: {summary.replace('*', '')}",
+                   [section(f":sunrise: Good morning. {summary}"), context("Your Home tab has the details; `/task mine` lists them.")])

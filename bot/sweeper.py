@@ -1,0 +1,67 @@
+"""The sweep loop: every SWEEP_INTERVAL_SECONDS, write what has come due and hand it to the workers.
+
+It runs in every `serve` process; a database lock lets one sweep at a time, and the outbox's dedupe
+keys make even two concurrent sweeps harmless. Due times live in the tables, not in the broker, so a
+sweep after downtime catches up, and a row whose enqueue was lost (Redis down) is handed out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from handlers.deps import Deps
+from services import sweep
+
+log = logging.getLogger(__name__)
+
+
+class Sweeper:
+    def __init__(self, deps: Deps, *, interval_seconds: float):
+        self.deps = deps
+        self.interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self, now: datetime | None = None) -> sweep.SweepResult | None:
+        """One sweep; None when another process holds the sweep lock."""
+        now = now or datetime.now(UTC)
+        async with self.deps.sessions.begin() as db:
+            if not await sweep.try_lock(db):
+                return None
+            result = await sweep.sweep(db=db, now=now)
+        await self._dispatch(result.due_ids)
+        return result
+
+    async def _dispatch(self, notification_ids: list[int] | tuple[int, ...]) -> None:
+        queue = self.deps.queue
+        if queue is None:
+            return
+        for notification_id in notification_ids:
+            try:
+                await queue.enqueue("notifications.deliver", notification_id=notification_id)
+            except Exception:  # Redis down: the rows stay pending and the next sweep hands them out
+                log.warning("could not hand notifications to the queue; the next sweep retries", exc_info=True)
+                return
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                result = await self.run_once()
+                if result is not None and (result.written or result.due_ids):
+                    log.info("sweep: %d new notifications, %d handed out", result.written, len(result.due_ids))
+            except Exception:
+                log.exception("sweep failed; trying again next interval")
+            await asyncio.sleep(self.interval)
