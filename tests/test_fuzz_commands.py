@@ -33,3 +33,36 @@ async def test_any_text_gets_a_helpful_answer(
     shown = repr(reply.args.get("blocks")) + reply.args.get("text", "")
     assert "error id" not in shown, (command, text, reply.args.get("text"))
     assert "<!channel>" not in shown and "<@U0BOB>" not in shown
+
+
+FORM_TEXT = st.text(max_size=120) | st.sampled_from(["", " ", "T-1", "T-1, T-2", "T-999", "CM-1", "3d", "-2d",
+                                                      "0h", "&lt;!channel&gt;", "<!channel>", "\x00"])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=FORM_TEXT, title=FORM_TEXT, estimate=FORM_TEXT, after=FORM_TEXT, before=FORM_TEXT)
+async def test_any_form_input_gets_a_200_and_field_errors_or_a_result(
+    running_app: RunningApp, fake_slack: FakeSlack, name: str, title: str, estimate: str, after: str, before: str
+) -> None:
+    from tests.test_modals import campaign_form, submit, task_form
+
+    if not await _has_campaign(running_app):
+        await send_command(running_app, fake_slack, "/campaign", 'new "Fuzzed" newsletter 2099-01-01')
+        await submit(running_app, "campaign_new_modal", campaign_form(name="Fuzz base"))
+    for callback, form in (("campaign_new_modal", campaign_form(name=name)),
+                           ("task_new_modal", task_form(title=title, estimate=estimate, after=after, before=before))):
+        ack = await submit(running_app, callback, form)  # asserts the 200
+        assert ack.get("response_action") in ("errors", "update", None), ack
+        shown = repr(ack)
+        assert "error id" not in shown
+        if ack.get("response_action") == "update":  # field errors are plain text; a result view is mrkdwn
+            assert "<!channel>" not in shown
+
+
+async def _has_campaign(app: RunningApp) -> bool:
+    from sqlalchemy import func, select
+
+    from models import Campaign
+
+    async with app.sessions() as db:
+        return bool(await db.scalar(select(func.count()).select_from(Campaign)))
