@@ -9,7 +9,7 @@ under a message, or a small modal on the Home tab (which has nothing to reply un
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from handlers.slack.errors import describe
 from handlers.slack.home import build_home, publish_home
 from handlers.slack.notify import tell_owner
 from models import Task, TaskStatus
-from services import authz, tasks
+from services import authz, plans, tasks
 from services.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -49,23 +49,28 @@ def register(app: AsyncApp) -> None:
     app.action(TASK_SNOOZE_TOMORROW)(snooze_clicked)
 
 
-async def snooze_clicked(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
-    context: AsyncBoltContext, client: AsyncWebClient,
-) -> None:
+# A button's change: given the unit of work and the task, do it; return the icon + line for the reply,
+# and the re-plan (for the owner's alerts) if the change moved the plan.
+Change = Callable[[Work, Task, str | None], Awaitable[tuple[str, plans.PlanSummary | None]]]
+
+
+async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
+    await tasks.start(db=work.db, task=task, ctx=work.task_context())
+    return f":arrow_forward: Started {tasks.task_ref(task)}", None
+
+
+async def _done(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
+    plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
+    return f":white_check_mark: {tasks.task_ref(task)} is done", plan
+
+
+async def _snooze(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
     """From a reminder: quiet for an hour, or until 09:00 tomorrow in the person's own time zone."""
-    await ack()
-    async with telling_errors(body, respond, context, client):
-        async with unit_of_work(context, client) as work:
-            task = await _task(work, action.get("value"))
-            ctx = work.task_context()
-            until = snooze_until(action.get("action_id"), ctx.now, work.actor.timezone)
-            await tasks.snooze(db=work.db, task=task, until=until, ctx=ctx)
-            when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>"
-            reply = task_changed(task, f":zzz: Reminders for {tasks.task_ref(task)} wait until {when}", None,
-                                 viewer_tz=work.actor.timezone)
-            view = await build_home(work)
-        await _after_change(body, respond, client, work, view, reply)
+    ctx = work.task_context()
+    until = snooze_until(action_id, ctx.now, work.actor.timezone)
+    await tasks.snooze(db=work.db, task=task, until=until, ctx=ctx)
+    when = f"<!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>"
+    return f":zzz: Reminders for {tasks.task_ref(task)} wait until {when}", None
 
 
 def snooze_until(action_id: str | None, now: datetime, timezone: str) -> datetime:
@@ -75,35 +80,27 @@ def snooze_until(action_id: str | None, now: datetime, timezone: str) -> datetim
     return datetime.combine(local.date() + timedelta(days=1), time(9, 0), tzinfo=local.tzinfo).astimezone(UTC)
 
 
-async def start_clicked(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
-    context: AsyncBoltContext, client: AsyncWebClient,
-) -> None:
-    await ack()
-    async with telling_errors(body, respond, context, client):
-        async with unit_of_work(context, client) as work:
-            task = await _task(work, action.get("value"))
-            await tasks.start(db=work.db, task=task, ctx=work.task_context())
-            what = f"Started {tasks.task_ref(task)}"
-            reply = task_changed(task, f":arrow_forward: {what}", None, viewer_tz=work.actor.timezone)
-            view = await build_home(work)
-        await _after_change(body, respond, client, work, view, reply)
+def _button(change: Change) -> Callable[..., Awaitable[None]]:
+    """A listener for one task button: ack, change the task, answer, re-publish the Home, tell the owner."""
+
+    async def clicked(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+        context: AsyncBoltContext, client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        async with telling_errors(body, respond, context, client):
+            async with unit_of_work(context, client) as work:
+                task = await _task(work, action.get("value"))
+                note, plan = await change(work, task, action.get("action_id"))
+                reply = task_changed(task, note, plan, viewer_tz=work.actor.timezone)
+                view = await build_home(work)
+            await _after_change(body, respond, client, work, view, reply)
+            await tell_owner(client, plan, because=_because(work, note.split(" ", 1)[1]), deps=work.deps)
+
+    return clicked
 
 
-async def done_clicked(
-    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
-    context: AsyncBoltContext, client: AsyncWebClient,
-) -> None:
-    await ack()
-    async with telling_errors(body, respond, context, client):
-        async with unit_of_work(context, client) as work:
-            task = await _task(work, action.get("value"))
-            plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
-            what = f"{tasks.task_ref(task)} is done"
-            reply = task_changed(task, f":white_check_mark: {what}", plan, viewer_tz=work.actor.timezone)
-            view = await build_home(work)
-        await _after_change(body, respond, client, work, view, reply)
-        await tell_owner(client, plan, because=_because(work, what), deps=work.deps)
+start_clicked, done_clicked, snooze_clicked = _button(_start), _button(_done), _button(_snooze)
 
 
 async def block_clicked(
