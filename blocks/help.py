@@ -16,6 +16,7 @@ CAMPAIGN_USAGE = [
     ("`/campaign launch|pause|resume|complete|cancel CM-12`",
      "move it along: planning → active ⇄ paused → completed, or cancelled (owner or admin)"),
     ("`/campaign channel CM-12 #spring-launch`", "where its news is posted (owner or admin)"),
+    ("`/campaign mute CM-12` / `unmute CM-12`", "stop or restart its reminders for you (escalations still come)"),
     ("`/campaign templates`", "the templates a campaign can start from"),
     ("`/dashboard` · `/dashboard CM-12`", "a read-only link to every campaign, or to one"),
     ("`/campaign help`", "this message"),

@@ -15,6 +15,7 @@ TEAM_USAGE = [
     ("`/team me`", "your profile"),
     ("`/team me skills=copywriting,email tz=Europe/Berlin hours=mon-fri 9-17 capacity=4`", "update yourself"),
     ("`/team me ooo=2027-01-04..2027-01-08` (or `ooo=off`)", "out of office"),
+    ("`/team me notify=slack|email|in_app`", "how reminders reach you (in_app: only your Home tab)"),
     ("`/team add @alice role=designer skills=design,video`", "add a teammate (admins may edit anyone)"),
 ]
 
@@ -23,6 +24,18 @@ def _out_of_office(member: TeamMember) -> str | None:
     if member.out_of_office_from and member.out_of_office_until:
         return f"out of office {member.out_of_office_from:%d %b} – {member.out_of_office_until:%d %b %Y}"
     return None
+
+
+_NOTIFY_WORDS = {"slack": "reminders by Slack DM", "email": "reminders by email",
+                 "in_app": "reminders in the Home tab only"}
+
+
+def _notify(member: TeamMember) -> str:
+    via = member.notify_via or "slack"
+    words = _NOTIFY_WORDS.get(via, escape(via))
+    if via == "email" and not (member.email and "@" in member.email):
+        words += " (no email address known: Slack DM instead)"
+    return words
 
 
 def member_line(load: MemberLoad) -> str:
@@ -35,6 +48,7 @@ def member_line(load: MemberLoad) -> str:
         f"{load.active_tasks} of {member.max_concurrent_tasks} slots busy",
         f"{describe_hours(member.weekly_availability)} {escape(member.timezone)}",
         _out_of_office(member),
+        _notify(member),
     ]
     return " · ".join(part for part in parts if part)
 
@@ -44,7 +58,7 @@ def member_card(load: MemberLoad, *, note: str | None = None) -> dict[str, Any]:
     if note:
         blocks.append(section(note))
     blocks.append(section(member_line(load)))
-    blocks.append(context("Change it with `/team me skills=… tz=… hours=… capacity=… ooo=…`."))
+    blocks.append(context("Change it with `/team me skills=… tz=… hours=… capacity=… ooo=… notify=slack|email|in_app`."))
     return message(note or f"Profile of {fit_escaped(load.member.name, 80)}", blocks)
 
 

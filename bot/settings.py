@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
     templates_dir: Path | None = None  # teams' own campaign templates, added to or overriding the built-ins
     team_holidays: Annotated[frozenset[date], NoDecode] = frozenset()  # no one works these days
+    smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=1; unset = no email (Slack instead)
+    email_from: str = "campaign-manager@localhost"
 
     @field_validator("database_url")
     @classmethod
@@ -57,7 +59,8 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
 
-    @field_validator("redis_url", "slack_app_token", "slack_bot_token", "slack_signing_secret", "dashboard_secret", mode="before")
+    @field_validator("redis_url", "slack_app_token", "slack_bot_token", "slack_signing_secret", "dashboard_secret",
+                     "smtp_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -72,6 +75,26 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from services.mailer import SmtpConfig  # the parser lives with the client that uses it
+
+        SmtpConfig.from_url(value)  # raises ValueError naming what is wrong
+        return value.strip()
+
+    @field_validator("email_from", mode="before")
+    @classmethod
+    def _email_from(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or "campaign-manager@localhost"
+            local, at, domain = value.rpartition("<")[2].rstrip(">").partition("@")
+            if not at or not local or not domain or any(c in value for c in "\r\n"):
+                raise ValueError("must be an email address, like campaign-manager@example.com")
         return value
 
     @field_validator("slack_api_url", "public_url")
@@ -149,6 +172,10 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.smtp_url is not None
 
     @property
     def is_sqlite(self) -> bool:

@@ -115,6 +115,20 @@ def parse_capacity(text: str) -> int:
     return int(text)
 
 
+NOTIFY_CHOICES = ("slack", "email", "in_app")
+
+
+def parse_notify_via(text: str) -> str:
+    """`slack` (a DM), `email` or `in_app` (the App Home inbox only); `app`/`home` mean in_app."""
+    cleaned = text.strip().lower().replace("-", "_")
+    cleaned = {"app": "in_app", "home": "in_app", "inapp": "in_app", "dm": "slack", "mail": "email"}.get(cleaned, cleaned)
+    if cleaned not in NOTIFY_CHOICES:
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise InvalidInput(f"`{shown}` is not a way I can reach you. Use `notify=slack` (a direct message), "
+                           "`notify=email` or `notify=in_app` (only your Home tab inbox).")
+    return cleaned
+
+
 def describe_hours(availability: dict[str, Any]) -> str:
     """`Mon-Fri 9-17`, `Mon-Thu 9-17, Fri 9-13`: consecutive days with the same hours collapse."""
     runs: list[tuple[int, int, str]] = []

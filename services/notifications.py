@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Notification, NotificationChannel, NotificationStatus, Urgency
+from models import Notification, NotificationChannel, NotificationStatus, TeamMember, Urgency
 from models.upsert import insert_ignore
 
 LEASE = timedelta(minutes=2)
@@ -33,13 +33,24 @@ async def notify(
     recipient_channel: str | None = None,
     campaign_id: int | None = None,
     urgency: Urgency = Urgency.NORMAL,
-    channel: NotificationChannel = NotificationChannel.SLACK,
+    channel: NotificationChannel | None = None,
     scheduled_for: datetime | None = None,
     now: datetime,
 ) -> int | None:
-    """Write a notification unless its key exists; returns the new row's id, or None for a repeat."""
+    """Write a notification unless its key exists; returns the new row's id, or None for a repeat.
+
+    `channel` None: a member gets it the way they chose (`TeamMember.notify_via`), a Slack channel by Slack.
+    """
     if (recipient_id is None) == (recipient_channel is None):
         raise ValueError("a notification goes to exactly one member or one channel")
+    if channel is None:
+        channel = NotificationChannel.SLACK
+        if recipient_id is not None:
+            preference = (await db.execute(
+                select(TeamMember.notify_via, TeamMember.email).where(TeamMember.id == recipient_id)
+            )).first()
+            if preference is not None:
+                channel = channel_for(preference.notify_via, preference.email)
     created = await insert_ignore(db, Notification, {
         "dedupe_key": dedupe_key[:MAX_KEY], "kind": kind, "payload": payload, "recipient_id": recipient_id,
         "recipient_channel": recipient_channel, "campaign_id": campaign_id, "urgency": urgency,
@@ -49,6 +60,20 @@ async def notify(
     if not created:
         return None
     return await db.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key[:MAX_KEY]))
+
+
+def channel_for(notify_via: str | None, email: str | None) -> NotificationChannel:
+    """A member's preference as an outbox channel: email needs an address (else Slack); unknown is Slack.
+
+    Whether email is configured at all (`SMTP_URL`) is decided at delivery, which falls back to Slack.
+    """
+    try:
+        chosen = NotificationChannel(notify_via or "slack")
+    except ValueError:
+        return NotificationChannel.SLACK
+    if chosen is NotificationChannel.EMAIL and not (email and "@" in email):
+        return NotificationChannel.SLACK
+    return chosen
 
 
 def _claimable(now: datetime) -> Any:

@@ -36,12 +36,13 @@ from models import (
     Campaign,
     CampaignStatus,
     Notification,
+    NotificationChannel,
     Task,
     TaskStatus,
     TeamMember,
     Urgency,
 )
-from services.notifications import notify
+from services.notifications import channel_for, notify
 from services.quiet_hours import IMMEDIATE, has_hours, next_delivery_time, out_of_office, windows_on, zone
 from services.refs import RefKind, format_ref
 
@@ -107,6 +108,7 @@ class Person:
     out_of_office_until: date | None
     is_active: bool
     muted: frozenset[int]
+    channel: NotificationChannel = NotificationChannel.SLACK  # from notify_via (services.notifications)
 
 
 @dataclass
@@ -184,7 +186,7 @@ async def due_notifications(*, db: AsyncSession, now: datetime, max_writes: int 
         person = people[item.recipient_id]
         created = await notify(
             db=db, dedupe_key=item.key, kind=item.kind, payload=item.payload, recipient_id=item.recipient_id,
-            campaign_id=item.campaign_id, urgency=item.urgency,
+            campaign_id=item.campaign_id, urgency=item.urgency, channel=person.channel,
             scheduled_for=next_delivery_time(person, now, item.urgency), now=now,
         )
         written += created is not None
@@ -208,13 +210,14 @@ async def _people(db: AsyncSession, ids: Iterable[int | None]) -> dict[int, Pers
         rows = (await db.execute(
             select(TeamMember.id, TeamMember.slack_user_id, TeamMember.timezone, TeamMember.weekly_availability,
                    TeamMember.out_of_office_from, TeamMember.out_of_office_until, TeamMember.is_active,
-                   TeamMember.muted_campaigns)
+                   TeamMember.muted_campaigns, TeamMember.notify_via, TeamMember.email)
             .where(TeamMember.id.in_(wanted[start:start + KEY_CHUNK]))
         )).all()
         for r in rows:
             muted = frozenset(int(x) for x in (r.muted_campaigns or []) if str(x).isdigit())
             people[r.id] = Person(r.id, r.slack_user_id, r.timezone, r.weekly_availability or {},
-                                  r.out_of_office_from, r.out_of_office_until, r.is_active, muted)
+                                  r.out_of_office_from, r.out_of_office_until, r.is_active, muted,
+                                  channel_for(r.notify_via, r.email))
     return people
 
 

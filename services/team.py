@@ -94,6 +94,7 @@ class MemberChanges:
     max_concurrent_tasks: int | None = None
     out_of_office: tuple[date, date] | None = None
     clear_out_of_office: bool = False
+    notify_via: str | None = None  # "slack" | "email" | "in_app"
 
     def is_empty(self) -> bool:
         return self == MemberChanges()
@@ -102,7 +103,7 @@ class MemberChanges:
 def apply_changes(*, db: AsyncSession, member: TeamMember, changes: MemberChanges, actor: TeamMember) -> list[str]:
     """Apply and audit the changes; returns the names of the fields that changed."""
     changed: dict[str, Any] = {}
-    for field in ("role", "skills", "timezone", "weekly_availability", "max_concurrent_tasks"):
+    for field in ("role", "skills", "timezone", "weekly_availability", "max_concurrent_tasks", "notify_via"):
         value = getattr(changes, field)
         if value is not None and value != getattr(member, field):
             setattr(member, field, value)
@@ -116,6 +117,18 @@ def apply_changes(*, db: AsyncSession, member: TeamMember, changes: MemberChange
         audit.record(db=db, actor=actor.slack_user_id, action="member.updated", entity_type="member",
                      entity_id=member.id, **changed)
     return list(changed)
+
+
+def set_muted(*, db: AsyncSession, member: TeamMember, campaign_id: int, muted: bool) -> bool:
+    """Mute or unmute a campaign's reminders for `member` (escalations still come); True if it changed."""
+    current = [int(x) for x in (member.muted_campaigns or []) if str(x).isdigit()]
+    if (campaign_id in current) == muted:
+        return False
+    # A new list, so the JSON column sees the change.
+    member.muted_campaigns = sorted({*current, campaign_id}) if muted else [x for x in current if x != campaign_id]
+    audit.record(db=db, actor=member.slack_user_id, action="member.muted" if muted else "member.unmuted",
+                 entity_type="campaign", entity_id=campaign_id)
+    return True
 
 
 @dataclass(frozen=True)

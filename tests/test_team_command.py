@@ -80,6 +80,7 @@ async def test_list_shows_everyone_with_load(running_app: RunningApp, fake_slack
         ("me ooo=2027-01-08..2027-01-04", "ends before it starts"),
         ("me ooo=soon", "Out of office is a date"),
         ("me colour=blue", "is not something I can set"),
+        ("me notify=pigeon", "is not a way I can reach you"),
         ("me skills=a skills=b", "given twice"),
         ("add bob", "Mention the person"),
         ("add", "Who?"),

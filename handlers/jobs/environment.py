@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.db import create_engine, create_session_factory
+from services.mailer import Mailer, mailer_from
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -34,6 +35,7 @@ class JobResources:
     sessions: async_sessionmaker[AsyncSession]
     slack: AsyncWebClient | None
     http: aiohttp.ClientSession
+    mailer: Mailer | None = None  # SMTP_URL set: email-preferring members get email
 
 
 class JobEnvironment:
@@ -61,7 +63,9 @@ class JobEnvironment:
                 session=http,
                 retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
             )
-        return JobResources(engine=engine, sessions=create_session_factory(engine), slack=slack, http=http)
+        mailer = mailer_from(self.settings.smtp_url, self.settings.email_from)
+        return JobResources(engine=engine, sessions=create_session_factory(engine), slack=slack, http=http,
+                            mailer=mailer)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

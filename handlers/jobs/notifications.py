@@ -28,10 +28,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from blocks import notifications as messages
+from blocks.emails import Email, render_email
 from handlers.jobs.environment import JobEnvironment
 from handlers.jobs.registry import job
-from models import Campaign, Notification, TeamMember, Urgency
+from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
+from services import mailer as mail
 from services import notifications
+from services.mailer import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class _Claimed:
     recipient_id: int | None
     recipient_channel: str | None
     recipient_user: str | None
+    email: Email | None = None  # set when this one goes out by email (the target is then the address)
 
 
 @job(DELIVER, max_retries=0)
@@ -90,7 +94,7 @@ async def deliver(env: JobEnvironment, *, notification_id: int) -> None:
 
     await deliver_notification(
         sessions=resources.sessions, slack=delivery_client(resources.slack), notification_id=notification_id,
-        clock=env.clock, enqueue=enqueue,
+        clock=env.clock, enqueue=enqueue, mailer=resources.mailer,
     )
 
 
@@ -108,21 +112,27 @@ def delivery_client(client: AsyncWebClient) -> AsyncWebClient:
 
 async def deliver_notification(
     *, sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient, notification_id: int, clock: Clock,
-    enqueue: Enqueue | None,
+    enqueue: Enqueue | None, mailer: Mailer | None = None,
 ) -> Outcome:
     """One attempt. `enqueue` sends follow-ups (a delayed retry, the owner's notice); None leaves them to
-    the sweep."""
+    the sweep. The row's channel picks the way: in_app is only the App Home inbox (recorded as sent at
+    once, nothing posted), email goes through `mailer` (no mailer or no address: Slack instead)."""
     async with sessions.begin() as db:
         row = await notifications.claim(db=db, notification_id=notification_id, now=clock())
         if row is None:
             return Outcome("skipped")  # not due, already sent or failed, or someone else holds the lease
+        if row.channel is NotificationChannel.IN_APP and row.recipient_id is not None:
+            await notifications.mark_sent(db=db, notification=row, now=clock(), slack_channel=None, slack_ts=None)
+            return Outcome("sent")
         try:
-            claimed = await _prepare(db, row)
+            claimed = await _prepare(db, row, by_email=mailer is not None)
         except Exception as error:  # a payload no renderer understands: retrying won't help
             log.exception("notification %s cannot be rendered", notification_id)
             await notifications.mark_failed(db=db, notification=row, error=f"render_failed: {error!r}")
             return Outcome("failed", error="render_failed")
 
+    if claimed.email is not None and mailer is not None:
+        return await _send_email(sessions, notification_id, claimed, mailer, clock, enqueue)
     try:
         response = await slack.chat_postMessage(channel=claimed.target, **claimed.content)
     except SlackApiError as error:
@@ -135,8 +145,23 @@ async def deliver_notification(
     return Outcome("sent")
 
 
-async def _prepare(db: AsyncSession, row: Notification) -> _Claimed:
+async def _send_email(sessions: async_sessionmaker[AsyncSession], notification_id: int, claimed: _Claimed,
+                      mailer: Mailer, clock: Clock, enqueue: Enqueue | None) -> Outcome:
+    assert claimed.email is not None
+    try:
+        await mailer.send(claimed.email.message(to=claimed.target, sender=mailer.sender))
+    except mail.SEND_ERRORS as error:
+        reason = mail.describe(error)
+        if mail.is_permanent(error):  # 550 mailbox unavailable and the like: no retry will help
+            return await _fail(sessions, notification_id, claimed, reason, clock, enqueue)
+        return await _retry(sessions, notification_id, claimed, reason, clock, enqueue)  # 4xx, connection
+    await _record_sent(sessions, notification_id, clock, None, None)  # no Slack message to point at
+    return Outcome("sent")
+
+
+async def _prepare(db: AsyncSession, row: Notification, *, by_email: bool = False) -> _Claimed:
     user = None
+    email: Email | None = None
     if row.recipient_channel is not None:
         target = row.recipient_channel
     else:
@@ -144,6 +169,11 @@ async def _prepare(db: AsyncSession, row: Notification) -> _Claimed:
         if member is None:
             raise LookupError(f"member {row.recipient_id} is gone")
         target = user = member.slack_user_id
+        if by_email and row.channel is NotificationChannel.EMAIL and member.email and "@" in member.email:
+            target, email = member.email, render_email(row.kind, row.payload)
+    if email is not None:
+        return _Claimed(kind=row.kind, target=target, content={}, retries=row.retries, campaign_id=row.campaign_id,
+                        recipient_id=row.recipient_id, recipient_channel=None, recipient_user=user, email=email)
     return _Claimed(
         kind=row.kind, target=target, content=messages.render(row.kind, row.payload), retries=row.retries,
         campaign_id=row.campaign_id, recipient_id=row.recipient_id, recipient_channel=row.recipient_channel,
@@ -152,7 +182,7 @@ async def _prepare(db: AsyncSession, row: Notification) -> _Claimed:
 
 
 async def _record_sent(sessions: async_sessionmaker[AsyncSession], notification_id: int, clock: Clock,
-                       channel: str, ts: str | None) -> None:
+                       channel: str | None, ts: str | None) -> None:
     for attempt in range(RECORD_ATTEMPTS):
         try:
             async with sessions.begin() as db:

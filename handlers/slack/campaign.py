@@ -24,15 +24,15 @@ from blocks.campaigns import (
 from blocks.help import campaign_help
 from blocks.modals import CAMPAIGN_MODAL
 from blocks.tasks import assignment_results
-from blocks.text import escape, truncate
+from blocks.text import escape, fit_escaped, truncate
 from handlers.slack import campaign_form
 from handlers.slack.args import looks_like_date, parse_channel_mention, parse_date, split_words
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
 from models import Campaign
-from services import campaigns, plans, staffing, tasks
+from services import campaigns, plans, staffing, tasks, team
 from services.errors import InvalidInput
-from services.refs import RefKind, parse_ref
+from services.refs import RefKind, format_ref, parse_ref
 
 Reply = dict[str, Any]
 NEW_USAGE = 'Usage: `/campaign new "Spring launch" product_launch 2027-03-01`'
@@ -139,6 +139,27 @@ async def set_channel(work: Work, args: list[str], command: dict[str, Any]) -> R
     return {**channel_set(campaign), "response_type": "ephemeral"}
 
 
+def _muter(muted: bool) -> Callable[[Work, list[str], dict[str, Any]], Awaitable[Reply]]:
+    """`/campaign mute CM-12` / `unmute`: only for the person asking; the sweep skips muted reminders."""
+    verb = "mute" if muted else "unmute"
+
+    async def mute_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+        campaign = await _one_campaign(work, args, verb)
+        changed = team.set_muted(db=work.db, member=work.actor, campaign_id=campaign.id, muted=muted)
+        ref, name = format_ref(RefKind.CAMPAIGN, campaign.id), fit_escaped(campaign.name, 80)
+        if muted:
+            text = (f":mute: Muted reminders for {ref} *{name}*. Escalations of late work still reach you. "
+                    f"`/campaign unmute {ref}` to hear them again.") if changed else \
+                f"{ref} *{name}* was already muted for you."
+        else:
+            text = f":bell: You will get reminders for {ref} *{name}* again." if changed else \
+                f"{ref} *{name}* was not muted for you."
+        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                "response_type": "ephemeral"}
+
+    return mute_campaign
+
+
 async def _one_campaign(work: Work, args: list[str], verb: str) -> Campaign:
     if len(args) != 1:
         raise InvalidInput(f"Which campaign? Usage: `/campaign {verb} CM-12`")
@@ -160,5 +181,7 @@ SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Rep
     "assign": assign_campaign,
     "templates": list_templates,
     "channel": set_channel,
+    "mute": _muter(True),
+    "unmute": _muter(False),
     **{move.value: _mover(move) for move in campaigns.Move},
 }

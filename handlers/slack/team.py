@@ -20,13 +20,14 @@ from services import authz, team
 from services.availability import (
     parse_capacity,
     parse_hours,
+    parse_notify_via,
     parse_out_of_office,
     parse_skills,
     parse_timezone,
 )
 from services.errors import InvalidInput
 
-OPTIONS = ("role", "skills", "tz", "hours", "capacity", "ooo")
+OPTIONS = ("role", "skills", "tz", "hours", "capacity", "ooo", "notify")
 
 
 def register(app: AsyncApp) -> None:
@@ -101,4 +102,6 @@ def parse_changes(args: list[str]) -> team.MemberChanges:
     if "ooo" in options:
         changes.out_of_office = parse_out_of_office(options["ooo"])
         changes.clear_out_of_office = changes.out_of_office is None
+    if "notify" in options:
+        changes.notify_via = parse_notify_via(options["notify"])
     return changes
