@@ -30,7 +30,7 @@ class Sweeper:
         async with self.deps.sessions.begin() as db:
             if not await sweep.try_lock(db):
                 return None
-            result = await sweep.sweep(db=db, now=now)
+            result = await sweep.sweep(db=db, now=now, holidays=self.deps.settings.team_holidays)
         await self._dispatch(result.due_ids)
         return result
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from services import notifications
+from models import Campaign, CampaignStatus, Timeline, Urgency
+from services import notifications, plans
 from services.reminders import due_notifications
 
 # pg_try_advisory_xact_lock key for "the sweeper": an arbitrary constant ("CMSW" in ASCII).
 SWEEP_LOCK_KEY = 0x434D5357
+REPLAN_EVERY = timedelta(hours=24)
+STALE_BATCH = 50  # campaigns re-planned per sweep; the rest wait for the next one
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,44 @@ class SweepResult:
     due_ids: Sequence[int]
 
 
-async def sweep(*, db: AsyncSession, now: datetime, limit: int = 500) -> SweepResult:
+async def sweep(
+    *, db: AsyncSession, now: datetime, limit: int = 500, holidays: frozenset[date] = frozenset()
+) -> SweepResult:
+    await replan_stale(db=db, now=now, holidays=holidays)
     written = await due_notifications(db=db, now=now)
     await db.flush()
     return SweepResult(written=written, due_ids=await notifications.due_ids(db=db, now=now, limit=limit))
+
+
+async def replan_stale(
+    *, db: AsyncSession, now: datetime, holidays: frozenset[date] = frozenset(), limit: int = STALE_BATCH
+) -> int:
+    """Re-plan open campaigns whose plan is a day old: time passing is a change too.
+
+    Work nobody touched is late all the same; without this its buffer use would only show at the next
+    edit. Alerts go to the owner through the outbox in this same transaction, one key per campaign a day.
+    """
+    stale = await db.scalars(
+        select(Campaign)
+        .join(Timeline, Timeline.campaign_id == Campaign.id)
+        .where(Campaign.status.in_((CampaignStatus.PLANNING, CampaignStatus.ACTIVE)),
+               or_(Timeline.computed_at.is_(None), Timeline.computed_at < now - REPLAN_EVERY))
+        .options(selectinload(Campaign.owner))
+        .order_by(Timeline.computed_at)
+        .limit(limit)
+    )
+    count = 0
+    for campaign in stale:
+        plan = await plans.replan(db=db, campaign=campaign, now=now, reason="daily re-plan", holidays=holidays)
+        count += 1
+        if plan is not None and plan.alerts:
+            await notifications.notify(
+                db=db, dedupe_key=f"plan-alert:{campaign.id}:daily:{now.date().isoformat()}", kind="plan_alert",
+                payload={"campaign_id": campaign.id, "campaign_name": campaign.name, "alerts": list(plan.alerts),
+                         "because_mrkdwn": "the daily re-plan"},
+                recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=now,
+            )
+    return count
 
 
 async def try_lock(db: AsyncSession) -> bool:

@@ -8,7 +8,7 @@ after `now`, in the owner's Berlin calendar (09:00-17:00, Monday to Friday).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -226,3 +226,28 @@ async def test_the_past_is_the_owners_past(sessions: Sessions) -> None:
                      due=date(2027, 6, 7))
     _, task = await load(sessions, campaign_id)
     assert (wall(task["copy"].due_at, ZoneInfo("Asia/Tokyo")), task["copy"].due_fixed) == (datetime(2027, 6, 7, 17), True)
+
+
+async def test_the_daily_sweep_replans_untouched_late_work_and_alerts_once(sessions: Sessions) -> None:
+    from sqlalchemy import select
+
+    from models import Notification, TimelineSnapshot
+    from services import sweep
+
+    # Launch Mon 14 Jun: 32 h of work + 8 h buffer fill the 40 working hours from Mon 7 09:00 exactly.
+    campaign_id = await new_campaign(sessions, launch=date(2027, 6, 14))
+    # Wed 9 09:00, nobody did anything: 16 h gone, 32 h still to do -> finishes 8 h after the launch moment,
+    # 16 h into an 8 h buffer: 200% used, the launch projected a day late.
+    wednesday = datetime(2027, 6, 9, 9, tzinfo=BERLIN)
+    async with sessions.begin() as db:
+        assert await sweep.replan_stale(db=db, now=wednesday) == 1
+    async with sessions.begin() as db:  # the same day again: the plan is fresh, nothing to do
+        assert await sweep.replan_stale(db=db, now=wednesday + timedelta(hours=3)) == 0
+    plan, _ = await load(sessions, campaign_id)
+    assert plan.timeline.buffer_consumed_pct == 200 and plan.risk == "late"
+    async with sessions() as db:
+        alerts = (await db.scalars(select(Notification).where(Notification.kind == "plan_alert"))).all()
+        reasons = (await db.scalars(select(TimelineSnapshot.reason))).all()
+    assert len(alerts) == 1 and alerts[0].dedupe_key == f"plan-alert:{campaign_id}:daily:2027-06-09"
+    assert any("projected" in alert for alert in alerts[0].payload["alerts"])
+    assert reasons.count("daily re-plan") == 1
