@@ -31,7 +31,7 @@ def plan_alert_payload(*, campaign_id: int, campaign_name: str, alerts: list[str
 
 
 def plan_alert(payload: Payload) -> dict[str, Any]:
-    """Same wording as `blocks.tasks.plan_alert`, from stored data instead of a live PlanSummary."""
+    """The owner's alert after a re-plan, from the data stored with the notification."""
     ref = format_ref(RefKind.CAMPAIGN, int(payload["campaign_id"]))
     name = str(payload.get("campaign_name") or "")
     lines = "\n".join(f"• {escape(str(alert))}" for alert in payload.get("alerts") or [])

@@ -85,17 +85,6 @@ def assignment_results(campaign: Campaign, results: Sequence[tuple[Task, Choice]
     return message(f"{ref}: assigned {len(assigned)} of {len(results)} tasks", blocks)
 
 
-def plan_alert(plan: PlanSummary, *, because: str) -> dict[str, Any]:
-    """A direct message to the owner when a re-plan crosses a threshold. `because` is escaped."""
-    ref = campaign_ref(plan.campaign)
-    lines = "\n".join(f"• {escape(alert)}" for alert in plan.alerts)
-    return message(
-        f"{ref} {fit_escaped(plan.campaign.name, 80)}: plan alert",
-        [section(f":rotating_light: *{ref} {fit_escaped(plan.campaign.name, 120)}*\n{lines}"),
-         context(f"After: {because}. See `/campaign show {ref}`.")],
-    )
-
-
 def _refs(tasks: Sequence[Task]) -> str:
     return ", ".join(f"`{format_ref(RefKind.TASK, task.id)}`" for task in tasks)
 

@@ -71,7 +71,7 @@ class Context:
 
 async def start(*, db: AsyncSession, task: Task, ctx: Context) -> None:
     authz.require_task_worker(ctx.actor, task, task.campaign, "start this task")
-    _require_open(task)
+    require_open(task)
     task.status = TaskStatus.IN_PROGRESS
     task.blocked_reason = None
     _audit(db, ctx, task, "task.started")
@@ -81,7 +81,7 @@ async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanS
     authz.require_task_worker(ctx.actor, task, task.campaign, "finish this task")
     if task.status is TaskStatus.DONE:
         raise InvalidInput(f"{task_ref(task)} is already done.")
-    _require_open(task)
+    require_open(task)
     task.status = TaskStatus.DONE
     task.completed_at = ctx.now
     task.blocked_reason = None
@@ -92,7 +92,7 @@ async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanS
 
 async def block(*, db: AsyncSession, task: Task, reason: str, ctx: Context) -> plans.PlanSummary | None:
     authz.require_task_worker(ctx.actor, task, task.campaign, "block this task")
-    _require_open(task)
+    require_open(task)
     clean = " ".join(reason.split())
     if not clean:
         raise InvalidInput("Say what it is waiting for: `/task block T-4 waiting for legal review`.")
@@ -104,7 +104,7 @@ async def block(*, db: AsyncSession, task: Task, reason: str, ctx: Context) -> p
 
 async def set_due(*, db: AsyncSession, task: Task, due: date, ctx: Context) -> plans.PlanSummary | None:
     authz.require_task_worker(ctx.actor, task, task.campaign, "change this task's due date")
-    _require_open(task)
+    require_open(task)
     owner_zone = ZoneInfo(task.campaign.owner.timezone)
     today = ctx.now.astimezone(owner_zone).date()
     if due < today:
@@ -119,7 +119,7 @@ async def set_due(*, db: AsyncSession, task: Task, due: date, ctx: Context) -> p
 
 async def reestimate(*, db: AsyncSession, task: Task, hours: float, ctx: Context) -> plans.PlanSummary | None:
     authz.require_task_worker(ctx.actor, task, task.campaign, "re-estimate this task")
-    _require_open(task)
+    require_open(task)
     if task.is_milestone:
         raise InvalidInput(f"{task_ref(task)} is a milestone: it marks a moment and takes no time.")
     if not MIN_ESTIMATE_HOURS <= hours <= MAX_ESTIMATE_HOURS:
@@ -346,7 +346,7 @@ async def add_comment(*, db: AsyncSession, task: Task, body: str, ctx: Context) 
     return comment
 
 
-def _require_open(task: Task) -> None:
+def require_open(task: Task) -> None:
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
         raise InvalidInput(f"{task_ref(task)} is {task.status.value}; it can't change any more.")
 
@@ -364,7 +364,7 @@ async def _replan(db: AsyncSession, task: Task, ctx: Context, reason: str) -> pl
 async def snooze(*, db: AsyncSession, task: Task, until: datetime, ctx: Context) -> None:
     """Hold the task's reminders until `until` (escalations to the owner still run: snoozing hides no lateness)."""
     authz.require_task_worker(ctx.actor, task, task.campaign, "snooze this task's reminders")
-    _require_open(task)
+    require_open(task)
     if until <= ctx.now:
         raise InvalidInput("Snooze until a moment in the future.")
     task.snoozed_until = until

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.notifications import PLAN_ALERT, plan_alert_payload
-from blocks.tasks import plan_alert
 from handlers.deps import Deps
 from handlers.jobs.notifications import DELIVER, deliver_notification, delivery_client, plan_alert_key
 from models import Urgency
@@ -24,17 +23,11 @@ from services.plans import PlanSummary
 log = logging.getLogger(__name__)
 
 
-async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, because: str, deps: Deps | None = None) -> None:
-    """`because` is already escaped. A failure is logged; the change itself is already saved.
-
-    Without `deps` (a caller not yet moved to the outbox) the alert is a direct message, as before.
-    """
+async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, because: str, deps: Deps) -> None:
+    """`because` is already escaped. A failure is logged; the change itself is already saved."""
     if plan is None or not plan.alerts:
         return
     campaign = plan.campaign
-    if deps is None:
-        await _direct_message(client, plan, because)
-        return
     try:
         async with deps.sessions.begin() as db:
             notification_id = await notifications.notify(
@@ -49,13 +42,6 @@ async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, becaus
         return
     if notification_id is not None:
         await send(deps, client, notification_id)
-
-
-async def _direct_message(client: AsyncWebClient, plan: PlanSummary, because: str) -> None:
-    try:
-        await client.chat_postMessage(channel=plan.campaign.owner.slack_user_id, **plan_alert(plan, because=because))
-    except Exception:
-        log.warning("could not tell the owner of campaign %s about a plan alert", plan.campaign.id, exc_info=True)
 
 
 async def send(deps: Deps, client: AsyncWebClient, notification_id: int) -> None:

@@ -31,7 +31,7 @@ from handlers.slack.context import Work, unit_of_work
 from handlers.slack.errors import describe
 from handlers.slack.home import build_home, publish_home
 from handlers.slack.notify import tell_owner
-from models import Task, TaskStatus
+from models import Task
 from services import authz, plans, tasks
 from services.errors import DomainError, InvalidInput
 
@@ -113,7 +113,7 @@ async def block_clicked(
         async with unit_of_work(context, client) as work:
             task = await _task(work, action.get("value"))
             authz.require_task_worker(work.authz_actor, task, task.campaign, "block this task")
-            _require_open(task)
+            tasks.require_open(task)
         # trigger_id lives 3 seconds: the lookup above is one short read, nothing slow comes first.
         await client.views_open(trigger_id=body["trigger_id"], view=block_reason_modal(task))
 
@@ -148,11 +148,6 @@ async def _task(work: Work, value: object) -> Task:
     if not text.isdigit():  # our own buttons carry the id; anything else was not sent by Slack for us
         raise InvalidInput("That button does not point at a task any more. Reopen the Home tab.")
     return await tasks.get_task(db=work.db, task_id=int(text))
-
-
-def _require_open(task: Task) -> None:
-    if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
-        raise InvalidInput(f"{tasks.task_ref(task)} is {task.status.value}; it can't change any more.")
 
 
 def _because(work: Work, what: str) -> str:
