@@ -147,17 +147,22 @@ def bench_ceiling(queue: Any, noop: Any, count: int, timeout: float) -> dict[str
     return {"count": count, "enqueue_s": enqueued, "elapsed_s": elapsed, "left": left}
 
 
-def _hand_off(actor: Any, ids: list[int]) -> None:
-    for notification_id in ids:
-        actor.send_with_options(kwargs={"notification_id": notification_id})
+def _hand_off(actor: Any, ids: list[int], batch: int) -> None:
+    """The sweep's hand-off (`handlers.jobs.notifications.hand_out`), with the synchronous Redis client."""
+    for first in range(0, len(ids), batch):
+        actor.send_with_options(kwargs={"notification_ids": ids[first:first + batch]})
 
 
-async def _write_and_hand_off(url: str, queue: Any, count: int, batch: int) -> dict[str, float]:
+async def _produce(url: str, queue: Any, *, section: str, numbers: range, channels: int, batch: int,
+                   rate: float = 0.0) -> dict[str, float]:
+    """Write the rows of `numbers` through `notify_many`, `batch` a transaction, and hand each batch out
+    after its commit. `rate` 0: as fast as it goes (a burst); else about `rate` rows a second (a stream)."""
     from datetime import UTC, datetime
 
-    from handlers.jobs.notifications import DELIVER
+    from handlers.jobs.notifications import BATCH, DELIVER
     from models.db import create_engine, create_session_factory
     from services import notifications
+    from services.notifications import Draft
 
     engine = create_engine(url, pool_size=2)
     sessions = create_session_factory(engine)
@@ -165,25 +170,18 @@ async def _write_and_hand_off(url: str, queue: Any, count: int, batch: int) -> d
     write_s = hand_off_s = 0.0
     started = time.perf_counter()
     try:
-        for first in range(0, count, batch):
+        for first in range(numbers.start, numbers.stop, batch):
+            if rate:  # a stream: this batch is due at its place in the schedule
+                await asyncio.sleep(max(0.0, started + (first - numbers.start) / rate - time.perf_counter()))
             t0 = time.perf_counter()
-            ids = []
             async with sessions.begin() as db:
-                now = datetime.now(UTC)
-                for n in range(first, min(first + batch, count)):
-                    nid = await notifications.notify(
-                        db=db,
-                        dedupe_key=f"bench:{n}",
-                        kind="generic",
-                        recipient_channel="C0BENCH",
-                        payload={"summary": f"Reminder bench-n{n}-", "text": "a reminder from the outbox"},
-                        now=now,
-                    )
-                    assert nid is not None
-                    ids.append(nid)
+                ids = await notifications.notify_many(db=db, now=datetime.now(UTC), drafts=[
+                    Draft(dedupe_key=f"bench:{section}:{n}", kind="generic", recipient_channel=f"C{n % channels:05d}",
+                          payload={"summary": f"Reminder bench-n{n}-", "text": "a reminder from the outbox"})
+                    for n in range(first, min(first + batch, numbers.stop))
+                ])
             t1 = time.perf_counter()
-            # the sweep's hand-off: one send per id (the Redis client is synchronous)
-            await asyncio.to_thread(_hand_off, actor, ids)
+            await asyncio.to_thread(_hand_off, actor, ids, BATCH)
             write_s += t1 - t0
             hand_off_s += time.perf_counter() - t1
     finally:
@@ -191,72 +189,76 @@ async def _write_and_hand_off(url: str, queue: Any, count: int, batch: int) -> d
     return {"write_s": write_s, "hand_off_s": hand_off_s, "produce_s": time.perf_counter() - started}
 
 
-async def _outcome(url: str) -> dict[str, Any]:
+async def _outcome(url: str, section: str) -> dict[str, Any]:
     from sqlalchemy import text
 
     from models.db import create_engine
 
     engine = create_engine(url, pool_size=1)
+    mine = {"pattern": f"bench:{section}:%"}
     try:
         async with engine.connect() as conn:
-            statuses = dict(
-                (await conn.execute(text("SELECT status, count(*) FROM notifications GROUP BY status"))).all()
-            )
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)),"
-                        "       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)),"
-                        "       max(extract(epoch FROM sent_at - created_at)),"
-                        "       extract(epoch FROM max(sent_at) - min(created_at)),"
-                        "       count(*) FILTER (WHERE last_error LIKE 'ratelimited%') "
-                        "FROM notifications WHERE sent_at IS NOT NULL"
-                    )
-                )
-            ).one()
+            statuses = dict((await conn.execute(text(
+                "SELECT status, count(*) FROM notifications WHERE dedupe_key LIKE :pattern GROUP BY status"
+            ), mine)).all())
+            row = (await conn.execute(text(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)),"
+                "       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)),"
+                "       max(extract(epoch FROM sent_at - created_at)),"
+                "       extract(epoch FROM max(sent_at) - min(created_at)),"
+                "       count(*) FILTER (WHERE last_error LIKE 'ratelimited%'),"
+                "       count(*) FILTER (WHERE last_error LIKE 'paced%') "
+                "FROM notifications WHERE sent_at IS NOT NULL AND dedupe_key LIKE :pattern"
+            ), mine)).one()
     finally:
         await engine.dispose()
-    return {
-        "statuses": {str(k): v for k, v in statuses.items()},
-        "p50": row[0],
-        "p95": row[1],
-        "max": row[2],
-        "span": row[3],
-        "rate_limited_rows": row[4],
-    }
+    return {"statuses": {str(k): v for k, v in statuses.items()}, "p50": row[0], "p95": row[1], "max": row[2],
+            "span": row[3], "rate_limited_rows": row[4], "paced_rows": row[5]}
 
 
-def bench_deliveries(
-    url: str, queue: Any, fake: Any, count: int, batch: int, timeout: float
-) -> dict[str, Any]:
-    client = queue.broker.client
+def bench_deliveries(url: str, queue: Any, fake: Any, *, section: str, numbers: range, channels: int, batch: int,
+                     rate: float, timeout: float) -> dict[str, Any]:
     from handlers.jobs.notifications import DELIVER
 
+    client = queue.broker.client
     dq = queue.actors[DELIVER].queue_name
     started = time.perf_counter()
-    produced = asyncio.run(_write_and_hand_off(url, queue, count, batch))
+    produced = asyncio.run(_produce(url, queue, section=section, numbers=numbers, channels=channels, batch=batch,
+                                    rate=rate))
     deadline = time.monotonic() + timeout
     while (left := _pending(client, queue.namespace, dq)) and time.monotonic() < deadline:
         time.sleep(0.05)
     drained = time.perf_counter() - started
-    outcome = asyncio.run(_outcome(url))
-    posts = [c for c in list(fake.calls) if c.method == "chat.postMessage" and not c.injected]
-    per = Counter()
-    for call in posts:
-        found = MARK.search(str(call.args.get("text", "")))
-        per[int(found.group(1)) if found else -1] += 1
-    duplicates = sum(n - 1 for n in per.values() if n > 1)
+    outcome = asyncio.run(_outcome(url, section))
+    per: Counter[int] = Counter()
+    for call in list(fake.calls):
+        if call.method == "chat.postMessage" and not call.injected:
+            found = MARK.search(str(call.args.get("text", "")))
+            number = int(found.group(1)) if found else -1
+            if number in numbers or number == -1:
+                per[number] += 1
+    sent = outcome["statuses"].get("sent", 0)
     return {
-        **produced,
-        "drained_s": drained,
-        "queue_left": left,
-        **outcome,
-        "posts": len(posts),
-        "posted_distinct": len([k for k in per if k >= 0]),
-        "duplicates": duplicates,
-        "unmarked": per.get(-1, 0),
-        "injected_429": fake.injected,
+        **produced, **outcome, "drained_s": drained, "queue_left": left, "count": len(numbers), "sent": sent,
+        "lost": len(numbers) - sent, "posts": sum(per.values()), "posted_distinct": len([k for k in per if k >= 0]),
+        "duplicates": sum(n - 1 for n in per.values() if n > 1), "unmarked": per.get(-1, 0),
     }
+
+
+def report(title: str, result: dict[str, Any]) -> bool:
+    print(f"  {title}")
+    print(f"    throughput {result['sent'] / result['span']:8,.0f} deliveries/s   ({result['sent']:,} sent in "
+          f"{result['span']:.1f} s, first created_at to last sent_at)")
+    print(f"    producer: notify_many {result['count'] / result['write_s']:,.0f} rows/s, hand-off "
+          f"{result['count'] / result['hand_off_s']:,.0f} ids/s, both {result['produce_s']:.1f} s")
+    print(f"    latency created_at -> sent_at  p50 {result['p50']:.2f} s   p95 {result['p95']:.2f} s   "
+          f"max {result['max']:.2f} s")
+    print(f"    rows that waited out a 429: {result['rate_limited_rows']}; rows paced back to the outbox: "
+          f"{result['paced_rows']}")
+    print(f"    statuses {result['statuses']}; queue left {result['queue_left']}")
+    print(f"    lost {result['lost']}   duplicates {result['duplicates']}   (posts {result['posts']:,}, distinct "
+          f"{result['posted_distinct']:,}, unmarked {result['unmarked']})")
+    return bool(result["lost"] == 0 and result["duplicates"] == 0)
 
 
 # --------------------------------------------------------------------------- main
@@ -271,6 +273,10 @@ def main(argv: list[str] | None = None) -> None:
         "--batch", type=int, default=500, help="rows per outbox transaction (the sweep's 500)"
     )
     parser.add_argument("--every", type=int, default=2_000, help="one chat.postMessage in EVERY answers 429")
+    parser.add_argument("--channels", type=int, default=5_000,
+                        help="distinct channels the notifications go to (paced at 1 post/s each)")
+    parser.add_argument("--stream-rate", type=float, default=200.0, help="rows/s of the steady stream section")
+    parser.add_argument("--stream-seconds", type=float, default=30.0, help="length of the steady stream; 0: skip")
     parser.add_argument(
         "--timeout", type=float, default=0, help="bound on each drain, s (default: 60 + N/100)"
     )
@@ -327,8 +333,9 @@ def main(argv: list[str] | None = None) -> None:
         worker = _start_workers(env, args.processes, args.threads, log)
 
         print(
-            f"Notifications: outbox to Slack ({args.count:,} notifications, {args.processes} worker processes x "
-            f"{args.threads} threads, batches of {args.batch}, 1 in {args.every:,} posts answered 429)"
+            f"Notifications: outbox to Slack ({args.count:,} notifications to {args.channels:,} channels, "
+            f"{args.processes} worker processes x {args.threads} threads, batches of {args.batch}, "
+            f"1 in {args.every:,} posts answered 429)"
         )
         ceiling = bench_ceiling(queue, noop, args.count, timeout)
         print(
@@ -337,30 +344,18 @@ def main(argv: list[str] | None = None) -> None:
             f"left {ceiling['left']})"
         )
 
-        result = bench_deliveries(url, queue, fake, args.count, args.batch, timeout)
-        sent = result["statuses"].get("sent", 0)
-        lost = args.count - sent
-        print(
-            f"  notifications.deliver        {sent / result['span']:8,.0f} deliveries/s   "
-            f"({sent:,} sent in {result['span']:.1f} s, first created_at to last sent_at)"
-        )
-        print(
-            f"  producer: notify {args.count / result['write_s']:,.0f} rows/s, hand-off "
-            f"{args.count / result['hand_off_s']:,.0f} ids/s, both {result['produce_s']:.1f} s"
-        )
-        print(
-            f"  latency created_at -> sent_at  p50 {result['p50']:.2f} s   p95 {result['p95']:.2f} s   "
-            f"max {result['max']:.2f} s"
-        )
-        print(
-            f"  429s injected {result['injected_429']} (rows that waited one out: {result['rate_limited_rows']})"
-        )
-        print(f"  statuses {result['statuses']}; queue left {result['queue_left']}")
-        print(
-            f"  lost {lost}   duplicates {result['duplicates']}   (posts {result['posts']:,}, distinct "
-            f"{result['posted_distinct']:,}, unmarked {result['unmarked']})"
-        )
-        ok = lost == 0 and result["duplicates"] == 0 and ceiling["left"] == 0
+        burst = bench_deliveries(url, queue, fake, section="burst", numbers=range(args.count),
+                                 channels=args.channels, batch=args.batch, rate=0, timeout=timeout)
+        ok = report(f"burst: {args.count:,} rows written at once (throughput; latency here is queueing)", burst)
+        if args.stream_seconds:
+            rows = int(args.stream_rate * args.stream_seconds)
+            stream = bench_deliveries(url, queue, fake, section="stream", numbers=range(args.count, args.count + rows),
+                                      channels=args.channels, batch=max(1, int(args.stream_rate / 10)),
+                                      rate=args.stream_rate, timeout=timeout)
+            ok = report(f"stream: {args.stream_rate:,.0f} rows/s for {args.stream_seconds:.0f} s (delivery latency)",
+                        stream) and ok
+        print(f"  429s injected {fake.injected}")
+        ok = ok and ceiling["left"] == 0
         print(f"  verdict: {'OK' if ok else 'FAILED'}")
         if not ok:
             raise SystemExit(1)

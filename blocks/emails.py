@@ -3,6 +3,12 @@ payload the Slack renderers read (`blocks.notifications`).
 
 Payloads hold text as people typed it: the plain-text part shows it as is, the HTML part escapes every
 piece with `html.escape`, and the subject drops line breaks (no header injection).
+
+Dates: Slack formats `<!date^...>` tokens in each reader's zone, email cannot, so `render_email` takes the
+recipient's IANA zone (`TeamMember.timezone`) and every date printed from a payload goes through
+`local_when`: an instant reads "Tue 1 Dec 2026, 14:00 (Europe/Berlin)", a plain date "Tue 1 Dec 2026". The
+year is always shown (a pure renderer has no "this year" to compare with). No zone, an empty or an unknown
+one is UTC, and says so.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Payload = Mapping[str, Any]
 SUBJECT_MAX = 150
@@ -37,6 +45,56 @@ def _s(payload: Payload, key: str) -> str:
     return "" if value is None else str(value)
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not %a/%b: those follow the process locale
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _zone(name: str | None) -> tuple[tzinfo, str]:
+    """The reader's zone and the name to print; none, empty or not a known IANA key is UTC."""
+    key = name.strip() if isinstance(name, str) else ""
+    if key:
+        try:
+            return ZoneInfo(key), key
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, not a key ("../x"), unreadable
+            pass
+    return UTC, "UTC"
+
+
+def _day(day: date) -> str:
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def local_when(value: Any, tz: str | None) -> str:
+    """A date or time from a payload as the reader reads it; "" when there is none.
+
+    An ISO instant (naive means UTC) is shown in zone `tz`: "Tue 1 Dec 2026, 14:00 (Europe/Berlin)". A plain
+    ISO date is a calendar day, not an instant, so it is not shifted: "Tue 1 Dec 2026". Anything else comes
+    back as it is (the HTML part escapes it like any other text).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    parsed: Any = value
+    if isinstance(value, str):
+        try:
+            parsed = date.fromisoformat(value.strip())  # a bare date only; datetime.fromisoformat takes it too
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(value.strip())
+            except ValueError:
+                return value
+    try:
+        if isinstance(parsed, datetime):
+            zone, label = _zone(tz)
+            aware = parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)
+            local = aware.astimezone(zone)
+            return f"{_day(local)}, {local:%H:%M} ({label})"
+        if isinstance(parsed, date):
+            return _day(parsed)
+    except (OverflowError, ValueError):  # an instant the zone pushes past year 1 or 9999
+        pass
+    return str(value)
+
+
 def _one_line(text: str, limit: int = SUBJECT_MAX) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -56,19 +114,19 @@ _TASK_WORDS = {"task_reminder": "Coming up", "task_overdue": "Overdue", "task_es
 _APPROVAL_WORDS = {"approval_reminder": "Decision due", "approval_escalation": "Decision late"}
 
 
-def task_email(payload: Payload) -> Email:
+def task_email(payload: Payload, *, tz: str | None = None) -> Email:
     words = _TASK_WORDS.get(_s(payload, "kind"), "Task")
     head = f"{words}: {_s(payload, 'task')} {_s(payload, 'title')}".strip()
     campaign = f"{_s(payload, 'campaign')} {_s(payload, 'campaign_name')}".strip()
-    return _build(head, [head, f"Due {_s(payload, 'due') or 'no date'} · {campaign}",
+    return _build(head, [head, f"Due {local_when(payload.get('due'), tz) or 'no date'} · {campaign}",
                          "Mark it done or snooze it from the Slack app (`/task mine`)."])
 
 
-def approval_email(payload: Payload) -> Email:
+def approval_email(payload: Payload, *, tz: str | None = None) -> Email:
     words = _APPROVAL_WORDS.get(_s(payload, "kind"), "Approval")
     head = f"{words}: {_s(payload, 'stage')} ({_s(payload, 'approval')})"
     campaign = f"{_s(payload, 'campaign')} {_s(payload, 'campaign_name')}".strip()
-    return _build(head, [head, f"{campaign} · deadline {_s(payload, 'deadline') or 'none'}",
+    return _build(head, [head, f"{campaign} · deadline {local_when(payload.get('deadline'), tz) or 'none'}",
                          "Decide it in Slack with `/approval mine`."])
 
 
@@ -115,5 +173,46 @@ RENDERERS: dict[str, Callable[[Payload], Email]] = {
 }
 
 
-def render_email(kind: str, payload: Payload) -> Email:
-    return RENDERERS.get(kind, generic_email)(payload)
+class ZonedRenderer(Protocol):
+    def __call__(self, payload: Payload, *, tz: str | None = None) -> Email: ...
+
+
+# Renderers that print dates from the payload: they take the reader's zone. A renderer registered in
+# RENDERERS that prints a date should take `*, tz` too and be listed here.
+ZONED: tuple[ZonedRenderer, ...] = (task_email, approval_email)
+
+
+def render_email(kind: str, payload: Payload, *, tz: str | None = None) -> Email:
+    """The email for a notification; `tz` is the recipient's IANA zone (`TeamMember.timezone`), None is UTC."""
+    renderer = RENDERERS.get(kind, generic_email)
+    for zoned in ZONED:
+        if renderer is zoned:
+            return zoned(payload, tz=tz)
+    return renderer(payload)
+
+
+def campaign_status_email(payload: Payload) -> Email:
+    """The weekly status post (`services.status_reports`). Only the owner gets it by email (a channel gets
+    Slack), and its days are already the owner's calendar days: printed as days, never shifted by a zone."""
+    head = f"Weekly status {_s(payload, 'campaign')} {_s(payload, 'campaign_name')}: {_s(payload, 'risk')}"
+    launch = f"Launch {local_when(payload.get('launch_date'), None)}"
+    if payload.get("projected_launch") and payload.get("projected_launch") != payload.get("launch_date"):
+        launch += f", projected {local_when(payload.get('projected_launch'), None)}"
+    lines = [head, launch,
+             f"Progress: {_s(payload, 'tasks_done')} of {_s(payload, 'tasks_total')} tasks done "
+             f"({_s(payload, 'tasks_done_pct')}%), {float(payload.get('progress_pct') or 0):.0f}% of the work",
+             f"Buffer left: {_s(payload, 'buffer_left_days')} of {_s(payload, 'buffer_days')} days "
+             f"({float(payload.get('buffer_left_pct') or 0):.0f}%)",
+             f"Done in the last 7 days: {_s(payload, 'done_last_7_days')}"]
+    for title, key in (("Overdue", "overdue"), ("Due in the next 7 days", "due_soon")):
+        if payload.get(f"{key}_count"):
+            lines.append(f"{title} ({_s(payload, f'{key}_count')}):")
+            lines += [f"• {_s(t, 'task')} {_s(t, 'title')}, due {local_when(t.get('due_day'), None)}" for t in payload.get(key) or []]
+    if payload.get("approvals_waiting"):
+        lines.append(f"Waiting for a decision ({_s(payload, 'approvals_waiting')}):")
+        lines += [f"• {_s(a, 'stage')} ({_s(a, 'approval')}), asked {local_when(a.get('requested_day'), None)}"
+                  for a in payload.get("oldest_approvals") or []]
+    return _build(head, lines)
+
+
+RENDERERS["campaign_status"] = campaign_status_email

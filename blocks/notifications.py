@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from blocks.reminders import approval_notice, digest, task_notice
+from blocks.status_report import campaign_status
 from blocks.text import channel_mention, context, escape, fit_escaped, message, section, user_mention
 from services.refs import RefKind, format_ref
 
@@ -101,4 +102,5 @@ RENDERERS: dict[str, Callable[[Payload], dict[str, Any]]] = {
     "approval_reminder": approval_notice,
     "approval_escalation": approval_notice,
     "digest": digest,
+    "campaign_status": campaign_status,
 }

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     team_holidays: Annotated[frozenset[date], NoDecode] = frozenset()  # no one works these days
     smtp_url: str | None = None  # smtp://user:pass@host:587?starttls=1; unset = no email (Slack instead)
     email_from: str = "campaign-manager@localhost"
+    # Slack takes about one message per second per channel; 0 turns pacing off (429s still pace us).
+    slack_channel_pace_seconds: float = Field(default=1.0, ge=0, le=60)
+    # How long a worker holds a notification it is sending; a worker that dies frees it after this.
+    notification_lease_seconds: int = Field(default=120, ge=1, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime
 
 from handlers.deps import Deps
+from handlers.jobs.notifications import hand_out
 from services import sweep
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,10 @@ class Sweeper:
         queue = self.deps.queue
         if queue is None:
             return
-        for notification_id in notification_ids:
-            try:
-                await queue.enqueue("notifications.deliver", notification_id=notification_id)
-            except Exception:  # Redis down: the rows stay pending and the next sweep hands them out
-                log.warning("could not hand notifications to the queue; the next sweep retries", exc_info=True)
-                return
+        try:
+            await hand_out(queue, notification_ids)
+        except Exception:  # Redis down: the rows stay pending and the next sweep hands them out
+            log.warning("could not hand notifications to the queue; the next sweep retries", exc_info=True)
 
     def start(self) -> None:
         if self._task is None:

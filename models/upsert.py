@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from models.base import Base
 
@@ -16,3 +17,13 @@ async def insert_ignore(db: AsyncSession, model: type[Base], values: dict[str, A
     statement = insert(model).values(values).on_conflict_do_nothing(index_elements=conflict)
     result = await db.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def insert_ignore_many(db: AsyncSession, model: type[Base], rows: list[dict[str, Any]], *, conflict: list[str],
+                             returning: InstrumentedAttribute[Any]) -> list[Any]:
+    """Insert rows in one statement, skipping those whose unique `conflict` columns exist; `returning` of the new."""
+    if not rows:
+        return []
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(model).values(rows).on_conflict_do_nothing(index_elements=conflict).returning(returning)
+    return list((await db.scalars(statement)).all())

@@ -8,19 +8,41 @@ for the sweep to hand out again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, NotificationChannel, NotificationStatus, TeamMember, Urgency
-from models.upsert import insert_ignore
+from models.upsert import insert_ignore_many
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8  # failures that count (5xx, timeouts); rate limits do not
 MAX_KEY = 255
+INSERT_CHUNK = 500  # rows per multi-row INSERT: 14 columns stay far below SQLite's 32,766 parameters
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One notification to write: `channel` None means the way the member chose (`TeamMember.notify_via`)."""
+
+    dedupe_key: str
+    kind: str
+    payload: dict[str, Any]
+    recipient_id: int | None = None
+    recipient_channel: str | None = None
+    campaign_id: int | None = None
+    urgency: Urgency = Urgency.NORMAL
+    channel: NotificationChannel | None = None
+    scheduled_for: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (self.recipient_id is None) == (self.recipient_channel is None):
+            raise ValueError("a notification goes to exactly one member or one channel")
 
 
 async def notify(
@@ -37,29 +59,47 @@ async def notify(
     scheduled_for: datetime | None = None,
     now: datetime,
 ) -> int | None:
-    """Write a notification unless its key exists; returns the new row's id, or None for a repeat.
+    """Write a notification unless its key exists; returns the new row's id, or None for a repeat."""
+    draft = Draft(dedupe_key=dedupe_key, kind=kind, payload=payload, recipient_id=recipient_id,
+                  recipient_channel=recipient_channel, campaign_id=campaign_id, urgency=urgency, channel=channel,
+                  scheduled_for=scheduled_for)
+    written = await notify_many(db=db, drafts=[draft], now=now)
+    return written[0] if written else None
 
-    `channel` None: a member gets it the way they chose (`TeamMember.notify_via`), a Slack channel by Slack.
+
+async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetime) -> list[int]:
+    """Write many notifications in a few statements; returns the ids of the rows that are new.
+
+    One query reads every recipient's preference, then multi-row INSERT ... ON CONFLICT DO NOTHING
+    RETURNING writes them: a bulk writer (the sweep after downtime, a broadcast) pays per chunk, not per row.
     """
-    if (recipient_id is None) == (recipient_channel is None):
-        raise ValueError("a notification goes to exactly one member or one channel")
-    if channel is None:
-        channel = NotificationChannel.SLACK
-        if recipient_id is not None:
-            preference = (await db.execute(
-                select(TeamMember.notify_via, TeamMember.email).where(TeamMember.id == recipient_id)
-            )).first()
-            if preference is not None:
-                channel = channel_for(preference.notify_via, preference.email)
-    created = await insert_ignore(db, Notification, {
-        "dedupe_key": dedupe_key[:MAX_KEY], "kind": kind, "payload": payload, "recipient_id": recipient_id,
-        "recipient_channel": recipient_channel, "campaign_id": campaign_id, "urgency": urgency,
-        "channel": channel, "scheduled_for": scheduled_for or now, "status": NotificationStatus.PENDING,
-        "retries": 0, "created_at": now, "updated_at": now,
-    }, conflict=["dedupe_key"])
-    if not created:
-        return None
-    return await db.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key[:MAX_KEY]))
+    unique = list({draft.dedupe_key[:MAX_KEY]: draft for draft in reversed(drafts)}.values())[::-1]
+    if not unique:
+        return []
+    members = {d.recipient_id for d in unique if d.recipient_id is not None and d.channel is None}
+    preferences: dict[int, NotificationChannel] = {}
+    for some in _chunks(sorted(members), INSERT_CHUNK):
+        for member_id, notify_via, email in await db.execute(
+            select(TeamMember.id, TeamMember.notify_via, TeamMember.email).where(TeamMember.id.in_(some))
+        ):
+            preferences[member_id] = channel_for(notify_via, email)
+    rows = [{
+        "dedupe_key": d.dedupe_key[:MAX_KEY], "kind": d.kind, "payload": d.payload, "recipient_id": d.recipient_id,
+        "recipient_channel": d.recipient_channel, "campaign_id": d.campaign_id, "urgency": d.urgency,
+        "channel": d.channel or preferences.get(d.recipient_id or 0, NotificationChannel.SLACK),
+        "scheduled_for": d.scheduled_for or now, "status": NotificationStatus.PENDING, "retries": 0,
+        "created_at": now, "updated_at": now,
+    } for d in unique]
+    written: list[int] = []
+    for chunk in _chunks(rows, INSERT_CHUNK):
+        written.extend(await insert_ignore_many(db, Notification, list(chunk), conflict=["dedupe_key"],
+                                                returning=Notification.id))
+    return written
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def channel_for(notify_via: str | None, email: str | None) -> NotificationChannel:
@@ -88,15 +128,33 @@ def _claimable(now: datetime) -> Any:
 
 async def claim(*, db: AsyncSession, notification_id: int, now: datetime, lease: timedelta = LEASE) -> Notification | None:
     """Take the row for delivery if it is due and nobody holds it; None means: send nothing."""
-    result = await db.execute(
+    rows = await claim_many(db=db, notification_ids=[notification_id], now=now, lease=lease)
+    return rows[0] if rows else None
+
+
+async def claim_many(*, db: AsyncSession, notification_ids: Sequence[int], now: datetime, lease: timedelta = LEASE,
+                     channels: Collection[NotificationChannel] | None = None) -> list[Notification]:
+    """Take those of the rows that are due and free, in one conditional UPDATE; the others are not ours.
+
+    `channels` limits the claim to rows going out that way (no Slack token: in-app and email only).
+    """
+    if not notification_ids:
+        return []
+    only = Notification.channel.in_(list(channels)) if channels is not None else true()
+    taken = (await db.scalars(
         update(Notification)
-        .where(Notification.id == notification_id, _claimable(now))
+        .where(Notification.id.in_(set(notification_ids)), _claimable(now), only)
         .values(status=NotificationStatus.CLAIMED, claimed_until=now + lease, updated_at=now)
+        .returning(Notification.id)
         .execution_options(synchronize_session=False)
+    )).all()
+    if not taken:
+        return []
+    rows = await db.scalars(
+        select(Notification).where(Notification.id.in_(taken)).order_by(Notification.scheduled_for, Notification.id)
+        .execution_options(populate_existing=True)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return None
-    return await db.get(Notification, notification_id, populate_existing=True)
+    return list(rows)
 
 
 async def due_ids(*, db: AsyncSession, now: datetime, limit: int = 500) -> Sequence[int]:
@@ -113,6 +171,17 @@ async def mark_sent(*, db: AsyncSession, notification: Notification, now: dateti
     notification.sent_at = now
     notification.claimed_until = None
     notification.slack_channel, notification.slack_ts = slack_channel, slack_ts
+
+
+async def mark_sent_many(*, db: AsyncSession, sent: Sequence[tuple[int, str | None, str | None]],
+                         now: datetime) -> None:
+    """Record many deliveries at once: (notification id, Slack channel, Slack ts) each."""
+    if sent:
+        await db.execute(update(Notification), [
+            {"id": nid, "status": NotificationStatus.SENT, "sent_at": now, "claimed_until": None,
+             "slack_channel": channel, "slack_ts": ts, "updated_at": now}
+            for nid, channel, ts in sent
+        ])
 
 
 async def retry_later(*, db: AsyncSession, notification: Notification, at: datetime, error: str,

@@ -16,7 +16,7 @@ lateness from the owner. Keys of pre-due reminders carry the due date, so moving
 escalation keys (given by the outbox contract) do not.
 
 Set-based: one query each for campaigns+tasks, approvals, the people involved and the keys already
-written, then one insert-or-ignore per notification that is actually new.
+written, then one multi-row insert-or-ignore (`notify_many`) for the notifications that are actually new.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from models import (
     TeamMember,
     Urgency,
 )
-from services.notifications import channel_for, notify
+from services.notifications import Draft, channel_for, notify_many
 from services.quiet_hours import IMMEDIATE, has_hours, next_delivery_time, out_of_office, windows_on, zone
 from services.refs import RefKind, format_ref
 
@@ -56,7 +56,7 @@ DEFAULT_POLICY: dict[str, Any] = {
 }
 DIGEST_AT = time(9, 0)
 KEY_CHUNK = 500
-MAX_WRITES = 1000  # one notify() is ~1 ms on SQLite: a backlog holds the write lock ~1 s per sweep
+MAX_WRITES = 1000  # a backlog is written over several sweeps, so no sweep holds the write lock for long
 
 
 @dataclass(frozen=True)
@@ -179,18 +179,15 @@ async def due_notifications(*, db: AsyncSession, now: datetime, max_writes: int 
     wanted.extend(_digest_rules(digests, people, now))
 
     fresh = await _not_written(db, wanted)
-    written = 0
     # One order for every sweeper (no lock-order deadlocks between concurrent inserts); urgent first.
     fresh.sort(key=lambda p: (p.urgency not in IMMEDIATE, p.key))
-    for item in fresh[:max_writes]:
-        person = people[item.recipient_id]
-        created = await notify(
-            db=db, dedupe_key=item.key, kind=item.kind, payload=item.payload, recipient_id=item.recipient_id,
-            campaign_id=item.campaign_id, urgency=item.urgency, channel=person.channel,
-            scheduled_for=next_delivery_time(person, now, item.urgency), now=now,
-        )
-        written += created is not None
-    return written
+    drafts = [
+        Draft(dedupe_key=item.key, kind=item.kind, payload=item.payload, recipient_id=item.recipient_id,
+              campaign_id=item.campaign_id, urgency=item.urgency, channel=people[item.recipient_id].channel,
+              scheduled_for=next_delivery_time(people[item.recipient_id], now, item.urgency))
+        for item in fresh[:max_writes]
+    ]
+    return len(await notify_many(db=db, drafts=drafts, now=now))
 
 
 async def _campaigns(db: AsyncSession) -> dict[int, _Camp]:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import selectinload
 
 from models import Campaign, CampaignStatus, Timeline, Urgency
 from services import notifications, plans
-from services.reminders import due_notifications
+from services.reminders import MAX_WRITES, due_notifications
+from services.status_reports import weekly_status_posts
 
 # pg_try_advisory_xact_lock key for "the sweeper": an arbitrary constant ("CMSW" in ASCII).
 SWEEP_LOCK_KEY = 0x434D5357
@@ -36,6 +37,8 @@ async def sweep(
 ) -> SweepResult:
     await replan_stale(db=db, now=now, holidays=holidays)
     written = await due_notifications(db=db, now=now)
+    # After the re-plan (fresh risk and buffer) and the reminders, within what is left of the same budget.
+    written += await weekly_status_posts(db=db, now=now, max_writes=MAX_WRITES - written)
     await db.flush()
     return SweepResult(written=written, due_ids=await notifications.due_ids(db=db, now=now, limit=limit))
 

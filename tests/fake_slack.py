@@ -21,9 +21,10 @@ import itertools
 import json
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,6 +75,7 @@ class Call:
     injected: bool = False  # answered by a fail_next() injection
     http_method: str = "POST"  # "WS" for socket_mode.ack, whose args are the client's ack message
     response: Any = None  # what the fake answered: dict for API calls, str for response_url
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -102,6 +104,9 @@ class FakeSlack(SlackMethods):
         self.views: dict[str, dict] = {}  # view id -> current view (modals and home tabs)
         self.home_views: dict[str, str] = {}  # user id -> view id of their published home
         self._failures: dict[str, deque[_Failure]] = {}
+        self._holds: dict[str, deque[float]] = {}  # method -> seconds the next calls hang before answering
+        self.held: list[Call] = []  # calls that hung and whose client had gone when they would have run
+        self.holding: list[Call] = []  # calls hanging right now
         self._seq = itertools.count(1)
         self._cond = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -223,6 +228,14 @@ class FakeSlack(SlackMethods):
             _Failure(error, status, retry_after) for _ in range(times)
         )
 
+    def hold_next(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` hang for ``seconds`` before Slack acts on them.
+
+        A caller that disconnects meanwhile (a killed worker) leaves the call undone, as Slack would:
+        it is recorded in ``held``, not in ``calls``.
+        """
+        self._holds.setdefault(method, deque()).extend([seconds] * times)
+
     # ------------------------------------------------------------ Socket Mode controls
 
     async def wait_for_socket_connection(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
@@ -306,6 +319,13 @@ class FakeSlack(SlackMethods):
         if auth.startswith("Bearer "):
             token = auth.removeprefix("Bearer ")
         call = Call(method, args, dict(request.headers), http_method=request.method)
+        if holds := self._holds.get(method):
+            self.holding.append(call)
+            gone = await self._held_until_gone(request, holds.popleft())
+            self.holding.remove(call)
+            if gone:
+                self.held.append(call)
+                return web.Response(status=499, text="client went away")
         if failure := self._pop_failure(method):
             call.injected = True
             response, call.response = self._failure_response(failure, api=True)
@@ -314,6 +334,16 @@ class FakeSlack(SlackMethods):
             response = web.json_response(call.response)
         await self._record(call)
         return response
+
+    @staticmethod
+    async def _held_until_gone(request: web.Request, seconds: float) -> bool:
+        """Hang for ``seconds``; True when the client disconnected meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if request.transport is None or request.transport.is_closing():
+                return True
+            await asyncio.sleep(0.05)
+        return request.transport is None or request.transport.is_closing()
 
     def _dispatch(self, method: str, token: str | None, args: dict) -> dict:
         handler = self._handlers().get(method)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
+from redis.asyncio import Redis
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -22,6 +23,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handlers.jobs.delivery import delivery_client
+from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
 from models.db import create_engine, create_session_factory
 from services.mailer import Mailer, mailer_from
 
@@ -36,6 +39,9 @@ class JobResources:
     slack: AsyncWebClient | None
     http: aiohttp.ClientSession
     mailer: Mailer | None = None  # SMTP_URL set: email-preferring members get email
+    delivery_slack: AsyncWebClient | None = None  # like `slack` without retry handlers: faults go back to the row
+    pacer: Pacer = field(default_factory=NoPacing)
+    redis: Any = None  # redis.asyncio.Redis when REDIS_URL is set
 
 
 class JobEnvironment:
@@ -44,6 +50,9 @@ class JobEnvironment:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.broker: dramatiq.Broker | None = None  # the broker whose worker runs the jobs (set at worker boot)
         self._resources: dict[asyncio.AbstractEventLoop, JobResources] = {}
+        self.lease = timedelta(seconds=settings.notification_lease_seconds)
+        # Embedded mode is one process: its pacing slots are shared by every loop in it.
+        self._local_pacer = LocalPacer(settings.slack_channel_pace_seconds)
 
     async def resources(self) -> JobResources:
         loop = asyncio.get_running_loop()
@@ -64,8 +73,17 @@ class JobEnvironment:
                 retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
             )
         mailer = mailer_from(self.settings.smtp_url, self.settings.email_from)
+        redis = None
+        pacer: Pacer | None = None
+        if self.settings.redis_url:
+            redis = Redis.from_url(self.settings.redis_url)
+            pacer = RedisPacer(redis, namespace=self.settings.redis_namespace,
+                               interval=self.settings.slack_channel_pace_seconds)
+        if self.settings.slack_channel_pace_seconds <= 0:
+            pacer = NoPacing()
         return JobResources(engine=engine, sessions=create_session_factory(engine), slack=slack, http=http,
-                            mailer=mailer)
+                            mailer=mailer, delivery_slack=delivery_client(slack) if slack else None,
+                            pacer=pacer or self._local_pacer, redis=redis)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -73,6 +91,8 @@ class JobEnvironment:
         if resources is not None:
             await resources.http.close()
             await resources.engine.dispose()
+            if resources.redis is not None:
+                await resources.redis.aclose()
 
     def middleware(self) -> dramatiq.Middleware:
         return _CloseOnShutdown(self)

@@ -1,0 +1,239 @@
+"""The weekly status post of each live campaign: Monday 09:00 in the owner's time zone.
+
+One post per campaign and ISO week, keyed `status:<campaign id>:<ISO year>-W<week>` by the owner's local
+date, to the campaign's channel or, without one, to the owner. Catch-up works like the digests: a sweep
+later in the week (after downtime) writes that week's post once; weeks missed entirely are not sent,
+since last week's numbers are stale once a new week has begun.
+
+A channel is not a person: its post goes as soon as Monday 09:00 has passed. A post to the owner keeps
+their quiet hours, mute and time off, and is dropped when their next working moment falls in the next
+week (that week has a post of its own).
+
+The payload is plain data computed here (the renderers in `blocks/` turn it into Slack or email). Risk
+and buffer come from the plan as last computed (`PlanSummary`; the sweep re-plans stale campaigns just
+before), so a campaign without a plan has no post. Set-based: one query for the candidates, one for the
+keys already written, then a handful for all campaigns due a post together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from models import (
+    Approval,
+    ApprovalStatus,
+    Campaign,
+    Notification,
+    Task,
+    TaskStatus,
+    TeamMember,
+    Timeline,
+    Urgency,
+)
+from services.approval_stages import open_stages
+from services.notifications import channel_for, notify
+from services.plans import HOURS_PER_DAY, PlanSummary
+from services.quiet_hours import next_delivery_time, zone
+from services.refs import RefKind, format_ref
+from services.reminders import CLOSED_TASKS, DIGEST_AT, KEY_CHUNK, LIVE_CAMPAIGNS, Person
+
+KIND = "campaign_status"
+POST_AT = DIGEST_AT  # the same morning hour as the digests
+WEEK = timedelta(days=7)
+TASKS_SHOWN = 5  # per list (overdue, due in the next 7 days)
+APPROVALS_SHOWN = 3
+OVERDUE, DUE_SOON = 0, 1  # task buckets, ints so both backends compare them alike
+
+
+@dataclass
+class _Due:
+    """A campaign whose post for this week is owed and not written yet."""
+
+    campaign_id: int
+    key: str
+    week: str
+    owner: Person
+    channel_id: str | None
+    scheduled_for: datetime
+
+
+async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: int = KEY_CHUNK) -> int:
+    """Write the status posts owed at `now`; returns how many rows are new.
+
+    At most `max_writes` (and one IN list) per call: the next sweep writes the rest.
+    """
+    due = await _due(db, now)
+    due = sorted(due, key=lambda d: d.key)[:max(0, min(max_writes, KEY_CHUNK))]
+    if not due:
+        return 0
+    ids = [d.campaign_id for d in due]
+    plans = {campaign.id: (campaign, timeline) for campaign, timeline in (await db.execute(
+        select(Campaign, Timeline).join(Timeline, Timeline.campaign_id == Campaign.id).where(Campaign.id.in_(ids))
+    )).all()}
+    counts = await _task_counts(db, ids, now)
+    tasks = await _open_tasks(db, ids, now)
+    approvals = await _approvals(db, ids)
+    written = 0
+    for item in due:
+        if item.campaign_id not in plans:
+            continue  # deleted between the queries: nothing to report
+        campaign, timeline = plans[item.campaign_id]
+        payload = _payload(campaign, timeline, item, now, counts.get(campaign.id, (0, 0, 0)),
+                           tasks[campaign.id], approvals.get(campaign.id, (0, [])))
+        to_owner = item.channel_id is None
+        created = await notify(
+            db=db, dedupe_key=item.key, kind=KIND, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,
+            recipient_id=item.owner.id if to_owner else None, recipient_channel=item.channel_id,
+            channel=item.owner.channel if to_owner else None, scheduled_for=item.scheduled_for, now=now,
+        )
+        written += created is not None
+    return written
+
+
+def week_key(campaign_id: int, local: datetime) -> tuple[str, str] | None:
+    """(dedupe key, `2027-W11`) once the owner's local clock has passed Monday 09:00 of its ISO week."""
+    if local.weekday() == 0 and local.time() < POST_AT:
+        return None
+    year, week, _ = local.isocalendar()
+    label = f"{year}-W{week:02d}"
+    return f"status:{campaign_id}:{label}", label
+
+
+async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
+    rows = (await db.execute(
+        select(Campaign.id, Campaign.channel_id, TeamMember.id.label("owner_id"), TeamMember.slack_user_id,
+               TeamMember.timezone, TeamMember.weekly_availability, TeamMember.out_of_office_from,
+               TeamMember.out_of_office_until, TeamMember.is_active, TeamMember.muted_campaigns,
+               TeamMember.notify_via, TeamMember.email)
+        .join(TeamMember, TeamMember.id == Campaign.owner_id)
+        .join(Timeline, Timeline.campaign_id == Campaign.id)
+        .where(Campaign.status.in_(LIVE_CAMPAIGNS))
+    )).all()
+    wanted: dict[str, _Due] = {}
+    for r in rows:
+        tz = zone(r.timezone)
+        local = now.astimezone(tz)
+        slot = week_key(r.id, local)
+        if slot is None:
+            continue
+        muted = frozenset(int(x) for x in (r.muted_campaigns or []) if str(x).isdigit())
+        owner = Person(r.owner_id, r.slack_user_id, r.timezone, r.weekly_availability or {}, r.out_of_office_from,
+                       r.out_of_office_until, r.is_active, muted, channel_for(r.notify_via, r.email))
+        scheduled = now
+        if r.channel_id is None:
+            if not owner.is_active or r.id in owner.muted:
+                continue
+            scheduled = next_delivery_time(owner, now, Urgency.NORMAL)
+            next_week = datetime.combine(local.date() + timedelta(days=7 - local.weekday()), time(0), tzinfo=tz)
+            if scheduled >= next_week:
+                continue  # off all week: next Monday's post says it better
+        wanted[slot[0]] = _Due(r.id, slot[0], slot[1], owner, r.channel_id, scheduled)
+    keys = sorted(wanted)
+    for start in range(0, len(keys), KEY_CHUNK):
+        for key in await db.scalars(
+            select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys[start:start + KEY_CHUNK]))
+        ):
+            wanted.pop(key, None)
+    return list(wanted.values())
+
+
+async def _task_counts(db: AsyncSession, ids: Sequence[int], now: datetime) -> dict[int, tuple[int, int, int]]:
+    """Per campaign: (tasks not cancelled, done, done in the last 7 days)."""
+    def tally(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    done = Task.status == TaskStatus.DONE
+    rows = await db.execute(
+        select(Task.campaign_id, tally(Task.status != TaskStatus.CANCELLED), tally(done),
+               tally(done & (Task.completed_at >= now - WEEK)))
+        .where(Task.campaign_id.in_(ids)).group_by(Task.campaign_id)
+    )
+    return {cid: (int(total or 0), int(finished or 0), int(recent or 0)) for cid, total, finished, recent in rows}
+
+
+async def _open_tasks(db: AsyncSession, ids: Sequence[int], now: datetime) -> dict[int, dict[int, Any]]:
+    """Per campaign and bucket (overdue, due within 7 days): the first few open tasks by due date, and the total."""
+    bucket = case((Task.due_at < now, OVERDUE), else_=DUE_SOON)
+    partition = (Task.campaign_id, bucket)
+    ranked = (
+        select(Task.id, Task.campaign_id, Task.title, Task.due_at, Task.is_milestone,
+               TeamMember.slack_user_id.label("assignee"), bucket.label("bucket"),
+               func.row_number().over(partition_by=partition, order_by=(Task.due_at, Task.id)).label("position"),
+               func.count().over(partition_by=partition).label("total"))
+        .outerjoin(TeamMember, TeamMember.id == Task.assignee_id)
+        .where(Task.campaign_id.in_(ids), Task.status.not_in(CLOSED_TASKS), Task.due_at.is_not(None),
+               Task.due_at < now + WEEK)
+        .subquery()
+    )
+    found: dict[int, dict[int, Any]] = defaultdict(lambda: {OVERDUE: (0, []), DUE_SOON: (0, [])})
+    rows = await db.execute(select(ranked).where(ranked.c.position <= TASKS_SHOWN)
+                            .order_by(ranked.c.campaign_id, ranked.c.bucket, ranked.c.position))
+    for r in rows:
+        total, shown = found[r.campaign_id][r.bucket]
+        shown.append({"task": format_ref(RefKind.TASK, r.id), "task_id": r.id, "title": r.title,
+                      "assignee": r.assignee, "due": r.due_at.isoformat(), "milestone": bool(r.is_milestone)})
+        found[r.campaign_id][r.bucket] = (int(r.total), shown)
+    return found
+
+
+async def _approvals(db: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, list[dict[str, Any]]]]:
+    """Per campaign: pending approvals in stages open now (not those queued behind an earlier stage),
+    oldest request first; the count and the first few. A campaign has a handful of rows, so all are loaded."""
+    rows = await db.scalars(
+        select(Approval).where(Approval.campaign_id.in_(ids))
+        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
+    )
+    by_campaign: dict[int, list[Approval]] = defaultdict(list)
+    for row in rows:
+        by_campaign[row.campaign_id].append(row)
+    out: dict[int, tuple[int, list[dict[str, Any]]]] = {}
+    for campaign_id, approvals in by_campaign.items():
+        stages = open_stages(approvals)
+        waiting = sorted((a for a in approvals if a.stage in stages and a.status is ApprovalStatus.PENDING),
+                         key=lambda a: (a.created_at, a.id))
+        out[campaign_id] = (len(waiting), [
+            {"approval": format_ref(RefKind.APPROVAL, a.id), "stage": a.stage,
+             "approver": (a.delegated_to or a.approver).slack_user_id, "requested": a.created_at.isoformat(),
+             "deadline": a.deadline.isoformat() if a.deadline else None}
+            for a in waiting[:APPROVALS_SHOWN]
+        ])
+    return out
+
+
+def _payload(campaign: Campaign, timeline: Timeline, item: _Due, now: datetime, counts: tuple[int, int, int],
+             tasks: dict[int, Any], approvals: tuple[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    # Risk and buffer read only the timeline (as on the Home tab), so the plan's tasks are not loaded.
+    plan = PlanSummary(campaign=campaign, timeline=timeline, tasks=[])
+    total, done, done_recently = counts
+    tz = zone(item.owner.timezone)
+
+    def with_day(entries: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+        # The owner's calendar day too, for readers that cannot localise an instant (email goes to the owner).
+        return [{**e, f"{field}_day": datetime.fromisoformat(e[field]).astimezone(tz).date().isoformat()}
+                for e in entries]
+
+    (overdue_total, overdue), (soon_total, soon) = tasks[OVERDUE], tasks[DUE_SOON]
+    return {
+        "kind": KIND, "campaign": format_ref(RefKind.CAMPAIGN, campaign.id), "campaign_id": campaign.id,
+        "campaign_name": campaign.name, "week": item.week, "as_of": now.astimezone(UTC).isoformat(),
+        "status": str(campaign.status),
+        "launch_date": campaign.launch_date.isoformat(),
+        "projected_launch": timeline.projected_launch.isoformat() if timeline.projected_launch else None,
+        # Two measures of progress: tasks counted, and the plan's own (work done, weighted by hours).
+        "risk": plan.risk, "tasks_done": done, "tasks_total": total,
+        "tasks_done_pct": round(done / total * 100) if total else 0, "progress_pct": timeline.progress_pct,
+        "buffer_days": round(timeline.buffer_hours / HOURS_PER_DAY, 1), "buffer_left_pct": plan.buffer_left_pct,
+        "buffer_left_days": round(timeline.buffer_hours * plan.buffer_left_pct / 100 / HOURS_PER_DAY, 1),
+        "overdue_count": overdue_total, "overdue": with_day(overdue, "due"),
+        "due_soon_count": soon_total, "due_soon": with_day(soon, "due"),
+        "approvals_waiting": approvals[0], "oldest_approvals": with_day(approvals[1], "requested"),
+        "done_last_7_days": done_recently,
+    }
