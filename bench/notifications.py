@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -231,17 +232,21 @@ def bench_deliveries(url: str, queue: Any, fake: Any, *, section: str, numbers: 
     drained = time.perf_counter() - started
     outcome = asyncio.run(_outcome(url, section))
     per: Counter[int] = Counter()
+    arrivals: dict[str, list[float]] = {}
     for call in list(fake.calls):
         if call.method == "chat.postMessage" and not call.injected:
             found = MARK.search(str(call.args.get("text", "")))
             number = int(found.group(1)) if found else -1
             if number in numbers or number == -1:
                 per[number] += 1
+                arrivals.setdefault(str(call.args.get("channel")), []).append(call.at)
+    gaps = [b - a for times in arrivals.values() for a, b in itertools.pairwise(sorted(times))]
     sent = outcome["statuses"].get("sent", 0)
     return {
         **produced, **outcome, "drained_s": drained, "queue_left": left, "count": len(numbers), "sent": sent,
         "lost": len(numbers) - sent, "posts": sum(per.values()), "posted_distinct": len([k for k in per if k >= 0]),
         "duplicates": sum(n - 1 for n in per.values() if n > 1), "unmarked": per.get(-1, 0),
+        "min_gap": min(gaps, default=float("nan")),
     }
 
 
@@ -254,7 +259,7 @@ def report(title: str, result: dict[str, Any]) -> bool:
     print(f"    latency created_at -> sent_at  p50 {result['p50']:.2f} s   p95 {result['p95']:.2f} s   "
           f"max {result['max']:.2f} s")
     print(f"    rows that waited out a 429: {result['rate_limited_rows']}; rows paced back to the outbox: "
-          f"{result['paced_rows']}")
+          f"{result['paced_rows']}; closest two posts to one channel: {result['min_gap']:.2f} s apart")
     print(f"    statuses {result['statuses']}; queue left {result['queue_left']}")
     print(f"    lost {result['lost']}   duplicates {result['duplicates']}   (posts {result['posts']:,}, distinct "
           f"{result['posted_distinct']:,}, unmarked {result['unmarked']})")

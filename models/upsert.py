@@ -21,9 +21,11 @@ async def insert_ignore(db: AsyncSession, model: type[Base], values: dict[str, A
 
 async def insert_ignore_many(db: AsyncSession, model: type[Base], rows: list[dict[str, Any]], *, conflict: list[str],
                              returning: InstrumentedAttribute[Any]) -> list[Any]:
-    """Insert rows in one statement, skipping those whose unique `conflict` columns exist; `returning` of the new."""
+    """Insert rows in a few statements, skipping those whose unique `conflict` columns exist; `returning` of the new."""
     if not rows:
         return []
     insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(model).values(rows).on_conflict_do_nothing(index_elements=conflict).returning(returning)
-    return list((await db.scalars(statement)).all())
+    statement = insert(model).on_conflict_do_nothing(index_elements=conflict).returning(returning)
+    # Parameters as a list: SQLAlchemy batches them into multi-row INSERTs itself ("insertmanyvalues") from
+    # one cached compilation, where `.values(rows)` would compile a new statement for every call.
+    return list((await db.scalars(statement, rows)).all())

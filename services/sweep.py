@@ -24,6 +24,10 @@ from services.status_reports import weekly_status_posts
 SWEEP_LOCK_KEY = 0x434D5357
 REPLAN_EVERY = timedelta(hours=24)
 STALE_BATCH = 50  # campaigns re-planned per sweep; the rest wait for the next one
+# Due rows handed out per sweep: a backlog after downtime drains at the workers' pace (over 1,000/s in
+# bench.notifications), not at one page a minute. A row still queued from the last sweep may be handed
+# out twice; the claim makes the second job a no-op.
+HAND_OUT_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class SweepResult:
 
 
 async def sweep(
-    *, db: AsyncSession, now: datetime, limit: int = 500, holidays: frozenset[date] = frozenset()
+    *, db: AsyncSession, now: datetime, limit: int = HAND_OUT_LIMIT, holidays: frozenset[date] = frozenset()
 ) -> SweepResult:
     await replan_stale(db=db, now=now, holidays=holidays)
     written = await due_notifications(db=db, now=now)

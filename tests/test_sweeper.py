@@ -78,11 +78,11 @@ async def test_redis_down_then_back_loses_nothing(
             waiting = (await db.scalars(select(Notification.status))).all()
         assert set(waiting) == {NotificationStatus.PENDING}
 
-    # Redis is back, with a real worker process: the next sweep hands the row out; it arrives once.
+    # Redis is back, with two worker processes: two sweeps hand the row out twice; it arrives once.
     up = app_settings(db_url, fake_slack, redis_url=services.REDIS_URL, redis_namespace=redis_prefix)
     env = cli_env(DATABASE_URL=db_url, REDIS_URL=services.REDIS_URL, REDIS_NAMESPACE=redis_prefix,
                   SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.base_url)
-    worker = await asyncio.create_subprocess_exec(CLI, "worker", "--processes", "1", "--threads", "2", env=env,
+    worker = await asyncio.create_subprocess_exec(CLI, "worker", "--processes", "2", "--threads", "2", env=env,
                                                   cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL,
                                                   stderr=asyncio.subprocess.PIPE)
     try:
