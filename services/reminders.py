@@ -54,6 +54,8 @@ DEFAULT_POLICY: dict[str, Any] = {
     "critical_grace_hours": 4,
     "approval_reminder_hours": 24,
 }
+# Two more keys have no fixed default: approval_grace_hours falls back to the task grace, and
+# contact_after_hours (level 2 of late work, counted from level 1) to the grace that applied to the task.
 DIGEST_AT = time(9, 0)
 KEY_CHUNK = 500
 MAX_WRITES = 1000  # a backlog is written over several sweeps, so no sweep holds the write lock for long
@@ -66,6 +68,7 @@ class Policy:
     critical_grace: timedelta
     approval_reminder: timedelta
     approval_grace: timedelta
+    contact_after: timedelta | None = None  # None: as long as the grace that applied (task or critical)
 
     @classmethod
     def of(cls, overrides: dict[str, Any] | None) -> Policy:
@@ -89,11 +92,24 @@ class Policy:
             approval_reminder=hours("approval_reminder_hours", DEFAULT_POLICY["approval_reminder_hours"]),
             # Not in the documented defaults: approvals fall back to the task grace.
             approval_grace=hours("approval_grace_hours", task_grace.total_seconds() / 3600),
+            contact_after=_optional_hours(merged.get("contact_after_hours")),
         )
+
+    def contact_delay(self, grace: timedelta) -> timedelta:
+        """How long after the owner's escalation (at due + `grace`) the escalation contact hears of it."""
+        return grace if self.contact_after is None else self.contact_after
 
     @property
     def lookahead(self) -> timedelta:
         return timedelta(hours=max(self.offsets, default=0.0))
+
+
+def _optional_hours(value: Any) -> timedelta | None:
+    """A stored number of hours, or None when it is missing or unreadable (the fallback then applies)."""
+    try:
+        return None if value is None else timedelta(hours=max(0.0, float(value)))
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 @dataclass
@@ -278,8 +294,8 @@ def _task_rules(task: Any, camp: _Camp, people: dict[int, Person], now: datetime
         out.append(pending(f"escalation:{ref}:owner", "task_escalation", camp.owner_id, Urgency.HIGH, reason,
                            level=1, grace_hours=grace.total_seconds() / 3600))
     contact = camp.contact_id
-    if (now > due + 2 * grace and contact is not None and contact != camp.owner_id and contact in people
-            and people[contact].is_active):
+    if (now > due + grace + policy.contact_delay(grace) and contact is not None and contact != camp.owner_id
+            and contact in people and people[contact].is_active):
         out.append(pending(f"escalation:{ref}:contact", "task_escalation", contact, Urgency.HIGH, reason,
                            level=2, grace_hours=grace.total_seconds() / 3600))
     return out

@@ -190,3 +190,25 @@ async def test_without_a_slack_token_in_app_rows_go_and_slack_rows_wait(
     final = await statuses(world, ids)
     assert final == {ids[0]: NotificationStatus.SENT, ids[1]: NotificationStatus.PENDING}
     assert world.posts() == []
+
+
+async def test_an_unexpected_error_in_one_send_keeps_the_rest_of_the_batch(
+        sessions: async_sessionmaker[AsyncSession], fake_slack: FakeSlack) -> None:
+    world = await make_world(sessions, fake_slack)
+    ids = await write_many(world, 5)
+    client = world.client()
+    post = client.chat_postMessage
+
+    async def flaky(**kwargs: object) -> object:
+        if kwargs.get("channel") == "C0002":
+            raise RuntimeError("a bug, not a Slack error")
+        return await post(**kwargs)
+
+    client.chat_postMessage = flaky  # type: ignore[method-assign]
+    outcomes = await Delivery(sessions=sessions, slack=client, clock=world.clock, enqueue=world.sent).run(ids)
+
+    assert outcomes[ids[2]].status == "retry" and "a bug" in (outcomes[ids[2]].error or "")
+    assert [outcomes[nid].status for nid in ids[:2] + ids[3:]] == ["sent"] * 4
+    final = await statuses(world, ids)
+    assert final[ids[2]] is NotificationStatus.PENDING and (await world.row(ids[2])).retries == 1
+    assert [final[nid] for nid in ids[:2] + ids[3:]] == [NotificationStatus.SENT] * 4

@@ -117,9 +117,18 @@ class Delivery:
             if wait > 0:
                 await asyncio.sleep(wait)  # before taking a place in the gate: waiting is not sending
             async with gate:
-                return item, await self._post(item)
+                try:
+                    return item, await self._post(item)
+                except Exception as error:  # a bug in one send must not cost the batch its records
+                    log.exception("notification %s: unexpected error while sending", item.id)
+                    return item, await self._retry(item, f"unexpected: {error!r}")
 
-        results = await asyncio.gather(*(post(item, waits[item.id]) for item in claimed if item.id in waits))
+        gathered = await asyncio.gather(*(post(item, waits[item.id]) for item in claimed if item.id in waits),
+                                        return_exceptions=True)
+        results = [result for result in gathered if not isinstance(result, BaseException)]
+        for failure in gathered:
+            if isinstance(failure, BaseException):  # even recording the retry failed: the lease will free it
+                log.error("a notification of the batch is left to its lease", exc_info=failure)
         sent = [(item.id, *result) for item, result in results if isinstance(result, tuple)]
         await self._record_sent(sent)
         outcomes.update({nid: Outcome("sent") for nid, _, _ in sent})
