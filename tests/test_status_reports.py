@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.jobs.notifications import deliver_notification, delivery_client
@@ -33,6 +33,7 @@ from services.sweep import sweep
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 from tests.fake_slack_blocks import MESSAGE_BLOCK_LIMIT, block_problems
+from tests.test_reminders import change, rows
 
 Sessions = async_sessionmaker[AsyncSession]
 MONDAY = datetime(2027, 3, 15, 9, 0, tzinfo=UTC)  # Monday of ISO week 2027-W11
@@ -74,16 +75,6 @@ async def posts(sessions: Sessions, now: datetime) -> set[str]:
         after = set(await db.scalars(select(Notification.dedupe_key)))
     assert written == len(after - before)
     return after - before
-
-
-async def rows(sessions: Sessions) -> dict[str, Notification]:
-    async with sessions() as db:
-        return {n.dedupe_key: n for n in await db.scalars(select(Notification))}
-
-
-async def change(sessions: Sessions, model: Any, row_id: int, **values: Any) -> None:
-    async with sessions.begin() as db:
-        await db.execute(update(model).where(model.id == row_id).values(**values))
 
 
 async def test_posted_from_monday_nine_owner_local_once_a_week(sessions: Sessions) -> None:
