@@ -17,6 +17,8 @@ CAMPAIGN_USAGE = [
      "move it along: planning → active ⇄ paused → completed, or cancelled (owner or admin)"),
     ("`/campaign channel CM-12 #spring-launch`", "where its news is posted (owner or admin)"),
     ("`/campaign mute CM-12` / `unmute CM-12`", "stop or restart its reminders for you (escalations still come)"),
+    ("`/campaign escalation CM-12 [grace=1d contact=@dana …|reset]`",
+     "when reminders go out and who hears about late work (anyone looks; owner or admin changes)"),
     ("`/campaign templates`", "the templates a campaign can start from"),
     ("`/dashboard` · `/dashboard CM-12`", "a read-only link to every campaign, or to one"),
     ("`/campaign help`", "this message"),

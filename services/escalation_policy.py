@@ -45,14 +45,14 @@ _UNIT_HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0}
 DURATION_EXAMPLE = "`30m`, `4h`, `1.5h` or `1d` (a bare number is hours)"
 
 
-class _Keep:
+class Keep:
     """The contact was not mentioned: leave it as it is."""
 
     def __repr__(self) -> str:
         return "KEEP"
 
 
-KEEP = _Keep()
+KEEP = Keep()
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,11 @@ class PolicyChange:
 
     values: dict[str, Any] = field(default_factory=dict)  # stored keys -> hours (a list for reminders)
     reset: bool = False
-    contact: str | None | _Keep = KEEP  # typed text after `contact=`; None clears it
+    contact: str | None | Keep = KEEP  # typed text after `contact=`; None clears it
 
     @property
     def is_empty(self) -> bool:
-        return not self.values and not self.reset and isinstance(self.contact, _Keep)
+        return not self.values and not self.reset and isinstance(self.contact, Keep)
 
 
 def parse_change(words: Sequence[str]) -> PolicyChange:
@@ -97,7 +97,7 @@ def parse_change(words: Sequence[str]) -> PolicyChange:
             values[POLICY_KEYS[key]] = parse_offsets(text)
         elif key in POLICY_KEYS:
             values[POLICY_KEYS[key]] = parse_hours(key, text)
-    contact: str | None | _Keep = KEEP
+    contact: str | None | Keep = KEEP
     if CONTACT in typed:
         text = typed[CONTACT].strip()
         if not text:
@@ -107,7 +107,7 @@ def parse_change(words: Sequence[str]) -> PolicyChange:
 
 
 def parse_duration(key: str, text: str) -> float:
-    """`30m`, `4h`, `1.5h`, `1d`, `4` (hours) -> hours, rounded to the second."""
+    """`30m`, `4h`, `1.5h`, `1d`, `4` (hours) -> hours, rounded to the minute."""
     match = _DURATION.match(text.strip().lower())
     if not match:
         raise InvalidInput(f"`{key}=`: `{_short(text)}` is not a duration. Write it like {DURATION_EXAMPLE}.")
@@ -115,7 +115,7 @@ def parse_duration(key: str, text: str) -> float:
     hours = float(number) * _UNIT_HOURS[(unit or "h")[0]]
     if not math.isfinite(hours):
         raise InvalidInput(f"`{key}=`: `{_short(text)}` is not a duration. Write it like {DURATION_EXAMPLE}.")
-    return round(hours * 3600) / 3600
+    return round(hours * 60) / 60
 
 
 def parse_hours(key: str, text: str) -> float:
@@ -137,7 +137,7 @@ def parse_offsets(text: str) -> list[float]:
 
 
 async def set_policy(
-    *, db: AsyncSession, campaign: Campaign, change: PolicyChange, contact_user_id: str | None | _Keep = KEEP,
+    *, db: AsyncSession, campaign: Campaign, change: PolicyChange, contact_user_id: str | None | Keep = KEEP,
     actor: authz.Actor,
 ) -> list[str]:
     """Store the change (owner or admin; not on a completed or cancelled campaign); returns what changed.
@@ -149,8 +149,8 @@ async def set_policy(
     ref = campaign_ref(campaign)
     if campaign.status in FINAL_STATUSES:
         raise InvalidInput(f"{ref} is {campaign.status.value}; nothing can change.")
-    contact_id: int | None | _Keep = KEEP
-    if not isinstance(contact_user_id, _Keep):
+    contact_id: int | None | Keep = KEEP
+    if not isinstance(contact_user_id, Keep):
         contact_id = None if contact_user_id is None else (await _contact(db, campaign, contact_user_id)).id
 
     policy = {} if change.reset else dict(campaign.escalation_policy or {})
@@ -160,7 +160,7 @@ async def set_policy(
     previous_policy, previous_contact = campaign.escalation_policy or {}, campaign.escalation_contact_id
     if changed:
         campaign.escalation_policy = policy  # a new dict, so the JSON column sees the change
-    if not isinstance(contact_id, _Keep) and contact_id != previous_contact:
+    if not isinstance(contact_id, Keep) and contact_id != previous_contact:
         campaign.escalation_contact_id = contact_id
         changed.append(CONTACT)
     if changed:
@@ -168,7 +168,7 @@ async def set_policy(
                      entity_type="campaign", entity_id=campaign.id, policy=policy, previous=previous_policy,
                      contact_id=campaign.escalation_contact_id, previous_contact_id=previous_contact)
         await db.flush()
-    return [_word_for(key) for key in changed]
+    return sorted((_word_for(key) for key in changed), key=OPTIONS.index)
 
 
 async def _contact(db: AsyncSession, campaign: Campaign, slack_user_id: str) -> TeamMember:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from services import notifications
 from tests import services
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
@@ -42,3 +45,24 @@ async def test_detailed_reports_an_unreachable_redis_as_503(db_url: str, fake_sl
     assert response.status == 503 and body["status"] == "degraded"
     assert body["checks"]["redis"]["ok"] is False and body["checks"]["database"]["ok"] is True
     assert "error" in body["checks"]["redis"] and "Traceback" not in str(body)
+
+
+async def test_detailed_reports_the_outbox_and_a_backlog_nobody_delivers(db_url: str, fake_slack: FakeSlack) -> None:
+    # No worker runs: a notification due 11 minutes ago has not gone out, and that is what health says.
+    async with start_app(app_settings(db_url, fake_slack), fake_slack) as app:
+        async with app.http.get(app.url("/health/detailed")) as response:
+            fresh = await response.json()
+        now = datetime.now(UTC)
+        async with app.sessions.begin() as db:
+            await notifications.notify(db=db, dedupe_key="later", kind="generic", payload={"text": "x"},
+                                       recipient_channel="C0LATER", scheduled_for=now + timedelta(hours=1), now=now)
+            await notifications.notify(db=db, dedupe_key="old", kind="generic", payload={"text": "x"},
+                                       recipient_channel="C0OLD", scheduled_for=now - timedelta(minutes=11), now=now)
+        async with app.http.get(app.url("/health/detailed")) as response:
+            stuck = await response.json()
+    assert fresh["checks"]["outbox"] == {"ok": True, "latency_ms": fresh["checks"]["outbox"]["latency_ms"], "due": 0,
+                                         "scheduled": 0, "sending": 0, "failed_last_day": 0,
+                                         "oldest_due_seconds": None}
+    assert response.status == 503 and stuck["status"] == "degraded"
+    assert stuck["checks"]["outbox"]["ok"] is False and stuck["checks"]["database"]["ok"] is True
+    assert stuck["checks"]["outbox"]["error"].startswith("the oldest due notification has waited 6")

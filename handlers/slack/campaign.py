@@ -27,6 +27,7 @@ from blocks.tasks import assignment_results
 from blocks.text import escape, fit_escaped, truncate
 from handlers.slack import campaign_form
 from handlers.slack.args import looks_like_date, parse_channel_mention, parse_date, split_words
+from handlers.slack.campaign_policy import escalation
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
 from models import Campaign
@@ -183,5 +184,7 @@ SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Rep
     "channel": set_channel,
     "mute": _muter(True),
     "unmute": _muter(False),
+    "escalation": escalation,
+    "policy": escalation,
     **{move.value: _mover(move) for move in campaigns.Move},
 }

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
 
 from handlers.web import DEPS_KEY
+from services import notifications
 
 CHECK_TIMEOUT_SECONDS = 2.0
+STUCK_AFTER = timedelta(minutes=10)  # or five sweeps, whichever is longer
+
+
+class OutboxStuck(Exception):
+    """Due notifications are waiting far longer than a sweep and a delivery take."""
 
 
 def register(app: web.Application) -> None:
@@ -32,7 +40,15 @@ async def health_detailed(request: web.Request) -> web.Response:
             await connection.execute(text("SELECT 1"))
         return {"backend": deps.engine.dialect.name}
 
-    checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {"database": database}
+    async def outbox() -> dict[str, Any]:
+        async with deps.sessions() as db:
+            stats = await notifications.outbox_stats(db=db, now=datetime.now(UTC))
+        stuck_after = max(STUCK_AFTER, timedelta(seconds=5 * deps.settings.sweep_interval_seconds))
+        if stats.stuck(stuck_after):  # due rows nobody delivers: workers down, or the queue unreachable
+            raise OutboxStuck(f"the oldest due notification has waited {stats.oldest_due_seconds:.0f} s")
+        return asdict(stats)
+
+    checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {"database": database, "outbox": outbox}
     if deps.redis is not None:
         redis = deps.redis
 
@@ -61,6 +77,8 @@ async def _run(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]
     started = time.perf_counter()
     try:
         details = await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+    except OutboxStuck as stuck:
+        return {"ok": False, "error": str(stuck), "latency_ms": _ms(started)}
     except Exception as error:  # a failing dependency is the answer here, not an error of ours
         return {"ok": False, "error": type(error).__name__, "latency_ms": _ms(started)}
     return {"ok": True, "latency_ms": _ms(started), **details}
