@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, Timestamps, str_enum, utcnow
 from models.enums import NotificationChannel, NotificationStatus, Urgency
 
-
 OPEN_ROWS = text("status IN ('pending', 'claimed')")
 
 

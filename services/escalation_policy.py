@@ -168,7 +168,8 @@ async def set_policy(
                      entity_type="campaign", entity_id=campaign.id, policy=policy, previous=previous_policy,
                      contact_id=campaign.escalation_contact_id, previous_contact_id=previous_contact)
         await db.flush()
-    return sorted((_word_for(key) for key in changed), key=OPTIONS.index)
+    words = [_word_for(key) for key in changed]
+    return sorted(words, key=lambda word: OPTIONS.index(word) if word in OPTIONS else len(OPTIONS))
 
 
 async def _contact(db: AsyncSession, campaign: Campaign, slack_user_id: str) -> TeamMember:

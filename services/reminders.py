@@ -77,12 +77,12 @@ class Policy:
         def hours(name: str, fallback: Any) -> timedelta:
             try:
                 return timedelta(hours=max(0.0, float(merged.get(name, fallback))))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return timedelta(hours=float(fallback))
 
         try:
             offsets = tuple(sorted({float(x) for x in merged["reminder_offsets_hours"] if float(x) > 0}))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             offsets = tuple(float(x) for x in sorted(DEFAULT_POLICY["reminder_offsets_hours"]))
         task_grace = hours("task_grace_hours", DEFAULT_POLICY["task_grace_hours"])
         return cls(

@@ -175,6 +175,10 @@ async def test_reset_restores_the_defaults_and_keeps_the_contact(sessions: Sessi
     await apply(sessions, ids["campaign"], "grace=2h reminders=1h")
     await apply(sessions, ids["campaign"], "reset critical=1h")  # reset, then what follows
     assert (await stored(sessions, ids["campaign"]))[0] == {"critical_grace_hours": 1.0}
+    async with sessions.begin() as db:  # a key some older version stored: reset drops it too
+        (await db.get_one(Campaign, ids["campaign"])).escalation_policy = {"critical_grace_hours": 1.0, "old": 1}
+    assert await apply(sessions, ids["campaign"], "reset critical=1h") == ["old"]
+    assert (await stored(sessions, ids["campaign"]))[0] == {"critical_grace_hours": 1.0}
 
 
 async def test_contact_is_set_and_cleared(sessions: Sessions) -> None:
