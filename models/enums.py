@@ -59,6 +59,7 @@ class NotificationStatus(enum.StrEnum):
     CLAIMED = "claimed"
     SENT = "sent"
     FAILED = "failed"
+    WITHDRAWN = "withdrawn"  # moot by the time it would have gone out (task done, approval decided, ...)
 
 
 class AssetStatus(enum.StrEnum):

@@ -16,7 +16,16 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from models import Approval, ApprovalStatus, Campaign, Notification, Task, TeamMember, Timeline
+from models import (
+    Approval,
+    ApprovalStatus,
+    Campaign,
+    Notification,
+    NotificationStatus,
+    Task,
+    TeamMember,
+    Timeline,
+)
 from services.approval_stages import campaign_approvals, open_stages
 from services.campaigns import OPEN_STATUSES
 from services.plans import PlanSummary
@@ -215,7 +224,8 @@ async def recent_notifications(
     rows = (
         await db.execute(
             select(Notification, unread)
-            .where(Notification.recipient_id == member.id, Notification.scheduled_for <= now)
+            .where(Notification.recipient_id == member.id, Notification.scheduled_for <= now,
+                   Notification.status != NotificationStatus.WITHDRAWN)
             .order_by(Notification.scheduled_for.desc(), Notification.id.desc())
             .limit(INBOX_SHOWN)
         )

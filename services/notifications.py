@@ -202,6 +202,13 @@ async def retry_later(*, db: AsyncSession, notification: Notification, at: datet
     return True
 
 
+async def withdraw(*, db: AsyncSession, notification: Notification, reason: str) -> None:
+    """Never send it: what it was about is settled. The row (and its key) stays, with the reason."""
+    notification.status = NotificationStatus.WITHDRAWN
+    notification.claimed_until = None
+    notification.last_error = f"withdrawn: {reason}"[:1000]
+
+
 async def mark_failed(*, db: AsyncSession, notification: Notification, error: str) -> None:
     notification.status = NotificationStatus.FAILED
     notification.claimed_until = None

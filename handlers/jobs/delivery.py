@@ -32,7 +32,7 @@ from blocks.emails import Email, render_email
 from handlers.jobs.pacing import NoPacing, Pacer
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
 from services import mailer as mail
-from services import notifications
+from services import notifications, relevance
 from services.mailer import Mailer
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ Enqueue = Callable[[int, int | None], Awaitable[None]]  # (notification id, dela
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one delivery attempt did: sent | skipped | paced | rate_limited | retry | failed."""
+    """What one delivery attempt did: sent | skipped | withdrawn | paced | rate_limited | retry | failed."""
 
     status: str
     error: str | None = None
@@ -136,14 +136,19 @@ class Delivery:
         return outcomes
 
     async def _claim(self, ids: Sequence[int], outcomes: dict[int, Outcome]) -> list[_Claimed]:
-        """Claim and render; in-app rows are done here (the App Home inbox is the table itself)."""
+        """Claim, withdraw what became moot, render; in-app rows are done here (the inbox is the table)."""
         claimed = []
         async with self.sessions.begin() as db:
             now = self.clock()
             rows = await notifications.claim_many(db=db, notification_ids=ids, now=now, lease=self.lease,
                                                   channels=self._channels())
             members = await _members(db, rows)
+            moot = await relevance.moot(db=db, rows=rows, now=now)
             for row in rows:
+                if row.id in moot:  # the task is done, the approval decided, ...: nothing to say any more
+                    await notifications.withdraw(db=db, notification=row, reason=moot[row.id])
+                    outcomes[row.id] = Outcome("withdrawn", error=moot[row.id])
+                    continue
                 if row.channel is NotificationChannel.IN_APP and row.recipient_id is not None:
                     await notifications.mark_sent(db=db, notification=row, now=now, slack_channel=None, slack_ts=None)
                     outcomes[row.id] = Outcome("sent")
