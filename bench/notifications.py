@@ -1,16 +1,21 @@
 """Notifications benchmark: the outbox to Slack through Redis and real worker processes.
 
-Run: .venv/bin/python -m bench.notifications [--count N] [--processes 2] [--threads 8]   (from the repository root)
+Run: .venv/bin/python -m bench.notifications [--count N] [--channels 5000] [--stream-rate 200] [--stream-seconds 30]
+     (from the repository root; see --help for the rest)
 
 It needs the local PostgreSQL and Redis (tests/services.py: TEST_POSTGRES_URL, TEST_REDIS_URL). It creates
 its own database and Redis namespace and removes both at the end; Slack is tests.fake_slack on loopback,
 answering 1 in `--every` chat.postMessage calls with a 429 (Retry-After: 1).
 
-Two sections on the same broker and the same worker processes (the Dramatiq CLI with `bot.worker_boot`,
-exactly what `campaign-manager worker` runs, plus this module for the no-op actor):
+Three sections on the same broker and the same worker processes (the Dramatiq CLI with `bot.worker_boot`,
+exactly what `campaign-manager worker` runs, plus this module for the no-op actor), default settings
+(pacing on: one post per channel per second):
   1. ceiling: N messages to a bare no-op async actor (messages/s);
-  2. deliveries: N rows written through `services.notifications.notify` in transactions of `--batch`,
-     each batch's ids handed to `notifications.deliver` right after its commit (as the sweep does).
+  2. burst: N rows written through `services.notifications.notify_many` in transactions of `--batch`,
+     to `--channels` channels, each batch's ids handed out 50 to a job right after its commit (as the
+     sweep does): throughput, and latency that is mostly queueing;
+  3. stream: rows written at a steady `--stream-rate`: the delivery latency a live system sees.
+Each delivery section counts lost rows and duplicate posts (both must be 0; exit 1 otherwise).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -45,7 +46,8 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
     delivery = Delivery(sessions=resources.sessions, slack=resources.delivery_slack,
                         clock=env.clock, enqueue=enqueue, mailer=resources.mailer, pacer=resources.pacer,
                         lease=env.lease)
-    await delivery.run(ids)
+    outcomes = await delivery.run(ids)
+    log.info("delivery batch of %d: %s", len(ids), dict(Counter(outcome.status for outcome in outcomes.values())))
 
 
 async def hand_out(queue: Queue, notification_ids: Sequence[int], *, batch: int = BATCH) -> None:
