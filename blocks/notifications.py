@@ -7,16 +7,32 @@ notification was written (e.g. a plan alert's "because", which already carries a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from blocks.reminders import approval_notice, digest, task_notice
 from blocks.status_report import campaign_status
-from blocks.text import channel_mention, context, escape, fit_escaped, message, section, user_mention
+from blocks.text import (
+    BUTTON_TEXT_LIMIT,
+    channel_mention,
+    context,
+    escape,
+    fit_escaped,
+    message,
+    plain,
+    section,
+    user_mention,
+)
+from services.delivery_retry import RETRY_WINDOW
 from services.refs import RefKind, format_ref
 
 PLAN_ALERT = "plan_alert"
 DELIVERY_FAILED = "delivery_failed"
+RETRY_DELIVERY = "delivery_retry"  # the "Try again" button on a delivery-failed notice
+RETRY_DAYS = RETRY_WINDOW.days  # how far back "Try again" reaches
 
 Payload = Mapping[str, Any]
 
@@ -45,20 +61,75 @@ def plan_alert(payload: Payload) -> dict[str, Any]:
 
 
 def delivery_failed_payload(*, campaign_id: int | None, campaign_name: str | None, kind: str,
-                            recipient_user: str | None, recipient_channel: str | None, reason: str) -> dict[str, Any]:
+                            recipient_user: str | None, recipient_channel: str | None, reason: str,
+                            recipient_id: int | None = None) -> dict[str, Any]:
+    """`recipient_id` is the member's row id (None for a channel). Its key is always written: a payload that has
+    it was written by code that knows the "Try again" button, one without it predates the button."""
     return {"campaign_id": campaign_id, "campaign_name": campaign_name, "kind": kind,
-            "recipient_user": recipient_user, "recipient_channel": recipient_channel, "reason": reason}
+            "recipient_user": recipient_user, "recipient_channel": recipient_channel, "reason": reason,
+            "recipient_id": recipient_id}
+
+
+@dataclass(frozen=True)
+class RetryTarget:
+    """What the "Try again" button points at: one campaign's failed messages to one channel or one member.
+
+    The button's value is only a pointer: the listener re-reads the campaign and asks authz before anything.
+    """
+
+    campaign_id: int
+    recipient_channel: str | None = None
+    recipient_id: int | None = None
+
+    @property
+    def value(self) -> str:
+        if self.recipient_channel is not None:
+            return f"{self.campaign_id}:channel:{self.recipient_channel}"
+        return f"{self.campaign_id}:member:{self.recipient_id}"
+
+    @classmethod
+    def parse(cls, value: str) -> RetryTarget | None:
+        """The target a button value names, or None when it is not one of ours."""
+        match = _RETRY_VALUE.fullmatch(value)
+        if match is None:
+            return None
+        campaign_id, what, who = int(match["campaign"]), match["what"], match["who"]
+        if what == "channel":
+            return cls(campaign_id, recipient_channel=who)
+        return cls(campaign_id, recipient_id=int(who)) if who.isdigit() else None
+
+
+_RETRY_VALUE = re.compile(r"(?P<campaign>[1-9][0-9]{0,17}):(?P<what>channel|member):(?P<who>[A-Z0-9]{1,32})")
+
+
+def retry_target(payload: Payload) -> RetryTarget | None:
+    """The button's target, or None: an old payload (no `recipient_id` key), no campaign, or nobody to retry."""
+    if "recipient_id" not in payload:
+        return None
+    campaign_id, member = _id(payload.get("campaign_id")), _id(payload.get("recipient_id"))
+    channel = payload.get("recipient_channel")
+    if campaign_id is None:
+        return None
+    if channel:
+        target = RetryTarget(campaign_id, recipient_channel=str(channel))
+    elif member is not None:
+        target = RetryTarget(campaign_id, recipient_id=member)
+    else:
+        return None
+    return target if RetryTarget.parse(target.value) == target else None  # only what the listener would accept
+
+
+def _id(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def delivery_failed(payload: Payload) -> dict[str, Any]:
-    """Told once to a campaign's owner: a message for someone (or a channel) could not be delivered."""
+    """Told once to a campaign's owner: a message for someone (or a channel) could not be delivered.
+
+    With a retry target in the payload, a "Try again" button sends that recipient's failed messages again.
+    """
     user, channel = payload.get("recipient_user"), payload.get("recipient_channel")
-    if user:
-        whom = user_mention(str(user))
-    elif channel:
-        whom = channel_mention(str(channel))
-    else:
-        whom = "someone"
+    whom = _whom(channel, user)
     campaign_id = payload.get("campaign_id")
     ref = format_ref(RefKind.CAMPAIGN, int(campaign_id)) if campaign_id is not None else ""
     name = fit_escaped(str(payload.get("campaign_name") or ""), 120)
@@ -66,11 +137,51 @@ def delivery_failed(payload: Payload) -> dict[str, Any]:
     reason = escape(str(payload.get("reason") or "unknown"))
     what = escape(str(payload.get("kind") or "message").replace("_", " "))
     hint = HINTS.get(str(payload.get("reason") or ""), "")
+    target = retry_target(payload)
+    blocks = [section(f":warning: I could not deliver a {what}{about} to {whom}: `{reason}`."),
+              *([context(hint)] if hint else [])]
+    if target is not None:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": plain("Try again", BUTTON_TEXT_LIMIT), "action_id": RETRY_DELIVERY,
+             "value": target.value, "style": "primary"}]})
+        blocks.append(context(f"Once that is fixed, *Try again* sends every message of this campaign to {whom} "
+                              f"that failed in the last {RETRY_DAYS} days."))
+    return message(f"A {what} could not be delivered", blocks)
+
+
+def delivery_retried(*, campaign_id: int, campaign_name: str, sent: int, recipient_channel: str | None,
+                     recipient_user: str | None, at: datetime) -> dict[str, Any]:
+    """What the clicked notice becomes: how many messages went back to the outbox, for whom, and when."""
+    ref = format_ref(RefKind.CAMPAIGN, campaign_id)
+    whom = _whom(recipient_channel, recipient_user)
+    plural = "message" if sent == 1 else "messages"
     return message(
-        f"A {what} could not be delivered",
-        [section(f":warning: I could not deliver a {what}{about} to {whom}: `{reason}`."),
-         *([context(hint)] if hint else [])],
+        f"Sent again {sent} {plural} to {whom}",
+        [section(f":repeat: Sent again {sent} {plural} about {ref} *{fit_escaped(campaign_name, 120)}* to {whom}"
+                 f" — {_when(at)}."),
+         context("If they fail again, I will tell you.")],
     )
+
+
+def nothing_to_retry(*, recipient_channel: str | None, recipient_user: str | None) -> dict[str, Any]:
+    """A second click, or one after everything went out again: nothing changed."""
+    whom = _whom(recipient_channel, recipient_user)
+    text = (f"Nothing to send again to {whom}: those messages were already sent again, or are more than "
+            f"{RETRY_DAYS} days old.")
+    return message(text, [section(f":information_source: {text}")])
+
+
+def _whom(channel: object, user: object) -> str:
+    if user:
+        return user_mention(str(user))
+    if channel:
+        return channel_mention(str(channel))
+    return "someone"
+
+
+def _when(at: datetime) -> str:
+    """Slack shows the moment in each reader's own time zone; the fallback is UTC."""
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC>"
 
 
 HINTS = {

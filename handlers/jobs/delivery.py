@@ -33,6 +33,7 @@ from handlers.jobs.pacing import NoPacing, Pacer
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
 from services import mailer as mail
 from services import notifications, relevance
+from services.delivery_retry import notice_key
 from services.mailer import Mailer
 
 log = logging.getLogger(__name__)
@@ -329,9 +330,9 @@ async def _tell_owner(db: AsyncSession, item: _Claimed, reason: str, now: dateti
     recipient = item.recipient_user or item.recipient_channel or f"member-{item.recipient_id}"
     payload = messages.delivery_failed_payload(
         campaign_id=campaign.id, campaign_name=campaign.name, kind=item.kind, recipient_user=item.recipient_user,
-        recipient_channel=item.recipient_channel, reason=reason,
+        recipient_channel=item.recipient_channel, recipient_id=item.recipient_id, reason=reason,
     )
     return await notifications.notify(
-        db=db, dedupe_key=f"delivery-failed:{campaign.id}:{recipient}", kind=messages.DELIVERY_FAILED,
+        db=db, dedupe_key=notice_key(campaign.id, recipient), kind=messages.DELIVERY_FAILED,
         payload=payload, recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=now,
     )
