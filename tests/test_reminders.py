@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,14 +60,19 @@ async def world(sessions: Sessions, *, policy: dict[str, Any] | None = None, con
                 "task": task.id}
 
 
-async def run(sessions: Sessions, now: datetime) -> set[str]:
-    """Sweep at `now`; the keys it wrote (digests left out: tests of the digest look at them directly)."""
+async def keys_written(sessions: Sessions, step: Callable[..., Awaitable[int]], now: datetime) -> set[str]:
+    """Run one sweep step (`step(db=, now=)`, returning how many rows it wrote) at `now`; the keys it wrote."""
     async with sessions.begin() as db:
         before = set(await db.scalars(select(Notification.dedupe_key)))
-        written = await due_notifications(db=db, now=now)
+        written = await step(db=db, now=now)
         after = set(await db.scalars(select(Notification.dedupe_key)))
     assert written == len(after - before)
-    return {key for key in after - before if not key.startswith("digest:")}
+    return after - before
+
+
+async def run(sessions: Sessions, now: datetime) -> set[str]:
+    """Sweep at `now`; the keys it wrote (digests left out: tests of the digest look at them directly)."""
+    return {key for key in await keys_written(sessions, due_notifications, now) if not key.startswith("digest:")}
 
 
 async def rows(sessions: Sessions) -> dict[str, Notification]:

@@ -33,7 +33,7 @@ from services.sweep import sweep
 from tests.conftest import BOT_TOKEN
 from tests.fake_slack import FakeSlack
 from tests.fake_slack_blocks import MESSAGE_BLOCK_LIMIT, block_problems
-from tests.test_reminders import change, rows
+from tests.test_reminders import change, keys_written, rows
 
 Sessions = async_sessionmaker[AsyncSession]
 MONDAY = datetime(2027, 3, 15, 9, 0, tzinfo=UTC)  # Monday of ISO week 2027-W11
@@ -69,12 +69,7 @@ async def add_campaign(db: AsyncSession, owner_id: int, *, name: str = "Spring l
 
 async def posts(sessions: Sessions, now: datetime) -> set[str]:
     """Run the status step at `now`; the keys it wrote."""
-    async with sessions.begin() as db:
-        before = set(await db.scalars(select(Notification.dedupe_key)))
-        written = await weekly_status_posts(db=db, now=now)
-        after = set(await db.scalars(select(Notification.dedupe_key)))
-    assert written == len(after - before)
-    return after - before
+    return await keys_written(sessions, weekly_status_posts, now)
 
 
 async def test_posted_from_monday_nine_owner_local_once_a_week(sessions: Sessions) -> None:
