@@ -23,10 +23,10 @@ RETRIED_PREFIX = "retried after: "  # the failure a retried row had, kept for wh
 MAX_ERROR = 1000
 
 
-def notice_key(campaign_id: int, recipient: str) -> str:
-    """The dedupe key of the owner's delivery-failed notice; `recipient` is a Slack user or channel id
-    (or `member-{id}` for a member without one)."""
-    return f"delivery-failed:{campaign_id}:{recipient}"
+def notice_key(campaign_id: int, *, slack_user: str | None, channel: str | None, member_id: int | None) -> str:
+    """The dedupe key of the owner's delivery-failed notice about one recipient: named by their Slack user
+    id, else the channel, else `member-{id}` (a member whose Slack id could not be read)."""
+    return f"delivery-failed:{campaign_id}:{slack_user or channel or f'member-{member_id}'}"
 
 
 async def retry_failed(
@@ -63,7 +63,7 @@ async def retry_failed(
     )).all()
     if not retried:
         return []
-    await _free_notice_key(db, campaign.id, await _recipients(db, recipient_channel, recipient_id))
+    await _free_notice_key(db, campaign.id, await _notice_keys(db, campaign.id, recipient_channel, recipient_id))
     audit.record(db=db, actor=actor.member.slack_user_id, action="notifications.retried", entity_type="campaign",
                  entity_id=campaign.id, recipient_channel=recipient_channel, recipient_id=recipient_id,
                  notifications=sorted(retried))
@@ -76,20 +76,18 @@ async def slack_user_of(*, db: AsyncSession, member_id: int) -> str | None:
     return await db.scalar(select(TeamMember.slack_user_id).where(TeamMember.id == member_id))
 
 
-async def _recipients(db: AsyncSession, channel: str | None, member_id: int | None) -> list[str]:
-    """Every way the notice's key may name this recipient (see handlers.jobs.delivery._tell_owner)."""
+async def _notice_keys(db: AsyncSession, campaign_id: int, channel: str | None, member_id: int | None) -> set[str]:
+    """The keys the notice about this recipient may have: a member is named by Slack id when it was known."""
     if channel is not None:
-        return [channel]
-    assert member_id is not None
-    slack_user = await slack_user_of(db=db, member_id=member_id)
-    return [name for name in (slack_user, f"member-{member_id}") if name]
+        return {notice_key(campaign_id, slack_user=None, channel=channel, member_id=None)}
+    slack_user = await slack_user_of(db=db, member_id=member_id) if member_id is not None else None
+    return {notice_key(campaign_id, slack_user=slack_user, channel=None, member_id=member_id),
+            notice_key(campaign_id, slack_user=None, channel=None, member_id=member_id)}
 
 
-async def _free_notice_key(db: AsyncSession, campaign_id: int, recipients: list[str]) -> None:
+async def _free_notice_key(db: AsyncSession, campaign_id: int, keys: set[str]) -> None:
     """Rename the notice that was written for these failures (`...:retried:{its id}`): the row stays as
     history, and the next failure to this recipient writes (and delivers) a notice under the plain key."""
-    notices = await db.scalars(
-        select(Notification).where(Notification.dedupe_key.in_([notice_key(campaign_id, r) for r in recipients]))
-    )
+    notices = await db.scalars(select(Notification).where(Notification.dedupe_key.in_(keys)))
     for notice in notices:
         notice.dedupe_key = f"{notice.dedupe_key}:retried:{notice.id}"

@@ -73,7 +73,10 @@ async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetim
     One query reads every recipient's preference, then multi-row INSERT ... ON CONFLICT DO NOTHING
     RETURNING writes them: a bulk writer (the sweep after downtime, a broadcast) pays per chunk, not per row.
     """
-    unique = list({draft.dedupe_key[:MAX_KEY]: draft for draft in reversed(drafts)}.values())[::-1]
+    by_key: dict[str, Draft] = {}
+    for draft in drafts:  # the first of a repeated key wins, as against a row already stored
+        by_key.setdefault(draft.dedupe_key[:MAX_KEY], draft)
+    unique = list(by_key.values())
     if not unique:
         return []
     members = {d.recipient_id for d in unique if d.recipient_id is not None and d.channel is None}

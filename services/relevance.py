@@ -26,11 +26,11 @@ from models import (
     CampaignStatus,
     Notification,
     Task,
-    TaskStatus,
     TeamMember,
 )
+from services.reminders import CLOSED_TASKS, LIVE_CAMPAIGNS
+from services.team import muted_campaign_ids
 
-LIVE = (CampaignStatus.PLANNING, CampaignStatus.ACTIVE)
 TASK_KINDS = frozenset({"task_reminder", "task_overdue", "task_escalation"})
 APPROVAL_KINDS = frozenset({"approval_reminder", "approval_escalation"})
 CAMPAIGN_KINDS = frozenset({"campaign_status"})
@@ -50,8 +50,8 @@ async def moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime)
     campaigns = dict((await db.execute(select(Campaign.id, Campaign.status)
                                        .where(Campaign.id.in_(campaign_ids - {None})))).all())
     recipients = {row.recipient_id for row in rows if row.recipient_id is not None and row.kind not in ESCALATIONS}
-    muted = {m.id: {str(c) for c in (m.muted_campaigns or [])} for m in await db.scalars(
-        select(TeamMember).where(TeamMember.id.in_(recipients)))} if recipients else {}
+    muted = {m.id: muted_campaign_ids(m.muted_campaigns) for m in await db.execute(
+        select(TeamMember.id, TeamMember.muted_campaigns).where(TeamMember.id.in_(recipients)))} if recipients else {}
 
     reasons = {}
     for row in rows:
@@ -62,16 +62,16 @@ async def moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime)
 
 
 def _reason(row: Notification, tasks: dict[int, Task], approvals: dict[int, Approval],
-            campaigns: dict[int, CampaignStatus], muted: dict[int, set[str]], now: datetime) -> str | None:
+            campaigns: dict[int, CampaignStatus], muted: dict[int, frozenset[int]], now: datetime) -> str | None:
     if row.kind not in TASK_KINDS | APPROVAL_KINDS | CAMPAIGN_KINDS:
         return None
     status = campaigns.get(row.campaign_id) if row.campaign_id is not None else None
     if row.campaign_id is not None and status is None:
         return "campaign deleted"
-    if status is not None and status not in LIVE:
+    if status is not None and status not in LIVE_CAMPAIGNS:
         return f"campaign {status.value}"
     reminder = row.kind not in ESCALATIONS
-    if reminder and row.recipient_id is not None and str(row.campaign_id) in muted.get(row.recipient_id, set()):
+    if reminder and row.recipient_id is not None and row.campaign_id in muted.get(row.recipient_id, frozenset()):
         return "campaign muted"
     if row.kind in TASK_KINDS:
         return _task_reason(row, tasks.get(_id(row.payload, "task_id") or 0), reminder, now)
@@ -83,7 +83,7 @@ def _reason(row: Notification, tasks: dict[int, Task], approvals: dict[int, Appr
 def _task_reason(row: Notification, task: Task | None, reminder: bool, now: datetime) -> str | None:
     if task is None:
         return "task deleted"
-    if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+    if task.status in CLOSED_TASKS:
         return f"task {task.status.value}"
     if reminder:
         if task.snoozed_until is not None and task.snoozed_until > now:

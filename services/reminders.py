@@ -45,6 +45,7 @@ from models import (
 from services.notifications import Draft, channel_for, notify_many
 from services.quiet_hours import IMMEDIATE, has_hours, next_delivery_time, out_of_office, windows_on, zone
 from services.refs import RefKind, format_ref
+from services.team import muted_campaign_ids
 
 LIVE_CAMPAIGNS = (CampaignStatus.ACTIVE, CampaignStatus.PLANNING)
 CLOSED_TASKS = (TaskStatus.DONE, TaskStatus.CANCELLED)
@@ -125,6 +126,18 @@ class Person:
     is_active: bool
     muted: frozenset[int]
     channel: NotificationChannel = NotificationChannel.SLACK  # from notify_via (services.notifications)
+
+    @classmethod
+    def from_row(cls, r: Any) -> Person:
+        """From a row selected with PERSON_COLUMNS."""
+        return cls(r.id, r.slack_user_id, r.timezone, r.weekly_availability or {}, r.out_of_office_from,
+                   r.out_of_office_until, r.is_active, muted_campaign_ids(r.muted_campaigns),
+                   channel_for(r.notify_via, r.email))
+
+
+PERSON_COLUMNS = (TeamMember.id, TeamMember.slack_user_id, TeamMember.timezone, TeamMember.weekly_availability,
+                  TeamMember.out_of_office_from, TeamMember.out_of_office_until, TeamMember.is_active,
+                  TeamMember.muted_campaigns, TeamMember.notify_via, TeamMember.email)
 
 
 @dataclass
@@ -221,16 +234,10 @@ async def _people(db: AsyncSession, ids: Iterable[int | None]) -> dict[int, Pers
     people: dict[int, Person] = {}
     for start in range(0, len(wanted), KEY_CHUNK):
         rows = (await db.execute(
-            select(TeamMember.id, TeamMember.slack_user_id, TeamMember.timezone, TeamMember.weekly_availability,
-                   TeamMember.out_of_office_from, TeamMember.out_of_office_until, TeamMember.is_active,
-                   TeamMember.muted_campaigns, TeamMember.notify_via, TeamMember.email)
-            .where(TeamMember.id.in_(wanted[start:start + KEY_CHUNK]))
+            select(*PERSON_COLUMNS).where(TeamMember.id.in_(wanted[start:start + KEY_CHUNK]))
         )).all()
         for r in rows:
-            muted = frozenset(int(x) for x in (r.muted_campaigns or []) if str(x).isdigit())
-            people[r.id] = Person(r.id, r.slack_user_id, r.timezone, r.weekly_availability or {},
-                                  r.out_of_office_from, r.out_of_office_until, r.is_active, muted,
-                                  channel_for(r.notify_via, r.email))
+            people[r.id] = Person.from_row(r)
     return people
 
 

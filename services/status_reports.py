@@ -39,11 +39,11 @@ from models import (
     Urgency,
 )
 from services.approval_stages import open_stages
-from services.notifications import channel_for, notify
+from services.notifications import notify
 from services.plans import HOURS_PER_DAY, PlanSummary
 from services.quiet_hours import next_delivery_time, zone
 from services.refs import RefKind, format_ref
-from services.reminders import CLOSED_TASKS, DIGEST_AT, KEY_CHUNK, LIVE_CAMPAIGNS, Person
+from services.reminders import CLOSED_TASKS, DIGEST_AT, KEY_CHUNK, LIVE_CAMPAIGNS, PERSON_COLUMNS, Person
 
 KIND = "campaign_status"
 POST_AT = DIGEST_AT  # the same morning hour as the digests
@@ -109,10 +109,7 @@ def week_key(campaign_id: int, local: datetime) -> tuple[str, str] | None:
 
 async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
     rows = (await db.execute(
-        select(Campaign.id, Campaign.channel_id, TeamMember.id.label("owner_id"), TeamMember.slack_user_id,
-               TeamMember.timezone, TeamMember.weekly_availability, TeamMember.out_of_office_from,
-               TeamMember.out_of_office_until, TeamMember.is_active, TeamMember.muted_campaigns,
-               TeamMember.notify_via, TeamMember.email)
+        select(Campaign.id.label("campaign_id"), Campaign.channel_id, *PERSON_COLUMNS)
         .join(TeamMember, TeamMember.id == Campaign.owner_id)
         .join(Timeline, Timeline.campaign_id == Campaign.id)
         .where(Campaign.status.in_(LIVE_CAMPAIGNS))
@@ -121,21 +118,19 @@ async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
     for r in rows:
         tz = zone(r.timezone)
         local = now.astimezone(tz)
-        slot = week_key(r.id, local)
+        slot = week_key(r.campaign_id, local)
         if slot is None:
             continue
-        muted = frozenset(int(x) for x in (r.muted_campaigns or []) if str(x).isdigit())
-        owner = Person(r.owner_id, r.slack_user_id, r.timezone, r.weekly_availability or {}, r.out_of_office_from,
-                       r.out_of_office_until, r.is_active, muted, channel_for(r.notify_via, r.email))
+        owner = Person.from_row(r)
         scheduled = now
         if r.channel_id is None:
-            if not owner.is_active or r.id in owner.muted:
+            if not owner.is_active or r.campaign_id in owner.muted:
                 continue
             scheduled = next_delivery_time(owner, now, Urgency.NORMAL)
             next_week = datetime.combine(local.date() + timedelta(days=7 - local.weekday()), time(0), tzinfo=tz)
             if scheduled >= next_week:
                 continue  # off all week: next Monday's post says it better
-        wanted[slot[0]] = _Due(r.id, slot[0], slot[1], owner, r.channel_id, scheduled)
+        wanted[slot[0]] = _Due(r.campaign_id, slot[0], slot[1], owner, r.channel_id, scheduled)
     keys = sorted(wanted)
     for start in range(0, len(keys), KEY_CHUNK):
         for key in await db.scalars(

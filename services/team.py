@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -119,13 +119,18 @@ def apply_changes(*, db: AsyncSession, member: TeamMember, changes: MemberChange
     return list(changed)
 
 
+def muted_campaign_ids(stored: Iterable[Any] | None) -> frozenset[int]:
+    """The campaign ids in a member's `muted_campaigns` JSON list (anything unreadable is ignored)."""
+    return frozenset(int(x) for x in (stored or []) if str(x).isdigit())
+
+
 def set_muted(*, db: AsyncSession, member: TeamMember, campaign_id: int, muted: bool) -> bool:
     """Mute or unmute a campaign's reminders for `member` (escalations still come); True if it changed."""
-    current = [int(x) for x in (member.muted_campaigns or []) if str(x).isdigit()]
+    current = muted_campaign_ids(member.muted_campaigns)
     if (campaign_id in current) == muted:
         return False
     # A new list, so the JSON column sees the change.
-    member.muted_campaigns = sorted({*current, campaign_id}) if muted else [x for x in current if x != campaign_id]
+    member.muted_campaigns = sorted(current | {campaign_id} if muted else current - {campaign_id})
     audit.record(db=db, actor=member.slack_user_id, action="member.muted" if muted else "member.unmuted",
                  entity_type="campaign", entity_id=campaign_id)
     return True

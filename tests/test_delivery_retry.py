@@ -58,7 +58,7 @@ async def notice(world: World, recipient: str) -> int:
     """The owner's notice as `_tell_owner` writes it, under its dedupe key."""
     async with world.sessions.begin() as db:
         nid = await notifications.notify(
-            db=db, dedupe_key=delivery_retry.notice_key(world.campaign_id, recipient), kind=DELIVERY_FAILED,
+            db=db, dedupe_key=f"delivery-failed:{world.campaign_id}:{recipient}", kind=DELIVERY_FAILED,
             payload={"reason": "not_in_channel"}, recipient_id=world.owner_id, campaign_id=world.campaign_id, now=T0,
         )
     assert nid is not None

@@ -327,12 +327,12 @@ async def _tell_owner(db: AsyncSession, item: _Claimed, reason: str, now: dateti
     campaign = await db.get(Campaign, item.campaign_id)
     if campaign is None or campaign.owner_id == item.recipient_id:
         return None  # nobody to tell, or the owner is the one we cannot reach
-    recipient = item.recipient_user or item.recipient_channel or f"member-{item.recipient_id}"
     payload = messages.delivery_failed_payload(
         campaign_id=campaign.id, campaign_name=campaign.name, kind=item.kind, recipient_user=item.recipient_user,
         recipient_channel=item.recipient_channel, recipient_id=item.recipient_id, reason=reason,
     )
     return await notifications.notify(
-        db=db, dedupe_key=notice_key(campaign.id, recipient), kind=messages.DELIVERY_FAILED,
+        db=db, dedupe_key=notice_key(campaign.id, slack_user=item.recipient_user, channel=item.recipient_channel,
+                                     member_id=item.recipient_id), kind=messages.DELIVERY_FAILED,
         payload=payload, recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=now,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,8 +19,6 @@ from blocks.notifications import PLAN_ALERT, plan_alert_payload
 from handlers.deps import Deps
 from handlers.jobs.delivery import Delivery
 from handlers.jobs.notifications import (
-    DELIVER,
-    deliver_notification,
     delivery_client,
     hand_out,
     plan_alert_key,
@@ -56,22 +53,17 @@ async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, becaus
 
 async def send(deps: Deps, client: AsyncWebClient, notification_id: int) -> None:
     """Hand a written notification to the delivery job (or deliver it now when no worker would)."""
-    queue = _consumed_queue(deps)
-    try:
-        if queue is not None:
-            await queue.enqueue(DELIVER, notification_id=notification_id)
-        else:
-            await deliver_notification(sessions=deps.sessions, slack=delivery_client(client),
-                                       notification_id=notification_id, clock=lambda: datetime.now(UTC), enqueue=None)
-    except Exception:  # the row stays pending (or claimed until its lease runs out) for the sweep
-        log.warning("could not hand notification %s over for delivery", notification_id, exc_info=True)
+    await send_many(deps, client, [notification_id])
 
 
 async def send_many(deps: Deps, client: AsyncWebClient, notification_ids: Sequence[int]) -> None:
-    """Like `send`, for several rows: batches for the workers, or one inline delivery of them all."""
+    """Hand written notifications to the delivery jobs in batches, or deliver them inline when no worker
+    would consume the queue (embedded mode without a worker)."""
     if not notification_ids:
         return
-    queue = _consumed_queue(deps)
+    queue = deps.queue
+    if queue is not None and queue.kind == "embedded" and queue.worker is None:
+        queue = None
     try:
         if queue is not None:
             await hand_out(queue, notification_ids)
@@ -80,9 +72,3 @@ async def send_many(deps: Deps, client: AsyncWebClient, notification_ids: Sequen
                            enqueue=None).run(list(notification_ids))
     except Exception:  # the rows stay pending (or claimed until their lease runs out) for the sweep
         log.warning("could not hand notifications %s over for delivery", list(notification_ids), exc_info=True)
-
-
-def _consumed_queue(deps: Deps) -> Any | None:
-    """The queue, unless nothing would consume it (embedded mode without a worker): then deliver inline."""
-    queue = deps.queue
-    return queue if queue is not None and (queue.kind != "embedded" or queue.worker is not None) else None
