@@ -24,7 +24,7 @@ from blocks.text import (
     user_mention,
 )
 from models import ApprovalRule, ApprovalStatus
-from services.approval_stages import AssetLink, StageState, StageView, Vote, approval_ref
+from services.approval_stages import AssetLink, StageLine, StageState, StageView, Vote, approval_ref
 
 APPROVE, REJECT, DELEGATE = "approval_approve", "approval_reject", "approval_delegate"
 REJECT_CALLBACK, DELEGATE_CALLBACK = "approval_reject_modal", "approval_delegate_modal"
@@ -39,7 +39,8 @@ STATUS_ICONS = {ApprovalStatus.PENDING: ":hourglass_flowing_sand:", ApprovalStat
                 ApprovalStatus.REJECTED: ":x:", ApprovalStatus.DELEGATED: ":hourglass_flowing_sand:",
                 ApprovalStatus.CANCELLED: ":heavy_minus_sign:"}
 TITLES = {StageState.OPEN: (":memo:", "Approval requested"), StageState.WAITING: (":double_vertical_bar:", "Waiting"),
-          StageState.PASSED: (":white_check_mark:", "Approved"), StageState.REJECTED: (":x:", "Rejected")}
+          StageState.PASSED: (":white_check_mark:", "Approved"), StageState.REJECTED: (":x:", "Rejected"),
+          StageState.SKIPPED: (":heavy_minus_sign:", "Skipped"), StageState.UNSTAFFED: (":warning:", "Needs approvers")}
 _SAFE_URL = re.compile(r"^https?://[^\s<>|]+$")
 
 
@@ -145,7 +146,9 @@ def _status_text(view: StageView, vote: Vote | None) -> str | None:
         who = user_mention(rejection.decided_by.slack_user_id) if rejection and rejection.decided_by else "someone"
         return f":x: *Rejected* by {who}{decided}:\n{quote(rejection.comments if rejection else None)}"
     if view.state is StageState.WAITING:
-        return f":double_vertical_bar: Opens when *{fit_escaped(view.waits_for or '', 100)}* has passed."
+        return f":double_vertical_bar: Opens when {_opens_when(view.waits_for, view.waits_for_task)}."
+    if view.state is StageState.SKIPPED:
+        return ":heavy_minus_sign: *Skipped*: the owner took this stage out; nothing more to decide."
     if vote is None:
         return None
     if vote.status is ApprovalStatus.APPROVED:
@@ -158,6 +161,34 @@ def _status_text(view: StageView, vote: Vote | None) -> str | None:
         return (f"Delegated to {user_mention(vote.delegate.slack_user_id)} for "
                 f"{user_mention(vote.approver.slack_user_id)}; either of you can decide.")
     return None
+
+
+def _opens_when(stage: str | None, task_ref: str | None) -> str:
+    if task_ref:
+        return f"{task_ref} is done"
+    return f"*{fit_escaped(stage or '', 100)}* has passed"
+
+
+def stage_line(line: StageLine, campaign_ref: str) -> str:
+    """One stage's state in words: waiting for T-3, open until <date> (who has decided), approved,
+    rejected (why), skipped, or which role nobody has."""
+    state, name = line.status.state, f"*{fit_escaped(line.name, 100)}*"
+    if state is StageState.WAITING:
+        what = line.status.waits_for_task or f'"{fit_escaped(line.status.waits_for or "", 100)}"'
+        return f":double_vertical_bar: {name} · waiting for {what}"
+    if state is StageState.OPEN:
+        until = f"open until {when(line.deadline)}" if line.deadline else "open, no deadline"
+        decided = ", ".join(f"{fit_escaped(who, 60)} {status.value}" for who, status in line.decided)
+        return f":memo: {name} · {until}" + (f" ({decided})" if decided else " (nobody has decided yet)")
+    if state is StageState.PASSED:
+        return f":white_check_mark: {name} · approved"
+    if state is StageState.REJECTED:
+        return f":x: {name} · rejected: {fit_escaped(line.reason or 'no reason given', 200)}"
+    if state is StageState.SKIPPED:
+        return f":heavy_minus_sign: {name} · skipped ({fit_escaped(line.status.skipped or 'by the owner', 200)})"
+    role = fit_escaped(line.role or "approver", 60)
+    return (f":warning: {name} · needs approvers: nobody has the role \"{role}\"; "
+            f"`/approval request {campaign_ref} \"{fit_escaped(line.name, 100)}\" @someone`")
 
 
 def quote(text: str | None) -> str:
@@ -187,14 +218,24 @@ def owner_update(view: StageView, opened: Sequence[str] = ()) -> dict[str, Any]:
     return message(f"Approved: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
 
 
+def skip_reply(campaign_ref: str, stage: str, opened: Sequence[str], campaign_approved: bool) -> dict[str, Any]:
+    """The reply to `/approval skip`."""
+    lines = [f":heavy_minus_sign: *{fit_escaped(stage, 100)}* is skipped: {campaign_ref} no longer waits for it."]
+    if opened:
+        lines.append("Open now: " + ", ".join(f"*{fit_escaped(name, 100)}*" for name in opened) + ".")
+    if campaign_approved:
+        lines.append(f":tada: Every sign-off of {campaign_ref} is in: it is approved.")
+    return message(f"Skipped: {fit_escaped(stage, 100)} · {campaign_ref}", [section("\n".join(lines))])
+
+
 def request_reply(view: StageView, unreachable: Sequence[str] = (), *, resubmitted: bool = False) -> dict[str, Any]:
     """The reply to `/approval request` or `/approval resubmit`. `unreachable`: Slack ids of people or channels
     the request could not be sent to."""
     people = ", ".join(user_mention(vote.approver.slack_user_id) for vote in view.votes)
     verb = "Sent back to" if resubmitted else "Asked"
     if view.state is StageState.WAITING:
-        text = (f":double_vertical_bar: {stage_title(view)} waits for *{fit_escaped(view.waits_for or '', 100)}* "
-                f"to pass; then {people} will get the request.")
+        text = (f":double_vertical_bar: {stage_title(view)} opens when "
+                f"{_opens_when(view.waits_for, view.waits_for_task)}; then {people} will get the request.")
     else:
         text = f":outbox_tray: {verb} {people} to sign off {stage_title(view)}. They have the request in a direct message."
     facts = [rule_phrase(view.rule).capitalize(), due_phrase(view)] + ([f"round {view.round}"] if view.round > 1 else [])
@@ -263,8 +304,10 @@ def notice_modal(text: str) -> dict[str, Any]:
 APPROVAL_USAGE = [
     ('`/approval request CM-12 "Legal review" @dana @lee [rule=all|any] [by 2027-03-01]`',
      "ask for a sign-off stage (owner or admin); stages run in order"),
-    ('`/approval request CM-12 "Messaging sign-off"`', "a stage of the campaign's template goes to the people with its role"),
+    ('`/approval request CM-12 "Messaging sign-off"`',
+     "a template stage opens by itself when its task is done; this sends it to the people with its role now"),
     ('`/approval resubmit AP-7` · `/approval resubmit CM-12 "Legal review"`', "send a rejected stage back to its approvers"),
+    ('`/approval skip CM-12 "Brand review" [why]`', "take a template stage out of the sign-off (owner or admin)"),
     ("`/approval mine`", "what waits for your decision, with the buttons"),
     ("`/approval help`", "this message"),
 ]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from blocks.approvals import stage_line
 from blocks.text import (
     channel_mention,
     context,
@@ -19,9 +20,10 @@ from blocks.text import (
     user_mention,
 )
 from models import Campaign, CampaignStatus, Task
+from services.approval_stages import StageLine
 from services.campaigns import LIFECYCLE, Move, StatusChange, campaign_ref
 from services.planning.templates import Template
-from services.plans import PlanSummary
+from services.plans import PlanChange, PlanSummary
 from services.refs import RefKind, format_ref
 
 STATUS_BADGES = {
@@ -34,6 +36,7 @@ STATUS_BADGES = {
 RISK_BADGES = {"on track": ":large_green_circle: on track", "at risk": ":large_yellow_circle: at risk",
                "late": ":red_circle: late"}
 CRITICAL_SHOWN = 8
+NEWLY_CRITICAL_SHOWN = 6  # refs in a plan's change line; more are counted
 
 
 def _name(campaign: Campaign, limit: int = 200) -> str:
@@ -47,7 +50,8 @@ def launch_phrase(campaign: Campaign, today: date) -> str:
 
 
 def _days(hours_or_days: float) -> str:
-    return f"{hours_or_days:.1f}".removesuffix(".0")
+    # Two decimals at most, so quarter days (2h) read as they are: 18.25, not 18.2.
+    return f"{hours_or_days:.2f}".rstrip("0").removesuffix(".")
 
 
 def _plural_days(days: float) -> str:
@@ -62,6 +66,37 @@ def compressed_warning(plan: PlanSummary) -> str:
     culprits = ", ".join(f"{task_title(task, 50)} ({_days(task.duration_hours / 8)}d)" for task in plan.culprits)
     return (f":warning: *Compressed:* the plan is {plan.timeline.compressed_days} working days short of a "
             f"comfortable fit before launch.{' Critical work causing it: ' + culprits + '.' if culprits else ''}")
+
+
+def plan_change_line(change: PlanChange, target: date) -> str:
+    """What a (re)plan changed, in one line: the projected launch, the buffer left, what became critical."""
+    after = change.launch_after or target
+    if change.first:
+        launch = (f"launch {after:%a %d %b} on target" if after <= target
+                  else f"launch projected {after:%a %d %b}, after the target {target:%a %d %b}")
+        parts = ["Planned: " + launch, f"buffer left {change.buffer_left_after:.0f}%"]
+    else:
+        before = change.launch_before or target
+        launch = (f"launch unchanged ({after:%a %d %b})" if before == after
+                  else f"launch moved from {before:%a %d %b} to {after:%a %d %b}")
+        parts = ["Re-plan: " + launch,
+                 f"buffer left {change.buffer_left_before:.0f}% → {change.buffer_left_after:.0f}%"]
+    critical = change.newly_critical
+    refs = ", ".join(f"`{format_ref(RefKind.TASK, task.id)}`" for task in critical[:NEWLY_CRITICAL_SHOWN])
+    more = f" and {len(critical) - NEWLY_CRITICAL_SHOWN} more" if len(critical) > NEWLY_CRITICAL_SHOWN else ""
+    if critical:
+        parts.append(("critical: " if change.first else "newly critical: ") + refs + more)
+    elif change.critical_known and not change.first:
+        parts.append("no task became critical")
+    return " · ".join(parts)
+
+
+def last_change_line(change: PlanChange, target: date, viewer_tz: str) -> str:
+    """`/campaign show`: the latest re-plan, from the snapshots (which do not keep the critical path)."""
+    when = f", {day_label(change.at, viewer_tz)}" if change.at else ""
+    line = plan_change_line(change, target).removeprefix("Re-plan: ")
+    reason = fit_escaped(" ".join(change.reason.split()), 100)  # one line, whatever the reason holds
+    return f"Last re-plan ({reason}{when}): {line}"
 
 
 def campaign_created(plan: PlanSummary, *, template_title: str, today: date) -> dict[str, Any]:
@@ -83,6 +118,8 @@ def campaign_created(plan: PlanSummary, *, template_title: str, today: date) -> 
     ]
     if plan.compressed:
         blocks.append(section(compressed_warning(plan)))
+    if plan.change is not None:
+        blocks.append(context(plan_change_line(plan.change, campaign.launch_date)))
     blocks.append(context(f"Next: `/campaign assign {ref}` picks people for the tasks · `/campaign show {ref}` · "
                           f"`/task list {ref}`"))
     flag = " (compressed)" if plan.compressed else ""
@@ -110,8 +147,10 @@ def campaign_list(campaigns: Sequence[Campaign], *, total: int, today: date, fil
 
 
 def campaign_detail(
-    campaign: Campaign, plan: PlanSummary | None, *, template_title: str, today: date, viewer_tz: str
+    campaign: Campaign, plan: PlanSummary | None, *, template_title: str, today: date, viewer_tz: str,
+    stages: Sequence[StageLine] = (), change: PlanChange | None = None,
 ) -> dict[str, Any]:
+    """`change`: the latest re-plan (`plans.last_change`), shown under the plan."""
     ref = campaign_ref(campaign)
     fields = [
         f"*Status*\n{STATUS_BADGES[campaign.status]}",
@@ -133,8 +172,17 @@ def campaign_detail(
         blocks.append(section(fit_escaped(campaign.description, 2900)))
     if plan is not None:
         blocks += _plan_blocks(plan, viewer_tz)
+        if change is not None:
+            blocks.append(context(last_change_line(change, campaign.launch_date, viewer_tz)))
+    if stages:
+        blocks.append(section(sign_off_text(stages, ref)))
     blocks += [divider(), context(f"Created {campaign.created_at:%d %b %Y}. Ref `{ref}`. Tasks: `/task list {ref}`.")]
     return message(f"{ref}: {_name(campaign)}", blocks)
+
+
+def sign_off_text(stages: Sequence[StageLine], ref: str) -> str:
+    """Every approval stage with its state in words, in running order (`section` cuts it to fit)."""
+    return "*Sign-off*\n" + "\n".join(stage_line(line, ref) for line in stages)
 
 
 def _plan_blocks(plan: PlanSummary, viewer_tz: str) -> list[dict[str, Any]]:
@@ -142,15 +190,18 @@ def _plan_blocks(plan: PlanSummary, viewer_tz: str) -> list[dict[str, Any]]:
     if plan.compressed:
         blocks.append(section(compressed_warning(plan)))
     if plan.milestones:
+        milestones = sorted(plan.milestones, key=lambda task: (task.due_at is None, task.due_at or 0, task.id))
         lines = [f"• {fit_escaped(task.title, 80)}: {day_label(task.due_at, viewer_tz) if task.due_at else 'unscheduled'}"
-                 + (" :white_check_mark:" if task.completed_at else "") for task in plan.milestones]
-        blocks.append(section("*Milestones*\n" + "\n".join(lines)))
+                 + (" :white_check_mark:" if task.completed_at else "") for task in milestones]
+        blocks.append(section("*Milestones* (by due date)\n" + "\n".join(lines)))
     critical = [task for task in plan.remaining_critical_path if not task.is_milestone]
     if critical:
         lines = [f"• {task_title(task)} · due {day_label(task.due_at, viewer_tz) if task.due_at else '?'}"
                  for task in critical[:CRITICAL_SHOWN]]
         more = f"\n…and {len(critical) - CRITICAL_SHOWN} more" if len(critical) > CRITICAL_SHOWN else ""
-        blocks.append(section(f"*Critical path* ({_days(plan.critical_days)} working days)\n" + "\n".join(lines) + more))
+        # Path order is date order: each task on it is due after the one before (plans._planned_finishes).
+        blocks.append(section(f"*Critical path* ({_days(plan.critical_days)} working days, in plan order)\n"
+                              + "\n".join(lines) + more))
     return blocks
 
 

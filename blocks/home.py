@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from blocks.approvals import stage_line
 from blocks.campaigns import RISK_BADGES, STATUS_BADGES, launch_phrase, task_title
 from blocks.tasks import STATUS_ICONS
 from blocks.text import (
@@ -250,7 +251,9 @@ def _campaign_text(health: CampaignHealth, data: HomeData) -> str:
         if health.projected_launch and health.projected_launch != campaign.launch_date:
             facts.append(f"projected {health.projected_launch:%a %d %b}")
         facts.append(f"{health.progress_pct or 0:.0f}% done")
-    return f"*{campaign_ref(campaign)}*  {fit_escaped(campaign.name, 150)}\n" + " · ".join(facts)
+    ref = campaign_ref(campaign)
+    stages = "".join(f"\n{stage_line(line, ref)}" for line in health.stages)
+    return f"*{ref}*  {fit_escaped(campaign.name, 150)}\n" + " · ".join(facts) + stages
 
 
 # ---------------------------------------------------------------- inbox

@@ -52,7 +52,7 @@ def plan_alert(payload: Payload) -> dict[str, Any]:
     ref = format_ref(RefKind.CAMPAIGN, int(payload["campaign_id"]))
     name = str(payload.get("campaign_name") or "")
     lines = "\n".join(f"• {escape(str(alert))}" for alert in payload.get("alerts") or [])
-    because = str(payload.get("because_mrkdwn") or "")
+    because = str(payload.get("because_mrkdwn") or fit_escaped(str(payload.get("because") or ""), 300))
     notes = [f"After: {because}. See `/campaign show {ref}`."] if because else [f"See `/campaign show {ref}`."]
     return message(
         f"{ref} {fit_escaped(name, 80)}: plan alert",

@@ -8,13 +8,13 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from blocks.campaigns import RISK_BADGES, task_title
+from blocks.campaigns import RISK_BADGES, plan_change_line, task_title
 from blocks.text import context, day_label, escape, fit_escaped, header, message, section, user_mention
 from models import Campaign, Comment, Task, TaskStatus
 from services.campaigns import campaign_ref
 from services.home import Bucket, TaskGroup
 from services.planning.assignment import Choice
-from services.plans import PlanSummary
+from services.plans import PlanSummary, late_working_days
 from services.refs import RefKind, format_ref
 from services.tasks import CreatedTask
 
@@ -26,20 +26,32 @@ STATUS_ICONS = {TaskStatus.TODO: ":white_circle:", TaskStatus.IN_PROGRESS: ":lar
 def task_line(task: Task, viewer_tz: str) -> str:
     who = user_mention(task.assignee.slack_user_id) if task.assignee else "_unassigned_"
     due = f"due {day_label(task.due_at, viewer_tz)}" if task.due_at else "no due date"
+    if not task.is_milestone:  # a milestone's lateness is the launch's: the campaign shows it
+        due += _lateness(task, viewer_tz)
     flags = " · :fire: critical" if task.on_critical_path and task.status is not TaskStatus.DONE else ""
     kind = ":diamond_shape_with_a_dot_inside: milestone · " if task.is_milestone else ""
     blocked = f"\n    blocked: {fit_escaped(task.blocked_reason, 200)}" if task.blocked_reason else ""
     return f"{STATUS_ICONS[task.status]} {task_title(task)} · {kind}{who} · {due}{flags}{blocked}"
 
 
+def _lateness(task: Task, viewer_tz: str) -> str:
+    """For work that cannot be done in time (a compressed plan, or a date set too early): when it can be."""
+    late = late_working_days(task)
+    if not late or task.earliest_finish_at is None:
+        return ""
+    days = f"{late} working day{'s' if late != 1 else ''}"
+    return f" · :warning: can finish {day_label(task.earliest_finish_at, viewer_tz)} at the earliest, {days} late"
+
+
 def task_list(campaign: Campaign, tasks: Sequence[Task], *, viewer_tz: str) -> dict[str, Any]:
+    """`tasks` in plan order, by due date (`services.tasks.list_tasks`)."""
     ref = campaign_ref(campaign)
     if not tasks:
         return message(f"{ref} has no tasks.", [section(f"{ref} has no tasks yet.")])
     shown = tasks[:TASKS_SHOWN]
     done = sum(task.status is TaskStatus.DONE for task in tasks)
     blocks = [header(f"{ref} · {campaign.name}"[:150]),
-              context(f"{len(tasks)} tasks, {done} done · in plan order · dates in {escape(viewer_tz)}")]
+              context(f"{len(tasks)} tasks, {done} done · in plan order, by due date · dates in {escape(viewer_tz)}")]
     # Several tasks per section keeps long plans inside Slack's 50-block limit.
     for start in range(0, len(shown), 10):
         blocks.append(section("\n".join(task_line(task, viewer_tz) for task in shown[start:start + 10])))
@@ -58,12 +70,22 @@ def plan_effect(plan: PlanSummary | None) -> str:
     return text + "."
 
 
+def plan_notes(plan: PlanSummary | None) -> list[str]:
+    """The plan's state after a change and, in one line, what the re-plan changed."""
+    if plan is None:
+        return []
+    notes = [plan_effect(plan)]
+    if plan.change is not None:
+        notes.append(plan_change_line(plan.change, plan.campaign.launch_date))
+    return notes
+
+
 def task_changed(task: Task, note: str, plan: PlanSummary | None, *, viewer_tz: str) -> dict[str, Any]:
     """`note` is already escaped."""
     blocks = [section(f"{note}\n{task_line(task, viewer_tz)}")]
-    effect = plan_effect(plan)
-    if effect:
-        blocks.append(context(effect))
+    notes = plan_notes(plan)
+    if notes:
+        blocks.append(context(*notes))
     return message(note, blocks)
 
 
@@ -101,8 +123,7 @@ def task_created(created: CreatedTask, *, viewer_tz: str) -> dict[str, Any]:
     if created.before:
         lines.append(f"Comes before {_refs(created.before)}")
     blocks = [section("\n".join(lines))]
-    effect = plan_effect(created.plan)
-    notes = [effect] if effect else []
+    notes = plan_notes(created.plan)
     notes.append(f"`/task list {campaign_ref(campaign)}` shows it in plan order.")
     blocks.append(context(*notes))
     return message(f"{ref} added: {fit_escaped(task.title, 150)}", blocks)

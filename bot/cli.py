@@ -70,8 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    if args.host or args.port:
-        settings = settings.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    settings = settings.listening_on(host=args.host, port=args.port)
     return asyncio.run(_serve_async(settings))
 
 

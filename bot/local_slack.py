@@ -1,11 +1,14 @@
 """A stand-in for Slack on loopback, so the local console can run commands without a workspace.
 
 It answers the few Web API methods the listeners call and keeps every message the app sends,
-whether through the Web API or a command's response_url.
+whether through the Web API or a command's response_url. It also knows channels by name, as Slack's
+client does when it turns a typed `#spring-launch` into `<#C123|spring-launch>` before sending a command.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -20,9 +23,17 @@ class SentMessage:
     payload: dict[str, Any]
 
 
+def local_channel_id(name: str) -> str:
+    """A Slack-shaped id for a channel named in the console: the same name gives the same id in every run,
+    so a campaign's channel set today is still its channel tomorrow. Slack's channel names are lower case."""
+    digest = base64.b32encode(hashlib.sha256(name.lower().encode()).digest()).decode()
+    return "C" + digest[:10]
+
+
 @dataclass
 class LocalSlack:
     messages: list[SentMessage] = field(default_factory=list)
+    channel_names: dict[str, str] = field(default_factory=dict)  # id -> name, for the channels named so far
     _runner: web.AppRunner | None = None
     _port: int = 0
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -34,6 +45,12 @@ class LocalSlack:
     @property
     def response_url(self) -> str:
         return f"http://127.0.0.1:{self._port}/response"
+
+    def channel(self, name: str) -> str:
+        """The id of the channel `#name` (remembered, so replies can show the name again)."""
+        channel_id = local_channel_id(name)
+        self.channel_names[channel_id] = name.lower()
+        return channel_id
 
     async def start(self) -> LocalSlack:
         app = web.Application()

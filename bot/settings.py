@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./campaign_manager.db"
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     slack_api_url: str = SLACK_DEFAULT_API_URL
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
-    public_url: str = "http://localhost:3000"
+    public_url: str = ""  # unset: where `serve` listens (see _public_url_default)
     dashboard_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"
@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     slack_channel_pace_seconds: float = Field(default=1.0, ge=0, le=60)
     # How long a worker holds a notification it is sending; a worker that dies frees it after this.
     notification_lease_seconds: int = Field(default=120, ge=1, le=3600)
+    _public_url_guessed: bool = PrivateAttr(default=False)
 
     @field_validator("database_url")
     @classmethod
@@ -101,10 +102,15 @@ class Settings(BaseSettings):
                 raise ValueError("must be an email address, like campaign-manager@example.com")
         return value
 
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object) -> object:
+        return "" if isinstance(value, str) and not value.strip() else value
+
     @field_validator("slack_api_url", "public_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
@@ -156,6 +162,23 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
+    def _public_url_default(self) -> Settings:
+        # Links (the dashboard, the Home tab) must lead back to this server; without a PUBLIC_URL the best
+        # guess is where it listens. Remembered as a guess, so `serve --port` moves it along.
+        self._public_url_guessed = not self.public_url
+        if self._public_url_guessed:
+            self.public_url = listen_url(self.host, self.port)
+        return self
+
+    def listening_on(self, *, host: str | None, port: int | None) -> Settings:
+        """These settings with `serve --host/--port` applied; a guessed public URL follows them."""
+        host, port = host or self.host, port or self.port
+        update: dict[str, object] = {"host": host, "port": port}
+        if self._public_url_guessed:
+            update["public_url"] = listen_url(host, port)
+        return self.model_copy(update=update)
+
+    @model_validator(mode="after")
     def _slack_pairing(self) -> Settings:
         # Over HTTP every request must be verified, so a token without a secret is a misconfiguration.
         if self.slack_bot_token and not self.slack_app_token and not self.slack_signing_secret:
@@ -184,6 +207,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def listen_url(host: str, port: int) -> str:
+    """`http://host:port` as a browser on this machine reaches it: all interfaces are reached at localhost."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from handlers.deps import Deps
@@ -24,6 +25,7 @@ class Sweeper:
         self.deps = deps
         self.interval = interval_seconds
         self._task: asyncio.Task[None] | None = None
+        self._last_handed_out: frozenset[int] = frozenset()
 
     async def run_once(self, now: datetime | None = None) -> sweep.SweepResult | None:
         """One sweep; None when another process holds the sweep lock."""
@@ -35,7 +37,7 @@ class Sweeper:
         await self._dispatch(result.due_ids)
         return result
 
-    async def _dispatch(self, notification_ids: list[int] | tuple[int, ...]) -> None:
+    async def _dispatch(self, notification_ids: Sequence[int]) -> None:
         queue = self.deps.queue
         if queue is None:
             return
@@ -43,6 +45,18 @@ class Sweeper:
             await hand_out(queue, notification_ids)
         except Exception:  # Redis down: the rows stay pending and the next sweep hands them out
             log.warning("could not hand notifications to the queue; the next sweep retries", exc_info=True)
+
+    def _report(self, result: sweep.SweepResult) -> None:
+        """INFO when the sweep wrote rows or handed out ones it did not hand out last time; DEBUG otherwise.
+
+        A row nobody can send yet (no Slack token, a recipient waiting out a rate limit) stays due and is
+        handed out on every sweep: one line a minute saying so again is noise on an idle server.
+        """
+        handed_out = frozenset(result.due_ids)
+        news = bool(result.written or handed_out - self._last_handed_out)
+        self._last_handed_out = handed_out
+        log.log(logging.INFO if news else logging.DEBUG, "sweep: %d new notifications, %d handed out",
+                result.written, len(result.due_ids))
 
     def start(self) -> None:
         if self._task is None:
@@ -59,8 +73,8 @@ class Sweeper:
         while True:
             try:
                 result = await self.run_once()
-                if result is not None and (result.written or result.due_ids):
-                    log.info("sweep: %d new notifications, %d handed out", result.written, len(result.due_ids))
+                if result is not None:
+                    self._report(result)
             except Exception:
                 log.exception("sweep failed; trying again next interval")
             await asyncio.sleep(self.interval)

@@ -12,10 +12,11 @@ copies it just updated are still current.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,10 @@ from models import (
     Asset,
     AssetStatus,
     Campaign,
+    Task,
+    TaskStatus,
     TeamMember,
+    Timeline,
 )
 from models.upsert import insert_ignore
 from services.errors import NotFound
@@ -39,10 +43,48 @@ ASSETS_SHOWN = 10
 
 
 class StageState(StrEnum):
-    WAITING = "waiting"  # an earlier stage has not passed yet
+    WAITING = "waiting"  # its task is not done yet, or an earlier stage has not passed
     OPEN = "open"  # the approvers have the request and decide now
     PASSED = "passed"
     REJECTED = "rejected"
+    SKIPPED = "skipped"  # the owner took it out, or the task it reviews was cancelled
+    UNSTAFFED = "unstaffed"  # due to open, but nobody has the role it asks for: the owner names approvers
+
+
+SETTLED = (StageState.PASSED, StageState.SKIPPED)  # what a later stage, and the campaign's sign-off, wait for
+
+
+@dataclass(frozen=True)
+class TemplateStage:
+    """A stage the campaign's template asks for (`Timeline.approval_stages`), before and after it opens.
+
+    It has no approval rows until it opens: when its `after_task` is done and every earlier stage has
+    passed, its approvers are the active members with `approver_role`.
+    """
+
+    name: str
+    order: int
+    rule: ApprovalRule
+    approver_role: str
+    allowed_hours: float
+    after_task: str | None  # a template task key
+    skipped: str | None = None  # why it was taken out (the owner's words, or the cancelled task)
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> TemplateStage:
+        return cls(name=str(stored.get("name") or ""), order=int(stored.get("order") or 1),
+                   rule=ApprovalRule(str(stored.get("rule") or "all")),
+                   approver_role=" ".join(str(stored.get("approver_role") or "").split()),
+                   allowed_hours=float(stored.get("allowed_hours") or 0), after_task=stored.get("after_task") or None,
+                   skipped=stored.get("skipped") or None)
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    state: StageState
+    waits_for: str | None = None  # the earlier stage a WAITING stage waits for
+    waits_for_task: str | None = None  # or the task (a ref) whose finish opens it
+    skipped: str | None = None  # why a SKIPPED stage was taken out
 
 
 def approval_ref(approval_id: int) -> str:
@@ -69,25 +111,61 @@ def group_stages(rows: Sequence[Approval]) -> dict[str, list[Approval]]:
     return stages
 
 
-def stage_states(rows: Sequence[Approval]) -> dict[str, tuple[StageState, str | None]]:
-    """Each stage's state and, for a waiting stage, the earliest stage it waits for."""
+def stage_states(
+    rows: Sequence[Approval], template: Sequence[TemplateStage] = (), gates: Mapping[str, str] | None = None,
+) -> dict[str, StageStatus]:
+    """Every stage of a campaign, in running order: those with approval rows and the template's own.
+
+    `gates` maps a template stage to the task (its ref) that must be done before it opens. A stage is
+    decided by its rows (or skipped); otherwise it waits for its task, then for every stage of a lower
+    order to pass or be skipped (see `_holds_back`); then it is open, or unstaffed when it has no
+    approvers yet.
+    """
     stages = group_stages(rows)
-    outcomes = {name: stage_outcome(stage_rows) for name, stage_rows in stages.items()}
-    states: dict[str, tuple[StageState, str | None]] = {}
-    for name, stage_rows in stages.items():
+    specs = {spec.name: spec for spec in template}
+    orders = {name: stage_rows[0].stage_order for name, stage_rows in stages.items()}
+    for spec in template:
+        orders.setdefault(spec.name, spec.order)
+    position = {spec.name: index for index, spec in enumerate(template)}  # the template's own order first
+    running = sorted(orders, key=lambda name: (orders[name], position.get(name, len(position)), name))
+    outcomes: dict[str, StageState | None] = {}
+    for name in running:
+        known = specs.get(name)
+        skipped = known is not None and known.skipped is not None
+        outcomes[name] = StageState.SKIPPED if skipped else stage_outcome(stages[name]) if name in stages else None
+    states: dict[str, StageStatus] = {}
+    for name in running:
         outcome = outcomes[name]
         if outcome is not None:
-            states[name] = (outcome, None)
-            continue
-        order = stage_rows[0].stage_order
-        blocking = [other for other, other_rows in stages.items()
-                    if other_rows[0].stage_order < order and outcomes[other] is not StageState.PASSED]
-        states[name] = (StageState.WAITING, blocking[0]) if blocking else (StageState.OPEN, None)
+            states[name] = StageStatus(outcome, skipped=specs[name].skipped if outcome is StageState.SKIPPED else None)
+        elif gates and name in gates:
+            states[name] = StageStatus(StageState.WAITING, waits_for_task=gates[name])
+        else:
+            blocking = next((other for other in running if orders[other] < orders[name]
+                             and outcomes[other] not in SETTLED and _holds_back(other, name, stages, specs)), None)
+            if blocking is not None:
+                states[name] = StageStatus(StageState.WAITING, waits_for=blocking)
+            else:
+                states[name] = StageStatus(StageState.OPEN if name in stages else StageState.UNSTAFFED)
     return states
 
 
-def open_stages(rows: Sequence[Approval]) -> set[str]:
-    return {name for name, (state, _) in stage_states(rows).items() if state is StageState.OPEN}
+def _holds_back(earlier: str, later: str, stages: Mapping[str, object], specs: Mapping[str, object]) -> bool:
+    """An earlier stage holds a later one back once it was asked for (it has rows). A template stage not
+    started yet holds back only the template's later stages: a stage someone asks for now runs now."""
+    return earlier in stages or (earlier in specs and later in specs)
+
+
+def open_stages(
+    rows: Sequence[Approval], template: Sequence[TemplateStage] = (), gates: Mapping[str, str] | None = None,
+) -> set[str]:
+    return {name for name, status in stage_states(rows, template, gates).items() if status.state is StageState.OPEN}
+
+
+def all_signed_off(states: Mapping[str, StageStatus]) -> bool:
+    """Every stage, template and ad hoc, has passed or been skipped, and at least one passed."""
+    return (all(status.state in SETTLED for status in states.values())
+            and any(status.state is StageState.PASSED for status in states.values()))
 
 
 @dataclass(frozen=True)
@@ -136,10 +214,11 @@ class StageView:
     round: int
     deadline: datetime | None
     state: StageState
-    waits_for: str | None
+    waits_for: str | None  # the earlier stage a waiting stage waits for
     votes: tuple[Vote, ...]
     assets: tuple[AssetLink, ...]
     campaign_approved_at: datetime | None
+    waits_for_task: str | None = None  # or the task (a ref) whose finish opens it
 
     @property
     def campaign_ref(self) -> str:
@@ -181,6 +260,107 @@ async def campaign_approvals(db: AsyncSession, campaign_id: int) -> list[Approva
     return list(rows.all())
 
 
+@dataclass(frozen=True)
+class CampaignStages:
+    """A campaign's approval rows, its template's stages, and what each stage's state is now."""
+
+    rows: list[Approval]
+    template: tuple[TemplateStage, ...]
+    states: dict[str, StageStatus]
+
+    def open_names(self) -> set[str]:
+        return {name for name, status in self.states.items() if status.state is StageState.OPEN}
+
+    def spec(self, name: str) -> TemplateStage | None:
+        return next((spec for spec in self.template if spec.name == name), None)
+
+
+async def campaign_stages(db: AsyncSession, campaign_id: int) -> CampaignStages:
+    """Read every stage's state: the rows, the template's stages, and the tasks that open them."""
+    return (await stages_of(db, [campaign_id]))[campaign_id]
+
+
+async def stages_of(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, CampaignStages]:
+    """`campaign_stages` for several campaigns in three queries (the App Home lists a few)."""
+    ids = list(dict.fromkeys(campaign_ids))
+    rows: dict[int, list[Approval]] = {campaign_id: [] for campaign_id in ids}
+    for row in await db.scalars(
+        select(Approval).where(Approval.campaign_id.in_(ids))
+        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
+        .order_by(Approval.stage_order, Approval.id)
+        .execution_options(populate_existing=True)  # a lock may just have been waited for
+    ):
+        rows[row.campaign_id].append(row)
+    templates: dict[int, list[TemplateStage]] = {campaign_id: [] for campaign_id in ids}
+    for campaign_id, stored in await db.execute(
+        select(Timeline.campaign_id, Timeline.approval_stages).where(Timeline.campaign_id.in_(ids))
+    ):
+        templates[campaign_id] = [TemplateStage.from_stored(item) for item in stored or []
+                                  if isinstance(item, dict) and item.get("name")]
+    keys = {spec.after_task for specs in templates.values() for spec in specs if spec.after_task}
+    after: dict[int, dict[str, tuple[int, TaskStatus]]] = {campaign_id: {} for campaign_id in ids}
+    if keys:
+        for campaign_id, key, task_id, status in await db.execute(
+            select(Task.campaign_id, Task.template_key, Task.id, Task.status)
+            .where(Task.campaign_id.in_(ids), Task.template_key.in_(keys))
+        ):
+            if key is not None:
+                after[campaign_id][key] = (task_id, status)
+    return {campaign_id: _assemble(rows[campaign_id], templates[campaign_id], after[campaign_id]) for campaign_id in ids}
+
+
+def _assemble(
+    rows: list[Approval], template: list[TemplateStage], after: Mapping[str, tuple[int, TaskStatus]]
+) -> CampaignStages:
+    """Gate each template stage on its task: waiting while the task is open, skipped if it was cancelled."""
+    decided = {name for name, stage_rows in group_stages(rows).items() if stage_outcome(stage_rows) is not None}
+    gates: dict[str, str] = {}
+    for position, spec in enumerate(template):
+        if spec.after_task is None or spec.after_task not in after or spec.skipped:
+            continue
+        task_id, status = after[spec.after_task]
+        ref = format_ref(RefKind.TASK, task_id)
+        if status is TaskStatus.CANCELLED and spec.name not in decided:
+            template[position] = replace(spec, skipped=f"{ref} was cancelled")
+        elif status is not TaskStatus.DONE and status is not TaskStatus.CANCELLED:
+            gates[spec.name] = ref
+    return CampaignStages(rows=rows, template=tuple(template), states=stage_states(rows, template, gates))
+
+
+@dataclass(frozen=True)
+class StageLine:
+    """One stage of a campaign as `/campaign show` and the App Home list it."""
+
+    name: str
+    status: StageStatus
+    deadline: datetime | None
+    decided: tuple[tuple[str, ApprovalStatus], ...]  # who has answered this round, and how
+    reason: str | None  # why it was rejected
+    role: str | None  # the role a template stage asks for (said when nobody has it)
+
+
+def stage_lines(stages: CampaignStages) -> list[StageLine]:
+    groups = group_stages(stages.rows)
+    lines = []
+    for name, status in stages.states.items():
+        rows = groups.get(name, [])
+        answered = [row for row in rows if row.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED)]
+        rejection = next((row for row in answered if row.status is ApprovalStatus.REJECTED), None)
+        spec = stages.spec(name)
+        lines.append(StageLine(
+            name=name, status=status, deadline=rows[0].deadline if rows else None,
+            decided=tuple((_decider_name(row), row.status) for row in answered),
+            reason=rejection.comments if rejection else None, role=spec.approver_role if spec else None,
+        ))
+    return lines
+
+
+def _decider_name(row: Approval) -> str:
+    if row.delegated_to is not None and row.decided_by_id == row.delegated_to_id:
+        return row.delegated_to.name
+    return row.approver.name
+
+
 async def load_stage(db: AsyncSession, campaign_id: int, stage: str) -> StageView:
     campaign = await db.scalar(
         select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
@@ -188,11 +368,11 @@ async def load_stage(db: AsyncSession, campaign_id: int, stage: str) -> StageVie
     )
     if campaign is None:
         raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
-    rows = await campaign_approvals(db, campaign_id)
-    stage_rows = [row for row in rows if row.stage == stage]
+    stages = await campaign_stages(db, campaign_id)
+    stage_rows = [row for row in stages.rows if row.stage == stage]
     if not stage_rows:
         raise NotFound(f"{format_ref(RefKind.CAMPAIGN, campaign_id)} has no approval stage with that name.")
-    state, waits_for = stage_states(rows)[stage]
+    status = stages.states[stage]
     deciders = {row.decided_by_id for row in stage_rows if row.decided_by_id is not None}
     members = {member.id: member for member in await db.scalars(select(TeamMember).where(TeamMember.id.in_(deciders)))}
     assets = await db.scalars(
@@ -203,7 +383,7 @@ async def load_stage(db: AsyncSession, campaign_id: int, stage: str) -> StageVie
     return StageView(
         campaign_id=campaign.id, campaign_name=campaign.name, channel_id=campaign.channel_id,
         owner=_person(campaign.owner), stage=stage, order=first.stage_order, rule=first.rule, round=first.round,
-        deadline=first.deadline, state=state, waits_for=waits_for,
+        deadline=first.deadline, state=status.state, waits_for=status.waits_for, waits_for_task=status.waits_for_task,
         votes=tuple(
             Vote(approval_id=row.id, approver=_person(row.approver),
                  delegate=_person(row.delegated_to) if row.delegated_to else None, status=row.status,

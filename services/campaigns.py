@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember
-from services import audit, authz
+from services import audit, authz, signoffs
 from services.errors import InvalidInput, NotFound
 from services.fields import InvalidField
 from services.planning.templates import Template
@@ -73,7 +73,25 @@ async def create_campaign(
         launch_date=launch_date.isoformat(),
         **({"owner": owner.slack_user_id} if created_by is not None and created_by.id != owner.id else {}),
     )
-    return await create_plan(db=db, campaign=campaign, template=template, now=now, holidays=holidays)
+    plan = await create_plan(db=db, campaign=campaign, template=template, now=now, holidays=holidays)
+    await signoffs.warn_unstaffed(db=db, campaign=campaign, now=now)  # in time to name approvers
+    return plan
+
+
+async def lock_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
+    """Take the campaign's row for the rest of the transaction, owner loaded and fresh from the database.
+
+    Changes to one campaign's plan or sign-off stages go one at a time: each takes this lock first,
+    before it touches tasks or approvals, so they queue here instead of deadlocking on the children.
+    (SQLite has no row locks; its BEGIN IMMEDIATE already lets one writer in.)
+    """
+    campaign = await db.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
+        .with_for_update(of=Campaign).execution_options(populate_existing=True)
+    )
+    if campaign is None:
+        raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
+    return campaign
 
 
 async def get_campaign(*, db: AsyncSession, campaign_id: int) -> Campaign:

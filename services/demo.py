@@ -6,12 +6,12 @@ staffed by the assignment engine, and the launch has some work done and one task
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Approval, ApprovalRule, Campaign, CampaignStatus, TeamMember
+from models import Approval, Campaign, CampaignStatus, TaskStatus, TeamMember
 from services import authz, campaigns, staffing, tasks
 from services.planning.templates import TemplateLibrary
 
@@ -19,10 +19,10 @@ DEMO_MEMBERS = [
     # slack id, name, role, skills, time zone, capacity
     ("UDEMOMAYA", "Maya Chen", "marketing lead", ["strategy", "approvals"], "America/New_York", 6),
     ("UDEMOLEO", "Leo Martins", "copywriter", ["copywriting", "email"], "Europe/Lisbon", 5),
-    ("UDEMOPRIYA", "Priya Nair", "designer", ["design", "video", "web"], "Asia/Kolkata", 6),
+    ("UDEMOPRIYA", "Priya Nair", "brand", ["design", "video", "web"], "Asia/Kolkata", 6),
     ("UDEMOSAM", "Sam Okafor", "growth marketer", ["ads", "analytics", "email", "social"], "Europe/London", 6),
     ("UDEMOJULIA", "Julia Weber", "product marketing", ["positioning", "copywriting", "pr"], "Europe/Berlin", 6),
-    ("UDEMOOMAR", "Omar Haddad", "events and legal", ["events", "legal", "pr"], "Europe/Madrid", 5),
+    ("UDEMOOMAR", "Omar Haddad", "legal", ["events", "legal", "pr"], "Europe/Madrid", 5),
 ]
 
 # name, template, owner index, days until launch, status
@@ -65,23 +65,23 @@ async def seed_demo(*, db: AsyncSession, library: TemplateLibrary, now: datetime
         task_count += len(plan.tasks)
         plans.append(plan)
 
-    await _progress_the_launch(db, plans[0], members[0], now)
-    return {"members": len(members), "campaigns": len(plans), "tasks": task_count, "approvals": 2}
+    approvals = await _progress_the_launch(db, plans[0], members[0], now)
+    return {"members": len(members), "campaigns": len(plans), "tasks": task_count, "approvals": approvals}
 
 
-async def _progress_the_launch(db: AsyncSession, plan: campaigns.PlanSummary, owner: TeamMember, now: datetime) -> None:
-    """Two tasks done, one blocked, and the first approval stage waiting on two people."""
+async def _progress_the_launch(db: AsyncSession, plan: campaigns.PlanSummary, owner: TeamMember, now: datetime) -> int:
+    """Work done in plan order up to the task the first sign-off reviews, which opens that stage to the
+    marketing lead; then the next critical task blocked. Returns how many approvals are open."""
     ctx = tasks.Context(actor=authz.Actor(member=owner, is_admin=True), now=now)
-    work = [task for task in plan.critical_path if not task.is_milestone]
-    for task in work[:2]:
+    reviewed = next((stage.get("after_task") for stage in plan.timeline.approval_stages), None)
+    ordered = sorted(plan.tasks, key=lambda task: (task.earliest_start_at or now, task.id))
+    for task in ordered:
         task.campaign = plan.campaign
         await tasks.complete(db=db, task=task, ctx=ctx)
-    if len(work) > 2:
-        work[2].campaign = plan.campaign
-        await tasks.block(db=db, task=work[2], reason="Waiting for the final pricing from finance", ctx=ctx)
-    stage = (plan.timeline.approval_stages or [{"name": "Messaging sign-off"}])[0]["name"]
-    deadline = datetime.combine((now + timedelta(days=10)).date(), time(17, 0), tzinfo=UTC)
-    for approver in {owner.id, plan.tasks[0].assignee_id or owner.id}:
-        db.add(Approval(campaign_id=plan.campaign.id, stage=stage, stage_order=1, rule=ApprovalRule.ALL,
-                        approver_id=approver, requested_by_id=owner.id, deadline=deadline))
-    await db.flush()
+        if task.template_key == reviewed or reviewed is None:
+            break
+    waiting = [task for task in plan.critical_path if task.status is TaskStatus.TODO and not task.is_milestone]
+    if waiting:
+        waiting[0].campaign = plan.campaign
+        await tasks.block(db=db, task=waiting[0], reason="Waiting for the final pricing from finance", ctx=ctx)
+    return await db.scalar(select(func.count()).select_from(Approval).where(Approval.campaign_id == plan.campaign.id)) or 0

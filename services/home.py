@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from models import (
     TeamMember,
     Timeline,
 )
-from services.approval_stages import campaign_approvals, open_stages
+from services.approval_stages import StageLine, stage_lines, stages_of
 from services.campaigns import OPEN_STATUSES
 from services.plans import PlanSummary
 from services.team import ACTIVE_TASK_STATUSES
@@ -69,6 +69,7 @@ class CampaignHealth:
     buffer_left_pct: float | None = None
     projected_launch: date | None = None
     progress_pct: float | None = None
+    stages: tuple[StageLine, ...] = ()  # its approval stages, in running order
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,9 @@ async def approvals_waiting(*, db: AsyncSession, member: TeamMember) -> tuple[li
         .order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
         .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
     )).all()
-    open_by_campaign: dict[int, set[str]] = {}
-    for campaign_id in {campaign.id for _, campaign in rows}:
-        open_by_campaign[campaign_id] = open_stages(await campaign_approvals(db, campaign_id))
+    stages = await stages_of(db, [campaign.id for _, campaign in rows])
     waiting = [PendingApproval(approval=approval, campaign=campaign) for approval, campaign in rows
-               if approval.stage in open_by_campaign[campaign.id]]
+               if approval.stage in stages[campaign.id].open_names()]
     return waiting[:APPROVALS_SHOWN], len(waiting)
 
 
@@ -192,7 +191,9 @@ async def campaigns_owned(*, db: AsyncSession, member: TeamMember) -> tuple[list
     total = int(rows[0][1]) if rows else 0
     campaigns = [campaign for campaign, _ in rows]
     timelines = await _timelines(db, campaigns)
-    return [_health(campaign, timelines.get(campaign.id)) for campaign in campaigns], total
+    stages = await stages_of(db, [campaign.id for campaign in campaigns])
+    return [replace(_health(campaign, timelines.get(campaign.id)), stages=tuple(stage_lines(stages[campaign.id])))
+            for campaign in campaigns], total
 
 
 async def _timelines(db: AsyncSession, campaigns: Sequence[Campaign]) -> dict[int, Timeline]:

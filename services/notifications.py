@@ -22,6 +22,7 @@ from models.upsert import insert_ignore_many
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8  # failures that count (5xx, timeouts); rate limits do not
 MAX_KEY = 255
+WRITTEN = "outbox_written"  # key in the session's `info`: ids of the rows written through it
 INSERT_CHUNK = 500  # rows per multi-row INSERT: 14 columns stay far below SQLite's 32,766 parameters
 T = TypeVar("T")
 
@@ -97,7 +98,14 @@ async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetim
     for chunk in _chunks(rows, INSERT_CHUNK):
         written.extend(await insert_ignore_many(db, Notification, list(chunk), conflict=["dedupe_key"],
                                                 returning=Notification.id))
+    db.info.setdefault(WRITTEN, []).extend(written)
     return written
+
+
+def written_in(db: AsyncSession) -> list[int]:
+    """The notifications this session wrote: the unit of work hands them to delivery after its commit
+    (the sweep would find them too, but a minute later)."""
+    return list(db.info.get(WRITTEN, ()))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

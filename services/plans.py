@@ -9,9 +9,10 @@ leave the buffer free and any lateness of the work shows up as buffer consumed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -27,14 +28,52 @@ from models import (
     Timeline,
     TimelineSnapshot,
 )
+from services.approval_stages import SETTLED, StageState, campaign_stages
 from services.errors import InvalidInput
 from services.planning.calendar import WorkingCalendar
-from services.planning.schedule import CycleError, Link, compute_schedule
+from services.planning.schedule import CycleError, Link, Schedule, compute_schedule
 from services.planning.templates import Template
 
 ALERT_LEVELS = (100, 50)
 HOURS_PER_DAY = 8.0  # the campaign calendar's 09:00-17:00
 CLOSED = (TaskStatus.DONE, TaskStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """What one (re)plan changed, for the one line people read after it.
+
+    `first`: a new plan, nothing to compare with (the `_before` values are then the plan's own; the
+    critical work counts as new). `critical_known` is False for a change read back from the snapshots,
+    which keep the launch and the buffer but not the critical path.
+    """
+
+    first: bool
+    launch_before: date | None
+    launch_after: date | None
+    buffer_left_before: float
+    buffer_left_after: float
+    newly_critical: list[Task] = field(default_factory=list)
+    critical_known: bool = True
+    reason: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SignoffGate:
+    """A template sign-off stage as a node of the plan, between the task it reviews and the work that
+    waits for it (see `_with_signoffs`).
+
+    Not open yet (or rejected, so a new round is needed): it takes `allowed_hours` from when it can start.
+    Open: it ends at its deadline, or now if the deadline has passed, so a late sign-off pushes the work
+    after it out day by day, consuming buffer, like a late task. Passed or skipped: it waits for nothing.
+    """
+
+    after_task_id: int
+    allowed_hours: float
+    open_until: datetime | None = None  # open: its deadline
+    is_open: bool = False
+    settled: bool = False
 
 
 @dataclass
@@ -45,6 +84,10 @@ class PlanSummary:
     timeline: Timeline
     tasks: list[Task]
     alerts: list[str] = field(default_factory=list)
+    change: PlanChange | None = None  # set by a (re)plan: what it moved
+    # Lags (working hours, buffer excluded) of the links along the critical path, by (predecessor, successor).
+    path_lags: dict[tuple[int, int], float] = field(default_factory=dict)
+    opened_stages: tuple[str, ...] = ()  # sign-off stages the change opened: their requests go out after commit
 
     @property
     def critical_path(self) -> list[Task]:
@@ -57,8 +100,15 @@ class PlanSummary:
 
     @property
     def critical_days(self) -> float:
-        """Working days of work still ahead on the critical path."""
-        return sum(task.duration_hours for task in self.remaining_critical_path) / HOURS_PER_DAY
+        """Working days the critical path still spans: its open tasks and the lags between them.
+
+        Lags are waiting time the launch must allow for just as much as work, so a compressed plan is
+        short by this span plus the buffer, less the working days left before launch (`compressed_days`,
+        rounded up). The wait after a task already done is left out: part of it has passed.
+        """
+        path = self.remaining_critical_path
+        lags = sum(self.path_lags.get((before.id, after.id), 0.0) for before, after in pairwise(path))
+        return (sum(task.duration_hours for task in path) + lags) / HOURS_PER_DAY
 
     @property
     def compressed(self) -> bool:
@@ -66,7 +116,7 @@ class PlanSummary:
 
     @property
     def buffer_left_pct(self) -> float:
-        return max(0.0, 100.0 - self.timeline.buffer_consumed_pct)
+        return _buffer_left(self.timeline.buffer_consumed_pct)
 
     @property
     def risk(self) -> str:
@@ -87,6 +137,14 @@ class PlanSummary:
         """The longest open critical tasks: where to look to make a compressed plan fit."""
         open_tasks = [task for task in self.remaining_critical_path if not task.is_milestone]
         return sorted(open_tasks, key=lambda task: -task.duration_hours)[:3]
+
+
+def late_working_days(task: Task) -> int:
+    """Whole working days by which the task's earliest finish misses its due date or what the launch
+    needs of it, whichever is earlier (rounded up, as the plan's "days short"); 0 when it is in time."""
+    if task.status in CLOSED or task.float_hours is None or task.float_hours >= -1e-6:
+        return 0
+    return math.ceil(-task.float_hours / HOURS_PER_DAY - 1e-9)
 
 
 def campaign_calendar(owner: TeamMember, holidays: frozenset[date] = frozenset()) -> WorkingCalendar:
@@ -117,16 +175,26 @@ async def create_plan(
     db.add_all(dependencies)
     timeline = Timeline(
         campaign_id=campaign.id, template=template.name, buffer_hours=template.buffer_hours,
-        approval_stages=[
-            {"name": stage.name, "approver_role": stage.approver_role, "rule": stage.rule,
-             "allowed_hours": stage.allowed_hours, "after_task": stage.after_task, "order": order}
-            for order, stage in enumerate(template.approvals, start=1)
-        ],
+        approval_stages=_stage_specs(template),
     )
     db.add(timeline)
     await db.flush()
     calendar = campaign_calendar(campaign.owner, holidays)
-    return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason="planned", alert=False)
+    gates = [SignoffGate(after_task_id=by_key[stage.after_task].id, allowed_hours=stage.allowed_hours)
+             for stage in template.approvals if stage.after_task in by_key]
+    return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason="planned", alert=False,
+                     gates=gates)
+
+
+def _stage_specs(template: Template) -> list[dict[str, object]]:
+    """The template's stages as stored with the plan. They run in the template's order, except that
+    stages reviewing the same task (legal and brand review of the content) run side by side."""
+    orders: dict[str | None, int] = {}
+    for stage in template.approvals:
+        orders.setdefault(stage.after_task, len(orders) + 1)
+    return [{"name": stage.name, "approver_role": stage.approver_role, "rule": stage.rule,
+             "allowed_hours": stage.allowed_hours, "after_task": stage.after_task, "order": orders[stage.after_task]}
+            for stage in template.approvals]
 
 
 async def load_plan(*, db: AsyncSession, campaign: Campaign) -> PlanSummary | None:
@@ -134,7 +202,25 @@ async def load_plan(*, db: AsyncSession, campaign: Campaign) -> PlanSummary | No
     if timeline is None:
         return None
     tasks = await db.scalars(select(Task).where(Task.campaign_id == campaign.id).order_by(Task.id))
-    return PlanSummary(campaign=campaign, timeline=timeline, tasks=list(tasks))
+    path = list(timeline.critical_path)
+    dependencies: Iterable[TaskDependency] = (
+        await db.scalars(select(TaskDependency).where(TaskDependency.successor_id.in_(path))) if path else ())
+    return PlanSummary(campaign=campaign, timeline=timeline, tasks=list(tasks),
+                       path_lags=_path_lags(path, dependencies))
+
+
+async def last_change(*, db: AsyncSession, campaign: Campaign) -> PlanChange | None:
+    """The latest re-plan against the plan before it, from the snapshots; None for a plan never re-planned."""
+    latest, before = (list(await db.scalars(
+        select(TimelineSnapshot).where(TimelineSnapshot.campaign_id == campaign.id)
+        .order_by(TimelineSnapshot.at.desc(), TimelineSnapshot.id.desc()).limit(2)
+    )) + [None, None])[:2]
+    if latest is None or before is None:
+        return None
+    return PlanChange(first=False, launch_before=before.projected_launch, launch_after=latest.projected_launch,
+                      buffer_left_before=_buffer_left(before.buffer_consumed_pct),
+                      buffer_left_after=_buffer_left(latest.buffer_consumed_pct), critical_known=False,
+                      reason=latest.reason, at=latest.at)
 
 
 async def replan(
@@ -148,7 +234,25 @@ async def replan(
     ids = [task.id for task in tasks]
     dependencies = list(await db.scalars(select(TaskDependency).where(TaskDependency.successor_id.in_(ids))))
     calendar = campaign_calendar(campaign.owner, holidays)
-    return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason=reason, alert=True)
+    gates = await signoff_gates(db=db, campaign_id=campaign.id, tasks=tasks)
+    return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason=reason, alert=True,
+                     gates=gates)
+
+
+async def signoff_gates(*, db: AsyncSession, campaign_id: int, tasks: Sequence[Task]) -> list[SignoffGate]:
+    """The campaign's template sign-offs as they stand, for the planner."""
+    stages = await campaign_stages(db, campaign_id)
+    by_key = {task.template_key: task.id for task in tasks if task.template_key}
+    gates = []
+    for spec in stages.template:
+        if spec.after_task not in by_key:
+            continue
+        state = stages.states[spec.name].state
+        deadline = next((row.deadline for row in stages.rows if row.stage == spec.name), None)
+        gates.append(SignoffGate(after_task_id=by_key[spec.after_task], allowed_hours=spec.allowed_hours,
+                                 open_until=deadline, is_open=state is StageState.OPEN,
+                                 settled=state in SETTLED))
+    return gates
 
 
 def _schedule(
@@ -162,6 +266,7 @@ def _schedule(
     *,
     reason: str,
     alert: bool,
+    gates: Sequence[SignoffGate] = (),
 ) -> PlanSummary:
     active = [task for task in tasks if task.status is not TaskStatus.CANCELLED]
     index = {task.id: position for position, task in enumerate(active)}
@@ -176,12 +281,20 @@ def _schedule(
     if virtual_launch:
         durations.append(0.0)
         min_start.append(0.0)
+    links = _with_signoffs(gates, index, dependencies, links, durations, min_start, calendar, origin)
     try:
         schedule = compute_schedule(durations, links, deadline=deadline, min_start=min_start)
     except CycleError as error:  # templates are checked on load; this guards edits made later
         names = " → ".join(active[i].title for i in error.cycle if i < len(active))
         raise InvalidInput(f"These tasks wait on each other in a circle: {names}.") from None
 
+    before = _before(timeline, active)
+    work_finish = schedule.project_finish - buffer
+    projected = _projected_launch(campaign, calendar, origin, work_finish, deadline)
+    projected_moment = datetime.combine(projected, calendar.day_start, tzinfo=ZoneInfo(calendar.timezone))
+    fixed = {i: calendar.working_hours_between(origin, task.due_at) for i, task in enumerate(active)
+             if task.due_fixed and task.due_at is not None and task.status is not TaskStatus.DONE}
+    finish = _planned_finishes(len(active), schedule, durations, links, fixed)
     critical = {i for i in schedule.critical_path if i < len(active)}
     for i, task in enumerate(active):
         if task.status is TaskStatus.DONE:
@@ -189,29 +302,21 @@ def _schedule(
             continue
         task.earliest_start_at = calendar.next_working_moment(calendar.add_working_hours(origin, schedule.earliest_start[i]))
         task.earliest_finish_at = calendar.add_working_hours(origin, schedule.earliest_finish[i])
-        # Planned dates are the latest that still meet the launch; where those already lie in the past
-        # (a compressed plan) nobody can act on them, so the earliest possible dates stand instead.
-        in_time = schedule.latest_start[i] >= 0
-        planned_start = schedule.latest_start[i] if in_time else schedule.earliest_start[i]
-        planned_finish = schedule.latest_finish[i] if in_time else schedule.earliest_finish[i]
-        task.start_at = calendar.next_working_moment(calendar.add_working_hours(origin, planned_start))
         if task.is_milestone and not task.due_fixed and abs(schedule.latest_finish[i] - deadline) < 1e-9:
-            task.due_at = launch_moment.astimezone(UTC)  # the launch itself: on launch day, not the eve
-        elif not task.due_fixed:
-            task.due_at = calendar.add_working_hours(origin, planned_finish)
-        task.float_hours = round(schedule.total_float[i], 2)
+            # The launch itself: on the (projected) launch day, not the eve, and never before the work it closes.
+            task.due_at = task.start_at = projected_moment.astimezone(UTC)
+            task.float_hours = round(schedule.total_float[i], 2)
+        else:
+            if not task.due_fixed:
+                task.due_at = calendar.add_working_hours(origin, finish[i])
+            task.start_at = calendar.next_working_moment(calendar.add_working_hours(origin, finish[i] - durations[i]))
+            # Negative: how late it runs, against the launch or against its own due date if that is earlier.
+            task.float_hours = round(min(schedule.total_float[i], finish[i] - schedule.earliest_finish[i]), 2)
         task.on_critical_path = i in critical
 
     open_floats = [schedule.total_float[i] for i, task in enumerate(active) if task.status is not TaskStatus.DONE]
     min_float = min(open_floats, default=0.0)
     consumed_hours = max(0.0, schedule.project_finish - deadline)
-    work_finish = schedule.project_finish - buffer
-    if work_finish > deadline:
-        # The launch happens at the start of a day, so work ending on day D launches the next working day.
-        slipped = calendar.add_working_hours(origin, work_finish).astimezone(ZoneInfo(calendar.timezone)).date()
-        projected = max(campaign.launch_date, _next_working_day(calendar, slipped + timedelta(days=1)))
-    else:
-        projected = campaign.launch_date
     previous_projection = timeline.projected_launch
     timeline.critical_path = [active[i].id for i in schedule.critical_path if i < len(active)]
     timeline.milestones = [
@@ -228,7 +333,91 @@ def _schedule(
     timeline.alert_level = next((level for level in ALERT_LEVELS if timeline.buffer_consumed_pct >= level), 0)
     db.add(TimelineSnapshot(campaign_id=campaign.id, at=now, reason=reason[:200], projected_launch=projected,
                             buffer_consumed_pct=timeline.buffer_consumed_pct, progress_pct=timeline.progress_pct))
-    return PlanSummary(campaign=campaign, timeline=timeline, tasks=active, alerts=alerts)
+    return PlanSummary(campaign=campaign, timeline=timeline, tasks=active, alerts=alerts,
+                       change=_change(before, timeline, active, reason=reason[:200], at=now),
+                       path_lags=_path_lags(timeline.critical_path, dependencies))
+
+
+def _planned_finishes(
+    count: int, schedule: Schedule, durations: Sequence[float], links: Sequence[Link], fixed: dict[int, float]
+) -> list[float]:
+    """When each of the first `count` tasks is due, in working hours from the origin.
+
+    The latest finish that still meets the launch or, where that is out of reach (a compressed plan: it
+    would lie in the past, or before the task can possibly finish), the earliest possible finish. Both
+    grow along every link, so their maximum does too: nothing is due before what it waits for, and
+    nothing is due before it can be done, so reminders never fire for dates nobody could meet.
+    A date a person set stands, and holds the work before it: what it waits for is due in time for it,
+    even where that is earlier than possible (that task then shows late: see `late_working_days`).
+    """
+    finish = [fixed.get(i, max(schedule.earliest_finish[i], schedule.latest_finish[i])) for i in range(count)]
+    outgoing: dict[int, list[Link]] = {}
+    for link in links:
+        if link.successor < count:  # not into a virtual point
+            outgoing.setdefault(link.predecessor, []).append(link)
+    held = set(fixed)  # tasks whose date binds the tasks before them
+    for task in reversed(schedule.order):  # successors first
+        if task >= count or task in fixed:
+            continue
+        for link in outgoing.get(task, ()):
+            if link.successor in held:
+                bound = finish[link.successor] - durations[link.successor] - link.lag
+                if bound < finish[task]:
+                    finish[task] = bound
+                    held.add(task)
+    return finish
+
+
+def _projected_launch(
+    campaign: Campaign, calendar: WorkingCalendar, origin: datetime, work_finish: float, deadline: float
+) -> date:
+    if work_finish <= deadline:
+        return campaign.launch_date
+    # The launch happens at the start of a day, so work ending on day D launches the next working day.
+    slipped = calendar.add_working_hours(origin, work_finish).astimezone(ZoneInfo(calendar.timezone)).date()
+    return max(campaign.launch_date, _next_working_day(calendar, slipped + timedelta(days=1)))
+
+
+def _path_lags(path: Sequence[int], dependencies: Iterable[TaskDependency]) -> dict[tuple[int, int], float]:
+    pairs = set(pairwise(path))
+    return {(d.predecessor_id, d.successor_id): d.lag_hours for d in dependencies
+            if (d.predecessor_id, d.successor_id) in pairs}
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The plan as it stood before a (re)plan, read before `_schedule` overwrites it."""
+
+    first: bool
+    launch: date | None
+    buffer_left: float
+    critical: frozenset[int]
+
+
+def _before(timeline: Timeline, tasks: Sequence[Task]) -> _Before:
+    return _Before(first=timeline.computed_at is None, launch=timeline.projected_launch,
+                   buffer_left=_buffer_left(timeline.buffer_consumed_pct),
+                   critical=frozenset(task.id for task in tasks if task.on_critical_path))
+
+
+def _change(before: _Before, timeline: Timeline, tasks: Sequence[Task], *, reason: str, at: datetime) -> PlanChange:
+    after_left = _buffer_left(timeline.buffer_consumed_pct)
+    # Milestones are left out: the launch is always critical, and a moment is not work to watch.
+    by_id = {task.id: task for task in tasks}
+    critical = [by_id[i] for i in timeline.critical_path
+                if i in by_id and by_id[i].on_critical_path and not by_id[i].is_milestone]  # in path order
+    if before.first:
+        return PlanChange(first=True, launch_before=timeline.projected_launch, launch_after=timeline.projected_launch,
+                          buffer_left_before=after_left, buffer_left_after=after_left, newly_critical=critical,
+                          reason=reason, at=at)
+    newly = [task for task in critical if task.id not in before.critical]
+    return PlanChange(first=False, launch_before=before.launch, launch_after=timeline.projected_launch,
+                      buffer_left_before=before.buffer_left, buffer_left_after=after_left,
+                      newly_critical=newly, reason=reason, at=at)
+
+
+def _buffer_left(consumed_pct: float) -> float:
+    return max(0.0, 100.0 - consumed_pct)
 
 
 def _earliest_allowed(task: Task, calendar: WorkingCalendar, origin: datetime) -> float:
@@ -259,6 +448,52 @@ def _links_with_buffer(
     virtual_launch = len(tasks)
     links += [Link(index[task.id], virtual_launch, buffer) for task in final_tasks]
     return links, bool(final_tasks)
+
+
+def _with_signoffs(
+    gates: Sequence[SignoffGate], index: dict[int, int], dependencies: Sequence[TaskDependency], links: list[Link],
+    durations: list[float], min_start: list[float], calendar: WorkingCalendar, origin: datetime,
+) -> list[Link]:
+    """Put each sign-off between its task and the work that waits for it; appends the gates' nodes.
+
+    A template carries a sign-off's time as the lag on the links out of the task it reviews (content
+    ready, then a 2-day lag before the press outreach). Those links now run through the sign-off nodes,
+    with only the part of the lag beyond the longest sign-off left on them, so the plan is the same while
+    nothing is decided and the work moves with the real sign-off once it opens, passes or runs late.
+    Links without a lag do not wait for a sign-off.
+    """
+    nodes: dict[int, list[int]] = {}
+    allowed: dict[int, float] = {}
+    for gate in gates:
+        task = index.get(gate.after_task_id)
+        if task is None:  # the task was cancelled: nothing waits on its review
+            continue
+        nodes.setdefault(task, []).append(len(durations))
+        allowed[task] = max(allowed.get(task, 0.0), gate.allowed_hours)
+        if gate.settled:
+            durations.append(0.0)
+            min_start.append(min_start[task])  # no later than the task itself allows
+        elif gate.is_open:
+            ends = calendar.working_hours_between(origin, gate.open_until) if gate.open_until else 0.0
+            durations.append(0.0)
+            min_start.append(max(0.0, ends))
+        else:
+            durations.append(gate.allowed_hours)
+            min_start.append(0.0)
+    if not nodes:
+        return links
+    lags = {(index[d.predecessor_id], index[d.successor_id]): d.lag_hours for d in dependencies
+            if d.predecessor_id in index and d.successor_id in index}
+    rewired = [Link(task, node, 0.0) for task, task_nodes in nodes.items() for node in task_nodes]
+    for link in links:
+        lag = lags.get((link.predecessor, link.successor), 0.0)
+        if link.predecessor not in nodes or lag <= 0:
+            rewired.append(link)
+            continue
+        buffer = link.lag - lag  # on a link into the launch
+        rest = max(0.0, lag - allowed[link.predecessor]) + buffer
+        rewired += [Link(node, link.successor, rest) for node in nodes[link.predecessor]]
+    return rewired
 
 
 def _next_working_day(calendar: WorkingCalendar, day: date) -> date:

@@ -42,6 +42,7 @@ from models import (
     TeamMember,
     Urgency,
 )
+from services.approval_stages import stages_of
 from services.notifications import Draft, channel_for, notify_many
 from services.quiet_hours import IMMEDIATE, has_hours, next_delivery_time, out_of_office, windows_on, zone
 from services.refs import RefKind, format_ref
@@ -202,8 +203,10 @@ async def due_notifications(*, db: AsyncSession, now: datetime, max_writes: int 
     for task in tasks:
         if camp := campaigns.get(task.campaign_id):
             wanted.extend(_task_rules(task, camp, people, now, digests))
-    for approval in approvals:
-        if camp := campaigns.get(approval.campaign_id):
+    stages = await stages_of(db, sorted({approval.campaign_id for approval in approvals}))
+    for approval in approvals:  # a stage still waiting (for its task, or an earlier stage) reminds nobody
+        camp = campaigns.get(approval.campaign_id)
+        if camp and approval.stage in stages[approval.campaign_id].open_names():
             wanted.extend(_approval_rules(approval, camp, people, now, digests))
     wanted.extend(_digest_rules(digests, people, now))
 

@@ -1,7 +1,9 @@
 """The weekly status post of each live campaign: Monday 09:00 in the owner's time zone.
 
 One post per campaign and ISO week, keyed `status:<campaign id>:<ISO year>-W<week>` by the owner's local
-date, to the campaign's channel or, without one, to the owner. Catch-up works like the digests: a sweep
+date, to the campaign's channel or, without one, to the owner. The first is the first Monday 09:00 strictly
+after the campaign was created: a campaign made on a Wednesday waits for next Monday instead of getting a
+"weekly" status minutes after its creation (a catch-up is for a week the campaign lived through). Catch-up works like the digests: a sweep
 later in the week (after downtime) writes that week's post once; weeks missed entirely are not sent,
 since last week's numbers are stale once a new week has begun.
 
@@ -107,9 +109,15 @@ def week_key(campaign_id: int, local: datetime) -> tuple[str, str] | None:
     return f"status:{campaign_id}:{label}", label
 
 
+def week_start(local: datetime) -> datetime:
+    """Monday 09:00 of `local`'s week, on the same clock: the moment that week's post is for."""
+    monday = local.date() - timedelta(days=local.weekday())
+    return datetime.combine(monday, POST_AT, tzinfo=local.tzinfo)
+
+
 async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
     rows = (await db.execute(
-        select(Campaign.id.label("campaign_id"), Campaign.channel_id, *PERSON_COLUMNS)
+        select(Campaign.id.label("campaign_id"), Campaign.channel_id, Campaign.created_at, *PERSON_COLUMNS)
         .join(TeamMember, TeamMember.id == Campaign.owner_id)
         .join(Timeline, Timeline.campaign_id == Campaign.id)
         .where(Campaign.status.in_(LIVE_CAMPAIGNS))
@@ -119,7 +127,7 @@ async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
         tz = zone(r.timezone)
         local = now.astimezone(tz)
         slot = week_key(r.campaign_id, local)
-        if slot is None:
+        if slot is None or week_start(local) <= r.created_at:
             continue
         owner = Person.from_row(r)
         scheduled = now

@@ -15,8 +15,8 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from models import Campaign, CampaignStatus, Timeline, Urgency
-from services import notifications, plans
+from models import Campaign, CampaignStatus, Timeline
+from services import notifications, plan_alerts, plans
 from services.reminders import MAX_WRITES, due_notifications
 from services.status_reports import weekly_status_posts
 
@@ -68,13 +68,8 @@ async def replan_stale(
     for campaign in stale:
         plan = await plans.replan(db=db, campaign=campaign, now=now, reason="daily re-plan", holidays=holidays)
         count += 1
-        if plan is not None and plan.alerts:
-            await notifications.notify(
-                db=db, dedupe_key=f"plan-alert:{campaign.id}:daily:{now.date().isoformat()}", kind="plan_alert",
-                payload={"campaign_id": campaign.id, "campaign_name": campaign.name, "alerts": list(plan.alerts),
-                         "because_mrkdwn": "the daily re-plan"},
-                recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=now,
-            )
+        await plan_alerts.write(db=db, plan=plan, key=f"daily:{now.date().isoformat()}", because="the daily re-plan",
+                                now=now)
     return count
 
 

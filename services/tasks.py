@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import Campaign, CampaignStatus, Comment, Priority, Task, TaskDependency, TaskStatus, TeamMember
-from services import audit, authz, plans
+from services import audit, authz, plans, signoffs
+from services.approval_stages import campaign_stages
+from services.campaigns import lock_campaign
 from services.errors import DomainError, InvalidInput, NotFound
 from services.fields import InvalidField
 from services.planning.schedule import Link, find_cycle
@@ -52,10 +54,12 @@ async def get_task(*, db: AsyncSession, task_id: int) -> Task:
 
 
 async def list_tasks(*, db: AsyncSession, campaign: Campaign) -> Sequence[Task]:
-    """A campaign's tasks in plan order: by latest start, milestones after the work they close."""
+    """A campaign's tasks in plan order, by due date: a plan never has a task due before what it waits for
+    (`plans._planned_finishes`), so this is also the order of the links; at the same moment a milestone
+    comes after the work it closes."""
     rows = await db.scalars(
         select(Task).where(Task.campaign_id == campaign.id).options(selectinload(Task.assignee))
-        .order_by(Task.start_at.is_(None), Task.start_at, Task.is_milestone, Task.id)
+        .order_by(Task.due_at.is_(None), Task.due_at, Task.is_milestone, Task.start_at, Task.id)
     )
     return rows.all()
 
@@ -78,16 +82,25 @@ async def start(*, db: AsyncSession, task: Task, ctx: Context) -> None:
 
 
 async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanSummary | None:
+    """Finish the task, open the sign-off stages that waited for it, re-plan."""
     authz.require_task_worker(ctx.actor, task, task.campaign, "finish this task")
+    campaign = await lock_campaign(db, task.campaign_id)  # first: one change to a campaign's plan at a time
+    await db.refresh(task, ["status"])  # what the last writer left, now that nobody else can change it
     if task.status is TaskStatus.DONE:
         raise InvalidInput(f"{task_ref(task)} is already done.")
     require_open(task)
+    before = (await campaign_stages(db, campaign.id)).open_names()
     task.status = TaskStatus.DONE
     task.completed_at = ctx.now
     task.blocked_reason = None
     late = task.due_at is not None and ctx.now > task.due_at
     _audit(db, ctx, task, "task.completed", late=late)
-    return await _replan(db, task, ctx, f"{task_ref(task)} done" + (" late" if late else ""))
+    opened = await signoffs.open_ready(db=db, campaign=campaign, before=before, now=ctx.now, holidays=ctx.holidays,
+                                       actor_slack_id=ctx.actor.member.slack_user_id)
+    plan = await _replan(db, task, ctx, f"{task_ref(task)} done" + (" late" if late else ""))
+    if plan is not None:
+        plan.opened_stages = opened
+    return plan
 
 
 async def block(*, db: AsyncSession, task: Task, reason: str, ctx: Context) -> plans.PlanSummary | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Task, TaskStatus, TeamMember, utcnow
 from models.upsert import insert_ignore
 from services import audit
+from services.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,51 @@ def apply_profile(member: TeamMember, profile: Profile) -> None:
 
 async def find_member(*, db: AsyncSession, slack_user_id: str) -> TeamMember | None:
     return await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == slack_user_id))
+
+
+# Spaces, dots, underscores and hyphens are how a name becomes a Slack handle: `Julia Weber` -> `julia.weber`.
+_HANDLE_SEPARATORS = re.compile(r"[\s._-]+")
+AMBIGUOUS_LISTED = 5  # people named in a "could be" answer; the rest are counted
+
+
+def _handle(text: str) -> str:
+    return _HANDLE_SEPARATORS.sub("", text.casefold())
+
+
+async def find_members_by_name(*, db: AsyncSession, name: str) -> list[TeamMember]:
+    """The active members a typed `@name` can mean, case-insensitively; several when it is ambiguous.
+
+    The whole name (spelled with or without spaces and dots) or the Slack id wins over a first name, so
+    `@julia.weber` is one person even when two Julias work here. The store keeps one name per member
+    (Slack's real name, else its display name), so that is what a name is matched against.
+    """
+    wanted = name.strip().removeprefix("@").strip()
+    if not _handle(wanted):
+        return []
+    # Compared in Python: SQLite's lower() only folds ASCII, and a team is small enough to read whole.
+    members = (await db.scalars(select(TeamMember).where(TeamMember.is_active.is_(True))
+                                .order_by(TeamMember.id))).all()
+    whole = [m for m in members if _handle(wanted) in (_handle(m.name), m.slack_user_id.casefold())]
+    if whole:
+        return whole
+    return [m for m in members if m.name.split() and m.name.split()[0].casefold() == wanted.casefold()]
+
+
+def only_member(found: Sequence[TeamMember], *, typed: str) -> TeamMember:
+    """The one member `find_members_by_name` found for `typed`; InvalidInput says why when it is not one."""
+    shown = "@" + _shorten(typed.strip().removeprefix("@"))
+    if not found:
+        raise InvalidInput(f"I don't know {shown}; `/team list` shows who is here.")
+    if len(found) > 1:
+        listed = ", ".join(f"{_shorten(m.name)} (@{m.slack_user_id})" for m in found[:AMBIGUOUS_LISTED])
+        more = f" and {len(found) - AMBIGUOUS_LISTED} more" if len(found) > AMBIGUOUS_LISTED else ""
+        raise InvalidInput(f"{shown} could be {listed}{more}. Type the one you mean by id, "
+                           f"like `@{found[0].slack_user_id}`.")
+    return found[0]
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def valid_timezone(name: str) -> bool:

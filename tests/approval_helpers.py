@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from models import Approval, ApprovalMessage, AuditEntry, Campaign
+from models import Approval, ApprovalMessage, AuditEntry, Campaign, Task
 from tests.conftest import RunningApp
 from tests.fake_slack import Call, FakeSlack
 from tests.slack_helpers import send_command
@@ -18,6 +18,7 @@ from tests.slack_requests import block_actions_payload, view_submission_payload
 
 CHANNEL = "C0GENERAL"  # where the test campaigns are created, so their requests are posted there too
 OWNER, BOB, CAROL, DAN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAN"
+ERIN, FRANK = "U0ERIN", "U0FRANK"  # hold the template's roles in a `staffed` campaign
 MENTION = {BOB: "<@U0BOB|bob>", CAROL: "<@U0CAROL|carol>", DAN: "<@U0DAN|dan>"}
 
 
@@ -26,8 +27,16 @@ def add_people(fake: FakeSlack) -> None:
     fake.add_user(DAN, name="dan", real_name="Dan Diaz", tz="America/New_York")
 
 
-async def new_campaign(app: RunningApp, fake: FakeSlack, name: str = "Spring launch", template: str = "webinar") -> int:
+async def new_campaign(
+    app: RunningApp, fake: FakeSlack, name: str = "Spring launch", template: str = "webinar", *, staffed: bool = True
+) -> int:
+    """A campaign created by the owner in CHANNEL. `staffed`: the webinar template's roles (marketing lead,
+    brand) belong to two people the tests leave alone, so nobody is told a stage has no approvers."""
     add_people(fake)
+    if staffed:
+        for user, role in ((ERIN, "marketing lead"), (FRANK, "brand")):
+            fake.add_user(user, name=user.lower(), real_name=user.title(), tz="Europe/Berlin")
+            await send_command(app, fake, "/team", f"me role={role}", user_id=user)
     launch = (date.today() + timedelta(days=120)).isoformat()
     await send_command(app, fake, "/campaign", f'new "{name}" {template} {launch}', channel_id=CHANNEL)
     async with app.sessions() as db:
@@ -103,7 +112,25 @@ def requests_to(fake: FakeSlack, user: str) -> list[Call]:
 
 
 def told_owner(fake: FakeSlack, user: str = OWNER) -> list[Call]:
-    return posts_in(fake, user)
+    """What the owner heard about decisions (not the notices that a template stage has nobody to approve it)."""
+    return [call for call in posts_in(fake, user) if "nobody can approve" not in text_of(call)]
+
+
+def to_owner(call: Call) -> bool:
+    """A post telling the owner about a decision (see `told_owner`)."""
+    return call.args.get("channel") == OWNER and "nobody can approve" not in text_of(call)
+
+
+def unstaffed_notices(fake: FakeSlack, stage: str, user: str = OWNER) -> list[Call]:
+    return [call for call in posts_in(fake, user) if "nobody can approve" in text_of(call) and stage in text_of(call)]
+
+
+async def task_id(app: RunningApp, key: str, campaign_id: int = 1) -> int:
+    """The id of the campaign's task made from the template task `key`."""
+    async with app.sessions() as db:
+        found = await db.scalar(select(Task.id).where(Task.campaign_id == campaign_id, Task.template_key == key))
+        assert found is not None, key
+        return found
 
 
 def buttons(message: dict[str, Any]) -> list[str]:

@@ -24,8 +24,11 @@ from tests.approval_helpers import (
     posts_in,
     requests_to,
     settled,
+    task_id,
     text_of,
+    to_owner,
     told_owner,
+    unstaffed_notices,
     updates_of,
 )
 from tests.conftest import RunningApp, app_settings, start_app
@@ -40,7 +43,7 @@ async def test_two_stages_all_then_any(running_app: RunningApp, fake_slack: Fake
     reply = await approval(app, fake, f'request CM-1 "Copy review" {MENTION[BOB]} {MENTION[CAROL]} rule=all')
     assert "Asked" in text_of(reply) and reply.args["response_type"] == "ephemeral"
     reply = await approval(app, fake, f"request CM-1 Final sign-off {MENTION[DAN]} {MENTION[BOB]} rule=any by 2099-12-31")
-    assert "waits for" in text_of(reply) and "Copy review" in text_of(reply)
+    assert "opens when" in text_of(reply) and "Copy review" in text_of(reply)
     await settled(fake)
 
     # The first stage is open: Bob and Carol have a DM with the three buttons, the channel a post without.
@@ -82,34 +85,83 @@ async def test_two_stages_all_then_any(running_app: RunningApp, fake_slack: Fake
     assert len(second) == 3
     assert (await campaign(app)).approved_at is None
     await click(app, fake, DAN, "approval_approve", 3)
-    await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == OWNER, count=2)
+    await fake.wait_for("chat.postMessage", to_owner, count=2)
     await settled(fake)
     for channel, ts, _ in second:
         assert buttons(fake.messages[(channel, ts)]) == [] and len(updates_of(fake, channel, ts)) == 1
     assert "not needed any more" in text_of(fake.messages[(second[-1][0], second[-1][1])])
     rows = await approvals(app)
     assert [rows[i].status for i in (1, 2, 3, 4)] == [ApprovalStatus.APPROVED] * 3 + [ApprovalStatus.CANCELLED]
-    assert (await campaign(app)).approved_at is not None
-    assert "CM-1 Spring &lt;!here&gt; launch is approved" in text_of(told_owner(fake)[-1])
+    # The template's own stages have not run yet: two ad hoc stages passing do not sign off the campaign.
+    assert (await campaign(app)).approved_at is None
+    assert "Final sign-off" in text_of(told_owner(fake)[-1]) and "is approved" not in text_of(told_owner(fake)[-1])
     actions = await audit_actions(app)
-    assert actions.count("approval.approved") == 3 and "campaign.approved" in actions
+    assert actions.count("approval.approved") == 3 and "campaign.approved" not in actions
+
+    # Taking the template's stages out leaves nothing to sign off: only then is the campaign approved.
+    reply = await approval(app, fake, 'skip CM-1 "Topic sign-off" the exec review covered it')
+    assert "is skipped" in text_of(reply) and "Every sign-off" not in text_of(reply)
+    assert (await campaign(app)).approved_at is None
+    reply = await approval(app, fake, 'skip CM-1 "deck review"')
+    assert "Every sign-off of CM-1 is in" in text_of(reply)
+    assert (await campaign(app)).approved_at is not None
+    assert "campaign.approved" in await audit_actions(app)
+    shown = await send_command(app, fake, "/campaign", "show CM-1")
+    assert "Topic sign-off* · skipped (skipped by" in text_of(shown) and "the exec review covered it" in text_of(shown)
+    assert "Copy review* · approved" in text_of(shown) and "Final sign-off* · approved" in text_of(shown)
 
 
-async def test_a_template_stage_goes_to_the_role(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+async def test_a_template_stage_opens_when_its_task_is_done(running_app: RunningApp, fake_slack: FakeSlack) -> None:
     app, fake = running_app, fake_slack
-    await new_campaign(app, fake)  # webinar: "Topic sign-off" (marketing lead, any, 1d), then "Deck review" (brand)
-    refused = await approval(app, fake, 'request CM-1 "topic sign-off"')
-    assert "Nobody on the team has the role" in text_of(refused) and "marketing lead" in text_of(refused)
-
+    await new_campaign(app, fake, staffed=False)  # webinar: "Topic sign-off" (marketing lead, any, 1d) after the abstract,
+    # then "Deck review" (brand, any, 1d) after the deck design
+    abstract, deck_design = await task_id(app, "abstract"), await task_id(app, "deck_design")
+    # Nobody has either role yet: the owner hears at once, with the command that names approvers instead.
+    for stage in ("Topic sign-off", "Deck review"):
+        notice = await fake.wait_for("chat.postMessage", lambda call, stage=stage: bool(unstaffed_notices(fake, stage)))
+        assert f'/approval request CM-1 \\"{stage}\\" @dana' in repr(notice.args) or "/approval request CM-1" in text_of(notice)
     for user in (BOB, CAROL):
         await send_team(app, fake, user, "me role=Marketing  Lead")
-    reply = await approval(app, fake, 'request CM-1 "topic sign-off"')
-    assert "Topic sign-off" in text_of(reply) and "<@U0BOB>" in text_of(reply) and "<@U0CAROL>" in text_of(reply)
+
+    shown = await send_command(app, fake, "/campaign", "show CM-1")
+    assert f"Topic sign-off* · waiting for T-{abstract}" in text_of(shown)
+    assert f"Deck review* · waiting for T-{deck_design}" in text_of(shown)
+    assert await approvals(app) == {}  # nobody is asked before the work is there to review
+
+    # The abstract is done: the stage opens by itself, to the people with the role, with its 1 day.
+    await send_command(app, fake, "/task", f"done T-{abstract}")
+    await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == CHANNEL and "Topic sign-off" in text_of(call))
     await settled(fake)
     rows = await approvals(app)
-    assert {row.stage for row in rows.values()} == {"Topic sign-off"}  # the template's spelling
-    assert all(row.rule.value == "any" and row.deadline is not None for row in rows.values())  # 1d from now
+    assert {row.stage for row in rows.values()} == {"Topic sign-off"}
+    assert all(row.rule.value == "any" and row.deadline is not None for row in rows.values())
     assert len(requests_to(fake, BOB)) == 1 and len(requests_to(fake, CAROL)) == 1
+    mine = await approval(app, fake, "mine", user=BOB)
+    assert "Topic sign-off" in text_of(mine)
+    shown = await send_command(app, fake, "/campaign", "show CM-1")
+    assert "Topic sign-off* · open until <!date^" in text_of(shown) and "nobody has decided yet" in text_of(shown)
+
+    # Bob's approval passes it ("any"); the campaign still waits for the deck review.
+    first = min(rows)
+    await click(app, fake, BOB, "approval_approve", first)
+    await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == OWNER and "passed" in text_of(call))
+    assert (await campaign(app)).approved_at is None
+
+    # The deck design is done but nobody has the role "brand": the stage can't open, the owner hears once.
+    await send_command(app, fake, "/task", f"done T-{deck_design}")
+    await fake.wait_for("chat.postMessage", lambda call: len(unstaffed_notices(fake, "Deck review")) == 2)
+    shown = await send_command(app, fake, "/campaign", "show CM-1")
+    assert "Deck review* · needs approvers" in text_of(shown) and "Topic sign-off* · approved" in text_of(shown)
+    # Naming the approvers opens it at once; Dan's approval is the last sign-off.
+    await approval(app, fake, f'request CM-1 "Deck review" {MENTION[DAN]}')
+    await fake.wait_for("chat.postMessage", lambda call: bool(requests_to(fake, DAN)))
+    deck = max(await approvals(app))
+    await click(app, fake, DAN, "approval_approve", deck)
+    await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == OWNER and "is approved" in text_of(call))
+    assert (await campaign(app)).approved_at is not None
+    await send_command(app, fake, "/task", "done T-1")  # more work done: no stage to open, no notice again
+    await settled(fake)
+    assert len(unstaffed_notices(fake, "Deck review")) == 2 and len(unstaffed_notices(fake, "Topic sign-off")) == 1
 
 
 async def send_team(app: RunningApp, fake: FakeSlack, user: str, text: str) -> None:
@@ -118,20 +170,22 @@ async def send_team(app: RunningApp, fake: FakeSlack, user: str, text: str) -> N
 
 async def test_stages_open_in_order_even_when_asked_out_of_order(running_app: RunningApp, fake_slack: FakeSlack) -> None:
     app, fake = running_app, fake_slack
-    await new_campaign(app, fake)
-    # "Deck review" is second in the template; asked first, it opens at once and is not overtaken later.
-    await approval(app, fake, f'request CM-1 "Deck review" {MENTION[BOB]}')
+    await new_campaign(app, fake, staffed=False)
+    for key in ("abstract", "deck_design"):  # the work both template stages review is done
+        await send_command(app, fake, "/task", f"done T-{await task_id(app, key)}")
+    # "Deck review" is second in the template: asked first, it still waits for "Topic sign-off".
+    reply = await approval(app, fake, f'request CM-1 "Deck review" {MENTION[BOB]}')
+    assert "opens when *Topic sign-off* has passed" in text_of(reply)
     reply = await approval(app, fake, f'request CM-1 "Topic sign-off" {MENTION[CAROL]}')
+    assert "Asked" in text_of(reply)
+    await approval(app, fake, f'request CM-1 "Launch go" {MENTION[DAN]}')  # asked last: runs last
     await settled(fake)
-    assert "Asked" in text_of(reply)  # runs beside the open stage instead of stopping it
-    assert len(requests_to(fake, BOB)) == 1 and len(requests_to(fake, CAROL)) == 1
-    await approval(app, fake, f'request CM-1 "Launch go" {MENTION[DAN]}')
-    await settled(fake)
-    assert requests_to(fake, DAN) == []
-    await click(app, fake, BOB, "approval_approve", 1)
-    await settled(fake)
-    assert requests_to(fake, DAN) == []  # still waits for Topic sign-off
+    assert [len(requests_to(fake, user)) for user in (BOB, CAROL, DAN)] == [0, 1, 0]
     await click(app, fake, CAROL, "approval_approve", 2)
+    await fake.wait_for("chat.postMessage", lambda call: bool(requests_to(fake, BOB)))
+    await settled(fake)
+    assert requests_to(fake, DAN) == []  # still waits for the deck review
+    await click(app, fake, BOB, "approval_approve", 1)
     await fake.wait_for("chat.postMessage", lambda call: "Launch go" in text_of(call), count=2)
 
 

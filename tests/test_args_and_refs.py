@@ -1,4 +1,4 @@
-"""Parsing what people type: words, quotes, dates and refs."""
+"""Parsing what people type: words, quotes, dates, people, channels and refs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.slack.args import parse_date, split_words, unescape_slack
+from handlers.slack.args import (
+    PersonRef,
+    parse_channel,
+    parse_date,
+    parse_person,
+    split_words,
+    unescape_slack,
+)
 from services.errors import InvalidInput
 from services.refs import RefKind, format_ref, parse_ref
 
@@ -78,3 +85,36 @@ def test_wrong_refs_are_refused(typed: str) -> None:
 def test_ref_round_trip() -> None:
     for kind in RefKind:
         assert parse_ref(format_ref(kind, 42), kind) == 42
+
+
+@pytest.mark.parametrize(
+    ("typed", "person"),
+    [
+        ("<@U0BOB|bob>", PersonRef(slack_user_id="U0BOB")),
+        ("<@W0BOB>", PersonRef(slack_user_id="W0BOB")),
+        ("@U0BOB", PersonRef(slack_user_id="U0BOB", name="U0BOB")),  # an id, unless someone has that name
+        ("@julia", PersonRef(name="julia")),
+        ("@Julia Weber", PersonRef(name="Julia Weber")),
+        ("@u0bob", PersonRef(name="u0bob")),
+    ],
+)
+def test_people_as_typed(typed: str, person: PersonRef) -> None:
+    assert parse_person(typed) == person
+
+
+@pytest.mark.parametrize("typed", ["bob", "@", "@ ", "<@U0BOB", "<#C0LAUNCH>", ""])
+def test_what_is_not_a_person_is_explained(typed: str) -> None:
+    with pytest.raises(InvalidInput, match="Mention the person with @"):
+        parse_person(typed)
+
+
+@pytest.mark.parametrize("typed", ["<#C0LAUNCH|launch>", "<#C0LAUNCH>", "#C0LAUNCH", "C0LAUNCH12"])
+def test_channels_as_typed(typed: str) -> None:
+    assert parse_channel(typed) == typed.strip("<#>").split("|")[0]
+
+
+@pytest.mark.parametrize(("typed", "explains"), [("#launch", "I don't know the channel #launch"),
+                                                 ("launch", "Name the channel with #"), ("<@U0BOB>", "Name the channel")])
+def test_what_is_not_a_channel_is_explained(typed: str, explains: str) -> None:
+    with pytest.raises(InvalidInput, match=explains):
+        parse_channel(typed)

@@ -3,6 +3,7 @@ how it is shown, the template catalogue, and who may staff a campaign."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -43,6 +44,14 @@ def fields(call: Call) -> dict[str, str]:
     return {title.strip("*"): value for title, value in pairs}
 
 
+def context_starting(call: Call, prefix: str) -> str:
+    texts = [element["text"] for block in call.args["blocks"] if block["type"] == "context"
+             for element in block["elements"]]
+    found = [text for text in texts if text.startswith(prefix)]
+    assert found, f"no context line starting {prefix!r} in {texts}"
+    return found[0]
+
+
 def section_starting(call: Call, prefix: str) -> str:
     texts = [block["text"]["text"] for block in call.args["blocks"] if block["type"] == "section"]
     found = [text for text in texts if text.startswith(prefix)]
@@ -65,15 +74,16 @@ async def test_new_campaign_announces_its_plan(running_app: RunningApp, fake_sla
     reply = await new_launch(running_app, fake_slack, 60)
     work = [spec for spec in LAUNCH.tasks if not spec.milestone]
     milestones = [spec for spec in LAUNCH.tasks if spec.milestone]
-    tasks, _, timeline = await plan_rows(running_app)
-    by_id = {task.id: task for task in tasks}
-    critical_hours = sum(by_id[task_id].duration_hours for task_id in timeline.critical_path)
-
     assert reply.args["response_type"] == "in_channel"
     assert reply.args["text"] == f"CM-1 created: X: {len(work)} tasks"
     shown = fields(reply)
     assert shown["Plan"] == f"{len(work)} tasks, {len(milestones)} milestones"
-    assert shown["Critical path"] == f"{days(critical_hours)} working days"
+    # By hand (test_plan_truth): 114h of work and 32h of lags on the path, 18.25 working days.
+    assert LAUNCH.critical_hours() == 146
+    assert shown["Critical path"] == "18.25 working days"
+    first_plan = context_starting(reply, "Planned:")
+    assert f"launch {owner_today() + timedelta(days=60):%a %d %b} on target" in first_plan
+    assert "buffer left 100%" in first_plan
     assert shown["Buffer"] == f"{days(LAUNCH.buffer_hours)} days before launch"
     assert shown["Template"] == "Product launch" and shown["Owner"] == "<@U0ALICE>"
     assert "(in 60 days)" in shown["Launch"]
@@ -148,15 +158,27 @@ async def test_show_gives_milestones_critical_path_buffer_and_risk(running_app: 
     assert fields(shown)["Risk"] == ":large_green_circle: on track"
     assert fields(shown)["Buffer left"] == f"100% of {days(LAUNCH.buffer_hours)} days"
     assert "Projected launch" not in fields(shown)
-    milestones = section_starting(shown, "*Milestones*")
-    for task in tasks:
-        if task.is_milestone:
-            assert task.due_at is not None
-            assert f"• {task.title}: {task.due_at.astimezone(BERLIN):%a %d %b}" in milestones
+    milestones = section_starting(shown, "*Milestones* (by due date)")
+    ordered = sorted((task for task in tasks if task.is_milestone), key=lambda task: (task.due_at, task.id))
+    for task in ordered:
+        assert task.due_at is not None
+        assert f"• {task.title}: {task.due_at.astimezone(BERLIN):%a %d %b}" in milestones
+    assert [milestones.index(f"• {task.title}:") for task in ordered] == sorted(
+        milestones.index(f"• {task.title}:") for task in ordered)
     critical = section_starting(shown, "*Critical path*")
     expected = [f"T-{task_id}" for task_id in timeline.critical_path if not by_id[task_id].is_milestone]
     assert re.findall(r"`(T-\d+)`", critical) == expected
-    assert critical.startswith(f"*Critical path* ({days(sum(by_id[i].duration_hours for i in timeline.critical_path))}")
+    assert critical.startswith("*Critical path* (18.25 working days, in plan order)")
+
+
+async def test_show_gives_the_latest_replan(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+    await new_launch(running_app, fake_slack, 60)
+    assert "Last re-plan" not in reply_text(await campaign(running_app, fake_slack, "show CM-1"))
+    await send_command(running_app, fake_slack, "/task", "estimate T-1 3d")
+    shown = await campaign(running_app, fake_slack, "show CM-1")
+    line = context_starting(shown, "Last re-plan (T-1 re-estimated 8h → 24h, ")
+    launch = owner_today() + timedelta(days=60)
+    assert line.endswith(f"): launch unchanged ({launch:%a %d %b}) · buffer left 100% → 100%")
 
 
 async def test_show_of_a_compressed_campaign_says_late_and_when(running_app: RunningApp, fake_slack: FakeSlack) -> None:
@@ -168,6 +190,37 @@ async def test_show_of_a_compressed_campaign_says_late_and_when(running_app: Run
     assert fields(shown)["Projected launch"] == f"{timeline.projected_launch:%a %d %b %Y}"
     assert fields(shown)["Buffer left"].startswith("0% of")
     assert ":warning: *Compressed:*" in reply_text(shown)
+
+
+async def test_a_compressed_plan_lists_its_tasks_by_due_date_with_what_is_possible(
+    running_app: RunningApp, fake_slack: FakeSlack
+) -> None:
+    await new_launch(running_app, fake_slack, 5)
+    reply = await send_command(running_app, fake_slack, "/task", "list CM-1")
+    tasks, links, timeline = await plan_rows(running_app)
+    by_id = {task.id: task for task in tasks}
+    assert timeline.compressed_days > 0
+    lines = [line for block in reply.args["blocks"] if block["type"] == "section"
+             for line in block["text"]["text"].split("\n")]
+    shown = [int(number) for line in lines for number in re.findall(r"^\S+ `T-(\d+)`", line)]
+    assert sorted(shown) == sorted(by_id)
+    dues = [by_id[task_id].due_at for task_id in shown]
+    assert dues == sorted(dues)  # by due date, top to bottom
+    assert "in plan order, by due date" in reply_text(reply)
+    for link in links:  # nothing is due before what it waits for
+        before, after = by_id[link.predecessor_id].due_at, by_id[link.successor_id].due_at
+        assert before is not None and after is not None and before <= after
+    # Every late task says when it can really finish and by how much it misses what the launch needs.
+    late = [task for task in tasks if task.float_hours < 0 and not task.is_milestone]
+    assert late
+    for task in late:
+        [line] = [line for line in lines if f"`T-{task.id}`" in line]
+        assert task.earliest_finish_at is not None
+        assert f"can finish {task.earliest_finish_at.astimezone(BERLIN):%a %d %b}" in line
+        late_days = math.ceil(-task.float_hours / 8)
+        assert f"{late_days} working day{'s' if late_days != 1 else ''} late" in line, line
+    # The critical tasks miss it by as much as the plan is short.
+    assert all(math.ceil(-task.float_hours / 8) == timeline.compressed_days for task in late if task.on_critical_path)
 
 
 # ---------------------------------------------------------------- /campaign templates

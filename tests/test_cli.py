@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -122,6 +123,30 @@ async def test_serve_answers_health_and_signed_slack_commands(tmp_path: Path, fa
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
+
+
+async def test_serve_links_point_where_it_listens(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    """No PUBLIC_URL: the links a server hands out lead back to its own host and port (here, --port)."""
+    port = free_port()
+    env = cli_env(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", HOST="127.0.0.1",
+        SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.base_url,
+    )
+    process = await asyncio.create_subprocess_exec(CLI, "serve", "--port", str(port), env=env, cwd=tmp_path,
+                                                   stderr=asyncio.subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _wait_until_up(http, f"{base}/health", process)
+            sender = SlackSender(session=http, url=f"{base}/slack/events", secret=SIGNING_SECRET, fake=fake_slack)
+            status, _ = await sender.command("/dashboard", "")
+            assert status == 200
+            reply = await fake_slack.wait_for("response_url")
+            assert re.search(rf"{re.escape(base)}/dashboard/[A-Za-z0-9_.-]+", repr(reply.args)), reply.args
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
 
 
 async def _wait_until_up(http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:

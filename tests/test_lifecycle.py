@@ -269,7 +269,7 @@ async def test_channel_none_forgets_it(running_app: RunningApp, fake_slack: Fake
 
 @pytest.mark.parametrize(
     ("text", "explains"),
-    [("channel CM-1", "Which campaign and channel?"), ("channel CM-1 #launch", "Name the channel with #"),
+    [("channel CM-1", "Which campaign and channel?"), ("channel CM-1 #launch", "I don't know the channel #launch"),
      ("channel CM-1 <@U0BOB>", "Name the channel with #"), ("channel T-1 <#C0LAUNCH>", "not a campaign reference")],
 )
 async def test_channel_bad_input(running_app: RunningApp, fake_slack: FakeSlack, text: str, explains: str) -> None:

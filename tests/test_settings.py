@@ -95,3 +95,23 @@ def test_the_cli_reports_bad_config_in_one_line_without_a_traceback(tmp_path) ->
     assert result.stderr.strip().splitlines() == [
         "Configuration error: PORT: Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_public_url_follows_where_serve_listens(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PORT", "3917")
+    assert load_settings().public_url == "http://localhost:3917"  # 0.0.0.0 is every interface: localhost
+    clean_env.setenv("HOST", "127.0.0.1")
+    assert load_settings().public_url == "http://127.0.0.1:3917"
+    assert load_settings().listening_on(host=None, port=4000).public_url == "http://127.0.0.1:4000"
+    clean_env.setenv("HOST", "::1")
+    assert load_settings().public_url == "http://[::1]:3917"
+    clean_env.setenv("PUBLIC_URL", " ")
+    assert load_settings().public_url == "http://[::1]:3917"
+
+
+def test_a_set_public_url_wins(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("PORT", "3917")
+    clean_env.setenv("PUBLIC_URL", "https://cm.example.com/")
+    settings = load_settings()
+    assert settings.public_url == "https://cm.example.com"
+    assert settings.listening_on(host="127.0.0.1", port=4000).public_url == "https://cm.example.com"

@@ -53,11 +53,14 @@ async def world(sessions: Sessions, *, tz: str = "UTC", hours: dict[str, Any] | 
         return {"owner": owner.id, "assignee": assignee.id, "campaign": campaign_id}
 
 
+CREATED = datetime(2026, 6, 1, tzinfo=UTC)  # well before every week below, so no test depends on today
+
+
 async def add_campaign(db: AsyncSession, owner_id: int, *, name: str = "Spring launch", channel: str | None = None,
-                       consumed: float = 25.0, projected: date | None = None) -> int:
+                       consumed: float = 25.0, projected: date | None = None, created: datetime = CREATED) -> int:
     launch = date(2027, 5, 3)
     campaign = Campaign(name=name, template="small", launch_date=launch, status=CampaignStatus.ACTIVE,
-                        owner_id=owner_id, channel_id=channel)
+                        owner_id=owner_id, channel_id=channel, created_at=created)
     db.add(campaign)
     await db.flush()
     # computed_at "now": the sweep's daily re-plan leaves these hand-set numbers alone.
@@ -85,6 +88,38 @@ async def test_posted_from_monday_nine_owner_local_once_a_week(sessions: Session
     row = (await rows(sessions))[key]
     assert (row.kind, row.urgency, row.campaign_id, row.scheduled_for) == (
         "campaign_status", Urgency.NORMAL, w["campaign"], nine)
+
+
+async def test_the_first_post_is_the_first_monday_nine_after_creation(sessions: Sessions) -> None:
+    # Chicago (CDT, UTC-5). Created Wednesday 17 Mar: that week's Monday 09:00 is past, so no post minutes
+    # later, nor at any catch-up that week; the first is Monday 22 Mar 09:00.
+    w = await world(sessions, tz="America/Chicago")
+    chicago = ZoneInfo("America/Chicago")
+    wednesday = datetime(2027, 3, 17, 14, 30, tzinfo=chicago)
+    async with sessions.begin() as db:
+        new = await add_campaign(db, w["owner"], name="New", created=wednesday)
+        early = await add_campaign(db, w["owner"], name="Monday early", created=datetime(2027, 3, 15, 8, 59, tzinfo=chicago))
+        at_nine = await add_campaign(db, w["owner"], name="Monday nine", created=datetime(2027, 3, 15, 9, tzinfo=chicago))
+    monday_nine = datetime(2027, 3, 15, 9, tzinfo=chicago)
+    # Made at 08:59 on a Monday: its first post is that same Monday at 09:00; made at 09:00 sharp, next week's.
+    assert await posts(sessions, monday_nine) == {f"status:{w['campaign']}:2027-W11", f"status:{early}:2027-W11"}
+    assert await posts(sessions, wednesday + timedelta(minutes=5)) == set()
+    assert await posts(sessions, datetime(2027, 3, 19, 16, tzinfo=chicago)) == set()  # Friday catch-up: still not
+    next_monday = datetime(2027, 3, 22, 9, tzinfo=chicago)
+    assert await posts(sessions, next_monday - timedelta(seconds=1)) == set()
+    assert await posts(sessions, next_monday) == {f"status:{c}:2027-W12" for c in (w["campaign"], new, early, at_nine)}
+
+
+async def test_the_sweep_sends_no_status_for_a_campaign_made_this_week(sessions: Sessions) -> None:
+    w = await world(sessions)
+    async with sessions.begin() as db:
+        new = await add_campaign(db, w["owner"], name="Made Tuesday", created=MONDAY + DAY)
+    async with sessions.begin() as db:
+        await sweep(db=db, now=MONDAY + DAY + 10 * H)
+    assert set(await rows(sessions)) == {f"status:{w['campaign']}:2027-W11"}
+    async with sessions.begin() as db:
+        await sweep(db=db, now=MONDAY + 7 * DAY)
+    assert {f"status:{new}:2027-W12", f"status:{w['campaign']}:2027-W12"} <= set(await rows(sessions))
 
 
 async def test_catching_up_sends_this_week_only(sessions: Sessions) -> None:

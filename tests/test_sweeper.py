@@ -7,15 +7,19 @@ for a while loses nothing: the rows wait, and the first sweep after it is back h
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from models import Notification, NotificationStatus, Task
+from bot.sweeper import Sweeper
+from models import Notification, NotificationStatus, Task, TeamMember
+from services import notifications
 from tests import services
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, app_settings, start_app
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
 from tests.test_cli import CLI, cli_env
@@ -97,3 +101,43 @@ async def test_redis_down_then_back_loses_nothing(
         _, stderr = await asyncio.wait_for(worker.communicate(), 30)
     assert worker.returncode == 0, stderr.decode()
     assert len(reminders_posted(fake_slack)) == 1
+
+
+async def records_of(caplog: pytest.LogCaptureFixture, logger: str, at_least: int, *, seconds: float = 20) -> list:  # type: ignore[type-arg]
+    """Wait until `logger` has logged `at_least` lines, at any level: the signal that the loop went round."""
+    async with asyncio.timeout(seconds):
+        while True:
+            found = [record for record in caplog.records if record.name == logger]
+            if len(found) >= at_least:
+                return found
+            await asyncio.sleep(0.01)
+
+
+async def a_message_nobody_can_send(app: RunningApp) -> None:
+    """Due now, to Slack, on a server without a Slack token: every sweep finds it due again."""
+    async with app.sessions.begin() as db:
+        member = TeamMember(slack_user_id="U0ALICE", name="Alice")
+        db.add(member)
+        await db.flush()
+        await notifications.notify(db=db, dedupe_key="idle-test", kind="plan_alert", recipient_id=member.id,
+                                   payload={"campaign_id": 1, "campaign_name": "x", "alerts": ["late"]},
+                                   now=datetime.now(UTC))
+
+
+async def test_an_idle_server_logs_nothing_new_each_sweep(
+    db_url: str, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = app_settings(db_url, fake_slack, slack_bot_token=None, slack_signing_secret=None)
+    async with start_app(settings, fake_slack, run_worker=True) as app:
+        await a_message_nobody_can_send(app)
+        sweeper = Sweeper(app.runtime.deps, interval_seconds=0.01)
+        sweeper.start()
+        try:
+            sweeps = await records_of(caplog, "bot.sweeper", 5)
+            batches = await records_of(caplog, "handlers.jobs.notifications", 3)
+        finally:
+            await sweeper.stop()
+    # The first sweep hands the row out: news. The same row again and again, skipped each time, is not.
+    assert [r.levelno for r in sweeps][:5] == [logging.INFO] + [logging.DEBUG] * 4, [r.getMessage() for r in sweeps]
+    assert {r.levelno for r in batches} == {logging.DEBUG}, [r.getMessage() for r in batches]

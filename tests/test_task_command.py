@@ -79,15 +79,13 @@ async def test_list_shows_the_tasks_in_plan_order(running_app: RunningApp, fake_
     reply = await task(running_app, fake_slack, "list CM-1")
     async with running_app.sessions() as db:
         rows = list(await db.scalars(select(Task)))
-    assert all(row.start_at is not None for row in rows)
-    in_plan_order = sorted(rows, key=lambda row: (row.start_at, row.is_milestone, row.id))
+    assert all(row.due_at is not None for row in rows)
+    in_plan_order = sorted(rows, key=lambda row: (row.due_at, row.is_milestone, row.start_at, row.id))
     shown = refs("\n".join(block["text"]["text"] for block in reply.args["blocks"] if block["type"] == "section"))
     assert reply.args["response_type"] == "ephemeral"
     assert reply.args["text"] == f"CM-1: {len(LAUNCH_KEYS)} tasks"
     assert shown == [f"T-{row.id}" for row in in_plan_order] and len(shown) == len(LAUNCH_KEYS)
-    starts = [row.start_at for row in in_plan_order]
-    assert starts == sorted(starts)  # latest starts never go backwards down the list
-    assert "in plan order" in reply_text(reply) and "_unassigned_" in reply_text(reply)
+    assert "in plan order, by due date" in reply_text(reply) and "_unassigned_" in reply_text(reply)
 
 
 async def test_start_then_done(running_app: RunningApp, fake_slack: FakeSlack) -> None:
@@ -135,6 +133,29 @@ async def test_due_pins_the_date_at_the_end_of_that_working_day(running_app: Run
     # A pinned date stays when the plan is re-computed by another change.
     await task(running_app, fake_slack, "estimate T-2 4d")
     assert (await get_task(running_app, BRIEF)).due_at == datetime.combine(due, time(17, 0), tzinfo=BERLIN)
+
+
+async def test_a_replan_says_in_one_line_what_changed(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+    await new_campaign(running_app, fake_slack)
+    async with running_app.sessions() as db:
+        demo = (await db.scalars(select(Task).where(Task.template_key == "demo_video"))).one()
+        before = (await db.scalars(select(Timeline))).one().projected_launch
+    assert not demo.on_critical_path  # 5d on a branch 40h shorter than the path
+    reply = await task(running_app, fake_slack, f"estimate T-{demo.id} 20d")  # now the longest branch by far
+    async with running_app.sessions() as db:
+        timeline = (await db.scalars(select(Timeline))).one()
+        critical = [t for t in await db.scalars(select(Task).order_by(Task.id)) if t.on_critical_path]
+    assert f"T-{demo.id}" in [f"T-{t.id}" for t in critical]
+    [line] = [element["text"] for block in reply.args["blocks"] if block["type"] == "context"
+              for element in block["elements"] if element["text"].startswith("Re-plan:")]
+    assert "\n" not in line
+    assert before is not None and timeline.projected_launch is not None
+    if timeline.projected_launch == before:
+        assert f"launch unchanged ({before:%a %d %b})" in line
+    else:
+        assert f"launch moved from {before:%a %d %b} to {timeline.projected_launch:%a %d %b}" in line
+    assert f"buffer left 100% → {max(0, 100 - timeline.buffer_consumed_pct):.0f}%" in line
+    assert f"newly critical: `T-{demo.id}`" in line
 
 
 async def test_estimate_resizes_and_replans(running_app: RunningApp, fake_slack: FakeSlack) -> None:
@@ -317,6 +338,9 @@ async def tight_promo(app: RunningApp, fake: FakeSlack, *, user_id: str = "U0ALI
     Returns its longest critical task.
     """
     launch = working_days_after(owner_today(), 12)
+    for approver, role in (("U0LEAD", "marketing lead"), ("U0LEGAL", "legal"), ("U0BRAND", "brand")):  # the sign-off roles
+        fake.add_user(approver, name=approver.lower(), real_name=approver.title(), tz="Europe/Berlin")
+        await send_command(app, fake, "/team", f"me role={role}", approver)
     reply = await send_command(app, fake, "/campaign", f'new "Flash sale" promo {launch.isoformat()}', user_id)
     assert "CM-1 created" in reply.args["text"] and "compressed" not in reply.args["text"], reply.args["text"]
     async with app.sessions() as db:

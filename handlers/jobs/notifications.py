@@ -47,7 +47,10 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
                         clock=env.clock, enqueue=enqueue, mailer=resources.mailer, pacer=resources.pacer,
                         lease=env.lease)
     outcomes = await delivery.run(ids)
-    log.info("delivery batch of %d: %s", len(ids), dict(Counter(outcome.status for outcome in outcomes.values())))
+    counts = Counter(outcome.status for outcome in outcomes.values())
+    # A batch that only skipped (rows not due, held elsewhere, or not sendable here) did nothing to report.
+    level = logging.DEBUG if set(counts) <= {"skipped"} else logging.INFO
+    log.log(level, "delivery batch of %d: %s", len(ids), dict(counts))
 
 
 async def hand_out(queue: Queue, notification_ids: Sequence[int], *, batch: int = BATCH) -> None:

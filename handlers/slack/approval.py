@@ -36,24 +36,34 @@ from blocks.approvals import (
     notice_modal,
     reject_modal,
     request_reply,
+    skip_reply,
 )
 from blocks.help import error_message
 from blocks.text import escape
 from handlers.slack.approval_messages import after_decision, announce, read_stage, send_request, sync_copies
-from handlers.slack.args import looks_like_date, parse_date, parse_user_mention, split_words, truncate_word
-from handlers.slack.context import Work, unit_of_work
+from handlers.slack.args import (
+    PersonRef,
+    looks_like_date,
+    parse_date,
+    parse_person,
+    resolve_people,
+    split_words,
+    truncate_word,
+)
+from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.home import refresh_home
 from handlers.slack.profiles import fetch_profile
 from models import ApprovalRule
 from services import approval_stages, approvals, team
 from services.errors import DomainError, InvalidInput
-from services.refs import RefKind, parse_ref
+from services.refs import RefKind, format_ref, parse_ref
 
 log = logging.getLogger(__name__)
 
 REQUEST_USAGE = 'Usage: `/approval request CM-12 "Legal review" @dana @lee [rule=all|any] [by 2027-03-01]`'
 RESUBMIT_USAGE = 'Usage: `/approval resubmit AP-7` or `/approval resubmit CM-12 "Legal review"`'
+SKIP_USAGE = 'Usage: `/approval skip CM-12 "Brand review" [why]`'
 PERSON_CHECK_SECONDS = 1.5  # inside a modal submission's 3 s: past it, let the choice through unchecked
 MAX_REASON = 1000
 
@@ -79,6 +89,8 @@ async def approval_command(
             reply = await request(words[1:], context, client)
         elif subcommand == "resubmit":
             reply = await resubmit(words[1:], context, client)
+        elif subcommand == "skip":
+            reply = await skip(words[1:], context, client)
         elif subcommand == "mine":
             async with unit_of_work(context, client) as work:
                 reply = await _mine(work)
@@ -92,7 +104,8 @@ async def request(args: list[str], context: AsyncBoltContext, client: AsyncWebCl
     if not args:
         raise InvalidInput(f"Which campaign and stage? {REQUEST_USAGE}")
     campaign_id = parse_ref(args[0], RefKind.CAMPAIGN)
-    stage, mentions, rule, due = parse_request(args[1:])
+    stage, people, rule, due = parse_request(args[1:])
+    mentions = await resolve_people(people, sessions=deps_of(context).sessions)
     for slack_user_id in mentions:
         problem = await person_problem(client, slack_user_id)
         if problem:
@@ -105,17 +118,17 @@ async def request(args: list[str], context: AsyncBoltContext, client: AsyncWebCl
     return await _send_opened(client, work, change, resubmitted=False)
 
 
-def parse_request(args: list[str]) -> tuple[str, list[str], ApprovalRule | None, date | None]:
+def parse_request(args: list[str]) -> tuple[str, list[PersonRef], ApprovalRule | None, date | None]:
     """`"Legal review" <@U1|dana> <@U2> rule=any by 2027-03-01`: the stage name comes first."""
     name: list[str] = []
-    mentions: list[str] = []
+    mentions: list[PersonRef] = []
     rule: ApprovalRule | None = None
     due: date | None = None
     words = iter(enumerate(args))
     for index, word in words:
         lowered = word.lower()
-        if word.startswith("<@"):
-            mentions.append(parse_user_mention(word))
+        if word.startswith(("<@", "@")):
+            mentions.append(parse_person(word))
         elif lowered.startswith("rule="):
             if lowered[5:] not in ("all", "any"):
                 raise InvalidInput("`rule=` is `all` (everyone approves) or `any` (one approval is enough).")
@@ -154,6 +167,22 @@ async def resubmit(args: list[str], context: AsyncBoltContext, client: AsyncWebC
         change = await approvals.resubmit(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
                                           stage_name=stage, due=due)
     return await _send_opened(client, work, change, resubmitted=True)
+
+
+async def skip(args: list[str], context: AsyncBoltContext, client: AsyncWebClient) -> dict[str, Any]:
+    """`/approval skip CM-12 "Brand review" not needed for a soft launch`: the quoted name, then why."""
+    if len(args) < 2:
+        raise InvalidInput(SKIP_USAGE)
+    campaign_id = parse_ref(args[0], RefKind.CAMPAIGN)
+    async with unit_of_work(context, client) as work:
+        change = await approvals.skip_stage(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
+                                            stage_name=args[1], reason=" ".join(args[2:]))
+        had_requests = bool(await approval_stages.stage_messages(work.db, campaign_id, change.stage))
+    if had_requests:  # the approvers' copies lose their buttons
+        await sync_copies(client, work.deps, campaign_id, change.stage)
+    for stage in change.opened:
+        await announce(client, work.deps, campaign_id, stage)
+    return skip_reply(format_ref(RefKind.CAMPAIGN, campaign_id), change.stage, change.opened, change.campaign_approved)
 
 
 async def _send_opened(client: AsyncWebClient, work: Work, change: approvals.Change, *, resubmitted: bool) -> dict[str, Any]:

@@ -1,11 +1,16 @@
-"""Turn what people type after a slash command into words, dates and references."""
+"""Turn what people type after a slash command into words, dates, people, channels and references."""
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services import team
 from services.errors import InvalidInput
 
 # Phones and Slack's own editor turn quotes curly; they count as quotes all the same.
@@ -48,29 +53,79 @@ def parse_date(word: str) -> date:
     raise InvalidInput(f"`{truncate_word(word)}` is not a date. Use YYYY-MM-DD, for example 2027-03-01.")
 
 
+# Slack user ids: `U` (or `W` on Enterprise Grid) and capitals or digits. Channel ids: `C`, or `G` for old private ones.
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-
-
-def parse_user_mention(word: str) -> str:
-    """`<@U123>` or `<@U123|alice>` (Slack escapes mentions so) -> `U123`."""
-    match = _MENTION.match(word.strip())
-    if not match:
-        raise InvalidInput("Mention the person with @, like `@alice`.")
-    return match.group(1)
-
-
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_BARE_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")  # without `#`, only as long as Slack's own ids
+MENTION_USAGE = "Mention the person with @, like `@alice`."
 
 
-def parse_channel_mention(word: str) -> str:
-    """`<#C123>` or `<#C123|launch>` (Slack escapes channels so), or a bare channel id -> `C123`."""
+@dataclass(frozen=True)
+class PersonRef:
+    """A person as typed. `name` is looked up on the team; `slack_user_id` is an id Slack sent or that was
+    typed (`@U123`). A typed word that looks like an id has both: a member of that name or id comes first,
+    else it is taken as the id of someone not on the team yet."""
+
+    slack_user_id: str | None = None
+    name: str | None = None
+
+
+def parse_person(word: str) -> PersonRef:
+    """`<@U123|alice>` (Slack's escaped mention), `@U123`, `@alice` or `"@Alice Archer"`."""
     cleaned = word.strip()
-    match = _CHANNEL.match(cleaned)
-    if match:
-        return match.group(1)
-    if _CHANNEL_ID.match(cleaned):
+    mention = _MENTION.match(cleaned)
+    if mention:
+        return PersonRef(slack_user_id=mention.group(1))
+    name = cleaned[1:].strip() if cleaned.startswith("@") else ""
+    if not name:
+        raise InvalidInput(MENTION_USAGE)
+    return PersonRef(slack_user_id=name if _USER_ID.match(name) else None, name=name)
+
+
+async def person_id(ref: PersonRef, *, db: AsyncSession) -> str:
+    """The Slack user id a typed person means; InvalidInput names an unknown or ambiguous name."""
+    if ref.name is None and ref.slack_user_id is not None:  # a mention Slack resolved: nothing to look up
+        return ref.slack_user_id
+    found = await team.find_members_by_name(db=db, name=ref.name or "")
+    if not found and ref.slack_user_id is not None:  # an id typed by hand, for someone not on the team yet
+        return ref.slack_user_id
+    return team.only_member(found, typed=ref.name or "").slack_user_id
+
+
+async def resolve_person(word: str, *, db: AsyncSession) -> str:
+    """The one way every command reads a person: parse what was typed, then look a name up."""
+    return await person_id(parse_person(word), db=db)
+
+
+async def resolve_people(refs: Sequence[PersonRef], *, sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    """Several people, once each and in order, before any transaction opens (a short read, only for names)."""
+    if all(ref.name is None for ref in refs):
+        ids = [ref.slack_user_id for ref in refs if ref.slack_user_id is not None]
+    else:
+        async with sessions() as db:
+            ids = [await person_id(ref, db=db) for ref in refs]
+    return list(dict.fromkeys(ids))
+
+
+def parse_channel(word: str) -> str:
+    """`<#C123|launch>` (Slack's escaped channel), `#C123` or a bare channel id -> `C123`.
+
+    The app has no channels:read scope, so a plain `#launch` (one Slack did not turn into its id) cannot be
+    looked up: the answer says how to get Slack to send the id.
+    """
+    cleaned = word.strip()
+    escaped = _CHANNEL.match(cleaned)
+    if escaped:
+        return escaped.group(1)
+    if cleaned.startswith("#") and _CHANNEL_ID.match(cleaned[1:]):
+        return cleaned[1:]
+    if _BARE_CHANNEL_ID.match(cleaned):
         return cleaned
+    if cleaned.startswith("#") and len(cleaned) > 1:
+        raise InvalidInput(f"I don't know the channel {truncate_word(cleaned)}. Pick it from the list Slack shows "
+                           "as you type #, so Slack sends me which channel it is.")
     raise InvalidInput("Name the channel with #, like `#spring-launch`.")
 
 

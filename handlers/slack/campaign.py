@@ -26,17 +26,24 @@ from blocks.modals import CAMPAIGN_MODAL
 from blocks.tasks import assignment_results
 from blocks.text import escape, fit_escaped, truncate
 from handlers.slack import campaign_form
-from handlers.slack.args import looks_like_date, parse_channel_mention, parse_date, split_words
+from handlers.slack.args import (
+    looks_like_date,
+    parse_channel,
+    parse_date,
+    parse_person,
+    person_id,
+    split_words,
+)
 from handlers.slack.campaign_policy import escalation
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
-from models import Campaign
-from services import campaigns, plans, staffing, tasks, team
+from models import Campaign, TeamMember
+from services import approval_stages, campaigns, plans, staffing, tasks, team
 from services.errors import InvalidInput
 from services.refs import RefKind, format_ref, parse_ref
 
 Reply = dict[str, Any]
-NEW_USAGE = 'Usage: `/campaign new "Spring launch" product_launch 2027-03-01`'
+NEW_USAGE = 'Usage: `/campaign new "Spring launch" product_launch 2027-03-01 [owner=@dana]`'
 
 
 def register(app: AsyncApp) -> None:
@@ -69,6 +76,8 @@ async def campaign_command(
 
 
 async def new_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
+    args, owner_word = _owner_option(args)
+    owner_ref = parse_person(owner_word) if owner_word is not None else None  # refused before any lookup
     if len(args) < 3:
         raise InvalidInput(f"A new campaign needs a name, a template and a launch date. {NEW_USAGE}")
     *name_words, template_name, when = args
@@ -76,18 +85,40 @@ async def new_campaign(work: Work, args: list[str], command: dict[str, Any]) -> 
         raise InvalidInput(f"Put the launch date last. {NEW_USAGE}")
     launch_date = parse_date(when)
     template = work.deps.templates.resolve(template_name)
+    owner = work.actor if owner_ref is None else await _owner(work, await person_id(owner_ref, db=work.db))
     channel_id = command.get("channel_id")
     plan = await campaigns.create_campaign(
         db=work.db,
         name=" ".join(name_words),
         template=template,
         launch_date=launch_date,
-        owner=work.actor,
+        owner=owner,
         now=datetime.now(UTC),
         holidays=work.holidays,
         channel_id=channel_id if channel_id and channel_id.startswith(("C", "G")) else None,
+        created_by=work.actor,
     )
     return {**campaign_created(plan, template_title=template.title, today=work.today), "response_type": "in_channel"}
+
+
+def _owner_option(args: list[str]) -> tuple[list[str], str | None]:
+    """`owner=@dana` anywhere after `new`: the rest of the words, and the person typed (if any)."""
+    owners = [word for word in args if word.lower().startswith("owner=")]
+    if len(owners) > 1:
+        raise InvalidInput("`owner=` is given twice.")
+    rest = [word for word in args if not word.lower().startswith("owner=")]
+    return rest, owners[0][len("owner="):] if owners else None
+
+
+async def _owner(work: Work, slack_user_id: str) -> TeamMember:
+    """The member named by `owner=`: someone already on the team (the form is the way to pick anyone else)."""
+    if slack_user_id == work.actor.slack_user_id:
+        return work.actor
+    member = await team.find_member(db=work.db, slack_user_id=slack_user_id)
+    if member is None or not member.is_active:
+        raise InvalidInput(f"`owner=`: {slack_user_id} is not on the team yet. Add them with `/team add @them` "
+                           "first.")
+    return member
 
 
 async def list_campaigns(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
@@ -102,8 +133,10 @@ async def list_campaigns(work: Work, args: list[str], command: dict[str, Any]) -
 async def show_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
     campaign = await _one_campaign(work, args, "show")
     plan = await plans.load_plan(db=work.db, campaign=campaign)
-    detail = campaign_detail(campaign, plan, template_title=_template_title(work, campaign.template),
-                             today=work.today, viewer_tz=work.actor.timezone)
+    stages = approval_stages.stage_lines(await approval_stages.campaign_stages(work.db, campaign.id))
+    change = await plans.last_change(db=work.db, campaign=campaign) if plan is not None else None
+    detail = campaign_detail(campaign, plan, stages=stages, template_title=_template_title(work, campaign.template),
+                             today=work.today, viewer_tz=work.actor.timezone, change=change)
     return {**detail, "response_type": "ephemeral"}
 
 
@@ -135,7 +168,7 @@ async def set_channel(work: Work, args: list[str], command: dict[str, Any]) -> R
         raise InvalidInput("Which campaign and channel? Usage: `/campaign channel CM-12 #spring-launch` "
                            "(or `none` to forget it)")
     campaign = await campaigns.get_campaign(db=work.db, campaign_id=parse_ref(args[0], RefKind.CAMPAIGN))
-    channel_id = None if args[1].lower() in ("none", "off") else parse_channel_mention(args[1])
+    channel_id = None if args[1].lower() in ("none", "off") else parse_channel(args[1])
     await campaigns.set_channel(db=work.db, campaign=campaign, channel_id=channel_id, actor=work.authz_actor)
     return {**channel_set(campaign), "response_type": "ephemeral"}
 

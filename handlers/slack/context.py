@@ -15,9 +15,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.deps import Deps
+from handlers.slack.notify import send_many
 from handlers.slack.profiles import fetch_profile
 from models import TeamMember
-from services import authz, tasks, team
+from services import authz, notifications, tasks, team
 
 
 def inject_deps(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -78,6 +79,7 @@ async def unit_of_work(context: AsyncBoltContext, client: AsyncWebClient) -> Asy
             db=db, slack_user_id=context.user_id or "", fetch_profile=lambda uid: fetch_profile(client, uid)
         )
         yield Work(db=db, actor=actor, deps=deps)
+    await send_many(deps, client, notifications.written_in(db))  # committed: hand them out now
     if actor.profile_synced_at is None and deps.queue is not None:
         await _refresh_profile_later(deps, actor)
 

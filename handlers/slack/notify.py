@@ -23,6 +23,7 @@ from handlers.jobs.notifications import (
     hand_out,
     plan_alert_key,
 )
+from handlers.slack.approval_messages import announce
 from models import Urgency
 from services import notifications
 from services.plans import PlanSummary
@@ -30,9 +31,19 @@ from services.plans import PlanSummary
 log = logging.getLogger(__name__)
 
 
-async def tell_owner(client: AsyncWebClient, plan: PlanSummary | None, *, because: str, deps: Deps) -> None:
-    """`because` is already escaped. A failure is logged; the change itself is already saved."""
-    if plan is None or not plan.alerts:
+async def after_replan(client: AsyncWebClient, plan: PlanSummary | None, *, because: str, deps: Deps) -> None:
+    """After a change that re-planned has committed: send the requests of the sign-off stages it opened,
+    and tell the owner what the re-plan found. `because` is already escaped."""
+    if plan is None:
+        return
+    for stage in plan.opened_stages:
+        await announce(client, deps, plan.campaign.id, stage)
+    await tell_owner(client, plan, because=because, deps=deps)
+
+
+async def tell_owner(client: AsyncWebClient, plan: PlanSummary, *, because: str, deps: Deps) -> None:
+    """The owner's plan alerts, if any. A failure is logged; the change itself is already saved."""
+    if not plan.alerts:
         return
     campaign = plan.campaign
     try:

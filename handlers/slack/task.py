@@ -17,10 +17,10 @@ from blocks.modals import TASK_MODAL
 from blocks.tasks import comment_added, my_tasks, task_changed, task_help, task_list
 from blocks.text import escape, fit_escaped
 from handlers.slack import task_form
-from handlers.slack.args import parse_date, parse_user_mention, split_words, truncate_word, unescape_slack
+from handlers.slack.args import parse_date, resolve_person, split_words, truncate_word, unescape_slack
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
-from handlers.slack.notify import tell_owner
+from handlers.slack.notify import after_replan
 from handlers.slack.profiles import fetch_profile
 from models import Task
 from services import campaigns, home, plans, staffing, tasks, team
@@ -63,7 +63,7 @@ async def task_command(
         async with unit_of_work(context, client) as work:
             reply, plan, because = await action(work, words[1:], client)
         await respond(**reply, response_type="ephemeral")
-        await tell_owner(client, plan, because=because, deps=deps_of(context))
+        await after_replan(client, plan, because=because, deps=deps_of(context))
 
 
 def _first_word(text: str) -> tuple[str, str]:
@@ -171,7 +171,7 @@ async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tu
         await work.db.refresh(task, ["assignee"])
         what = f"{tasks.task_ref(task)}: {escape(choice.explanation)}"
     else:
-        slack_user_id = parse_user_mention(args[1])
+        slack_user_id = await resolve_person(args[1], db=work.db)
         member = await team.ensure_member(db=work.db, slack_user_id=slack_user_id,
                                           fetch_profile=lambda uid: fetch_profile(client, uid))
         await staffing.assign_to(db=work.db, task=task, member=member, actor=work.authz_actor)

@@ -30,7 +30,7 @@ from blocks.text import fit_escaped, truncate
 from handlers.slack.context import Work, unit_of_work
 from handlers.slack.errors import describe
 from handlers.slack.home import build_home, publish_home
-from handlers.slack.notify import tell_owner
+from handlers.slack.notify import after_replan
 from models import Task
 from services import authz, plans, tasks
 from services.errors import DomainError, InvalidInput
@@ -95,7 +95,7 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
                 reply = task_changed(task, note, plan, viewer_tz=work.actor.timezone)
                 view = await build_home(work)
             await _after_change(body, respond, client, work, view, reply)
-            await tell_owner(client, plan, because=_because(work, note.split(" ", 1)[1]), deps=work.deps)
+            await after_replan(client, plan, because=_because(work, note.split(" ", 1)[1]), deps=work.deps)
 
     return clicked
 
@@ -140,7 +140,7 @@ async def block_submitted(
         return
     await ack()
     await publish_home(client, work.actor.slack_user_id, home_view)
-    await tell_owner(client, plan, because=_because(work, f"{tasks.task_ref(task)} is blocked"), deps=work.deps)
+    await after_replan(client, plan, because=_because(work, f"{tasks.task_ref(task)} is blocked"), deps=work.deps)
 
 
 async def _task(work: Work, value: object) -> Task:

@@ -38,7 +38,7 @@ from handlers.slack.args import plain_message_text
 from handlers.slack.context import unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.forms import Form, errors_for
-from handlers.slack.notify import tell_owner
+from handlers.slack.notify import after_replan
 from handlers.slack.profiles import fetch_profile
 from models import Campaign, Priority, TeamMember
 from services import tasks, team
@@ -104,7 +104,7 @@ async def submitted(
         return
     await ack(response_action="update", view=done_view("Task added", reply["blocks"]))
     because = f"{tasks.task_ref(created.task)} added ({fit_escaped(work.actor.name, 60)})"
-    await tell_owner(client, created.plan, because=because, deps=work.deps)
+    await after_replan(client, created.plan, because=because, deps=work.deps)
 
 
 def message_title(text: str) -> str:

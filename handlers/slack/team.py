@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.team import member_card, team_help, team_list
 from blocks.text import escape, fit_escaped
-from handlers.slack.args import parse_options, parse_user_mention, split_words, truncate_word
+from handlers.slack.args import parse_options, resolve_person, split_words, truncate_word
 from handlers.slack.context import Work, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.profiles import fetch_profile
@@ -58,7 +58,7 @@ async def team_command(
 async def _add(work: Work, args: list[str], client: AsyncWebClient) -> dict[str, Any]:
     if not args:
         raise InvalidInput("Who? Usage: `/team add @alice role=designer skills=design,video`")
-    slack_user_id = parse_user_mention(args[0])
+    slack_user_id = await resolve_person(args[0], db=work.db)
     existing = await team.find_member(db=work.db, slack_user_id=slack_user_id)
     member = existing or await team.ensure_member(
         db=work.db, slack_user_id=slack_user_id, fetch_profile=lambda uid: fetch_profile(client, uid)

@@ -1,0 +1,114 @@
+"""Template sign-off stages open by themselves: when their task is done and the stages before them passed.
+
+A template names its stages (`approvals:` in the YAML) with a role, a rule, the time allowed and the
+task they review. They are kept with the plan (`Timeline.approval_stages`) and have no approval rows
+until they open. Whatever may open one calls `open_ready` in the same transaction, after its change:
+a task done, a stage decided or skipped, a stage requested or resubmitted. It gives every ready stage
+its approvers (the active members with the stage's role), starts the time allowed, and returns the
+stages that are open now and were not before, so the entry point sends their requests after commit.
+
+A stage nobody can approve (nobody has the role) stays `unstaffed`; the owner hears once, through the
+outbox, with the command that names approvers instead. They also hear once when the campaign is
+created, so there is time to fix it before the stage is due.
+
+Callers lock the campaign first (`campaigns.lock_campaign`): two changes that finish tasks of one
+campaign at once must not both staff the same stage.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Approval, ApprovalStatus, Campaign, TeamMember, Urgency
+from services import audit, notifications, plans
+from services.approval_stages import StageState, TemplateStage, campaign_stages
+from services.refs import RefKind, format_ref
+
+MAX_APPROVERS = 10
+STAGE_UNSTAFFED = "stage_unstaffed"  # the owner's notice: nobody has the role a stage asks for
+
+
+async def members_with_role(db: AsyncSession, role: str) -> list[TeamMember]:
+    """Active members whose role is `role` (case and spacing aside), oldest first, at most MAX_APPROVERS."""
+    wanted = " ".join(role.split()).casefold()
+    if not wanted:
+        return []
+    members = await db.scalars(select(TeamMember).where(TeamMember.is_active.is_(True), TeamMember.role.is_not(None))
+                               .order_by(TeamMember.id))
+    return [member for member in members if " ".join((member.role or "").split()).casefold() == wanted][:MAX_APPROVERS]
+
+
+async def open_ready(
+    *, db: AsyncSession, campaign: Campaign, before: set[str], now: datetime, holidays: frozenset[date],
+    actor_slack_id: str,
+) -> tuple[str, ...]:
+    """Staff the template stages that are due to open; return the stages open now that were not in `before`.
+
+    `campaign.owner` must be loaded: deadlines run in the owner's working calendar.
+    """
+    await db.flush()
+    stages = await campaign_stages(db, campaign.id)
+    for template_stage in stages.template:
+        if stages.states[template_stage.name].state is StageState.UNSTAFFED:
+            await _staff(db, campaign, template_stage, now=now, actor_slack_id=actor_slack_id)
+    await db.flush()
+    stages = await campaign_stages(db, campaign.id)
+    running = list(stages.states)
+    opened = sorted(stages.open_names() - before, key=running.index)
+    calendar = plans.campaign_calendar(campaign.owner, holidays)
+    for name in opened:
+        spec = stages.spec(name)
+        if spec is None or spec.allowed_hours <= 0:
+            continue  # an ad hoc stage has the deadline it was asked with, or none
+        deadline = calendar.add_working_hours(now, spec.allowed_hours)
+        for row in stages.rows:
+            if row.stage == name and row.deadline is None:
+                row.deadline = deadline
+    await db.flush()
+    return tuple(opened)
+
+
+async def _staff(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, now: datetime, actor_slack_id: str) -> None:
+    people = await members_with_role(db, spec.approver_role)
+    if not people:
+        await _tell_unstaffed(db, campaign, spec, now=now, moment="open")
+        return
+    rows = [Approval(campaign_id=campaign.id, stage=spec.name, stage_order=spec.order, approver_id=person.id,
+                     rule=spec.rule, requested_by_id=campaign.owner_id, status=ApprovalStatus.PENDING, round=1)
+            for person in people]
+    db.add_all(rows)
+    await db.flush()
+    for row, person in zip(rows, people, strict=True):
+        audit.record(db=db, actor=actor_slack_id, action="approval.requested", entity_type="approval",
+                     entity_id=row.id, campaign_id=campaign.id, stage=spec.name, approver=person.slack_user_id,
+                     rule=row.rule.value, by="template", role=spec.approver_role)
+
+
+async def warn_unstaffed(*, db: AsyncSession, campaign: Campaign, now: datetime) -> list[str]:
+    """At creation: tell the owner once about each template stage that nobody could approve today."""
+    stages = await campaign_stages(db, campaign.id)
+    unstaffed = []
+    for spec in stages.template:
+        if not await members_with_role(db, spec.approver_role):
+            await _tell_unstaffed(db, campaign, spec, now=now, moment="created")
+            unstaffed.append(spec.name)
+    return unstaffed
+
+
+async def _tell_unstaffed(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, now: datetime, moment: str) -> None:
+    ref = format_ref(RefKind.CAMPAIGN, campaign.id)
+    role = spec.approver_role or "approver"
+    when = "is due to open" if moment == "open" else "will need approvers"
+    await notifications.notify(
+        db=db, dedupe_key=f"stage-unstaffed:{campaign.id}:{moment}:{spec.name.casefold()}", kind=STAGE_UNSTAFFED,
+        payload={"summary": f'{ref} {campaign.name}: nobody can approve "{spec.name}"',
+                 "text": f'"{spec.name}" {when}, and nobody on the team has the role "{role}". '
+                         f'Name the approvers: `/approval request {ref} "{spec.name}" @dana`, '
+                         f"or give someone the role: `/team add @dana role={role}`.",
+                 "campaign_id": campaign.id, "stage": spec.name},
+        recipient_id=campaign.owner_id, campaign_id=campaign.id,
+        urgency=Urgency.HIGH if moment == "open" else Urgency.NORMAL, now=now,
+    )
