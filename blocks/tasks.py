@@ -77,6 +77,9 @@ def plan_notes(plan: PlanSummary | None) -> list[str]:
     notes = [plan_effect(plan)]
     if plan.change is not None:
         notes.append(plan_change_line(plan.change, plan.campaign.launch_date))
+    if plan.opened_stages:  # the change finished work a sign-off reviews
+        names = ", ".join(f"*{fit_escaped(name, 100)}*" for name in plan.opened_stages)
+        notes.append(f":memo: Open for sign-off now: {names}; the approvers have the request.")
     return notes
 
 

@@ -73,11 +73,8 @@ async def request_stage(
     rule: ApprovalRule | None = None, due: date | None = None,
 ) -> Change:
     """Ask for a sign-off stage. Without approvers, a template stage goes to the members with its role."""
-    campaign = await _lock(db, campaign_id)
+    campaign = await _owners_change(db, ctx, campaign_id, "request approvals")
     ref = format_ref(RefKind.CAMPAIGN, campaign.id)
-    authz.require(authz.can_request_approval(ctx.actor, campaign), "Only the campaign owner or an admin can request approvals.")
-    if campaign.status in CLOSED_CAMPAIGN:
-        raise InvalidInput(f"{ref} is {campaign.status.value}; it needs no more sign-offs.")
     name = _clean_stage_name(stage_name)
     stages = await campaign_stages(db, campaign.id)
     template = _template_stage(stages, name)
@@ -157,8 +154,7 @@ async def resubmit(
     *, db: AsyncSession, ctx: Context, campaign_id: int, stage_name: str, due: date | None = None
 ) -> Change:
     """Reopen a rejected stage for a new round: every approval back to pending, new requests go out."""
-    campaign = await _lock(db, campaign_id)
-    authz.require(authz.can_request_approval(ctx.actor, campaign), "Only the campaign owner or an admin can resubmit a stage.")
+    campaign = await _owners_change(db, ctx, campaign_id, "resubmit a stage")
     stages = await campaign_stages(db, campaign.id)
     groups = group_stages(stages.rows)
     wanted = " ".join(stage_name.split()).casefold()
@@ -227,11 +223,8 @@ async def skip_stage(
     *, db: AsyncSession, ctx: Context, campaign_id: int, stage_name: str, reason: str = ""
 ) -> Change:
     """Take a template stage out of the campaign's sign-off; the stages after it stop waiting for it."""
-    campaign = await _lock(db, campaign_id)
+    campaign = await _owners_change(db, ctx, campaign_id, "skip a stage")
     ref = format_ref(RefKind.CAMPAIGN, campaign.id)
-    authz.require(authz.can_request_approval(ctx.actor, campaign), "Only the campaign owner or an admin can skip a stage.")
-    if campaign.status in CLOSED_CAMPAIGN:
-        raise InvalidInput(f"{ref} is {campaign.status.value}; its sign-off is over.")
     stages = await campaign_stages(db, campaign.id)
     spec = _template_stage(stages, _clean_stage_name(stage_name))
     if spec is None:
@@ -296,6 +289,16 @@ async def _already_decided(db: AsyncSession, approval: Approval) -> str:
         return f'{ref} is no longer needed: "{approval.stage}" is already decided.'
     decider = await db.get(TeamMember, approval.decided_by_id)
     return f"{ref} was already {approval.status.value} by {decider.name if decider else 'someone'}."
+
+
+async def _owners_change(db: AsyncSession, ctx: Context, campaign_id: int, doing: str) -> Campaign:
+    """Lock the campaign for a change to its sign-off that only its owner or an admin may make."""
+    campaign = await _lock(db, campaign_id)
+    authz.require(authz.can_request_approval(ctx.actor, campaign), f"Only the campaign owner or an admin can {doing}.")
+    if campaign.status in CLOSED_CAMPAIGN:
+        raise InvalidInput(f"{format_ref(RefKind.CAMPAIGN, campaign.id)} is {campaign.status.value}; "
+                           "it needs no more sign-offs.")
+    return campaign
 
 
 async def _lock(db: AsyncSession, campaign_id: int, *, lock: bool = True) -> Campaign:

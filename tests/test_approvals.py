@@ -129,7 +129,8 @@ async def test_a_template_stage_opens_when_its_task_is_done(running_app: Running
     assert await approvals(app) == {}  # nobody is asked before the work is there to review
 
     # The abstract is done: the stage opens by itself, to the people with the role, with its 1 day.
-    await send_command(app, fake, "/task", f"done T-{abstract}")
+    done = await send_command(app, fake, "/task", f"done T-{abstract}")
+    assert "Open for sign-off now: *Topic sign-off*" in text_of(done)
     await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == CHANNEL and "Topic sign-off" in text_of(call))
     await settled(fake)
     rows = await approvals(app)
