@@ -166,7 +166,8 @@ class FakeSlack(SlackMethods):
         method: str,
         predicate: Callable[[Call], bool] | None = None,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the public interface other tests use
+        # A wait for something that must happen: generous, so a machine under load is slow, not red.
+        timeout: float = 20.0,  # noqa: ASYNC109 - part of the public interface other tests use
         count: int = 1,
     ) -> Call:
         """Wait until ``count`` calls match (injected ones included); return the last match."""
