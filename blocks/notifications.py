@@ -27,7 +27,7 @@ from blocks.text import (
     user_mention,
 )
 from services.delivery_retry import RETRY_WINDOW
-from services.refs import RefKind, format_ref
+from services.refs import RefKind, format_ref, parse_id
 
 PLAN_ALERT = "plan_alert"
 DELIVERY_FAILED = "delivery_failed"
@@ -93,10 +93,13 @@ class RetryTarget:
         match = _RETRY_VALUE.fullmatch(value)
         if match is None:
             return None
-        campaign_id, what, who = int(match["campaign"]), match["what"], match["who"]
+        campaign_id, what, who = parse_id(match["campaign"]), match["what"], match["who"]
+        if campaign_id is None:
+            return None
         if what == "channel":
             return cls(campaign_id, recipient_channel=who)
-        return cls(campaign_id, recipient_id=int(who)) if who.isdigit() else None
+        member_id = parse_id(who)
+        return cls(campaign_id, recipient_id=member_id) if member_id is not None else None
 
 
 _RETRY_VALUE = re.compile(r"(?P<campaign>[1-9][0-9]{0,17}):(?P<what>channel|member):(?P<who>[A-Z0-9]{1,32})")

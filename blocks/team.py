@@ -16,7 +16,8 @@ TEAM_USAGE = [
     ("`/team me skills=copywriting,email tz=Europe/Berlin hours=mon-fri 9-17 capacity=4`", "update yourself"),
     ("`/team me ooo=2027-01-04..2027-01-08` (or `ooo=off`)", "out of office"),
     ("`/team me notify=slack|email|in_app`", "how reminders reach you (in_app: only your Home tab)"),
-    ("`/team add @alice role=designer skills=design,video`", "add a teammate (admins may edit anyone)"),
+    ("`/team add @alice skills=design,video`", "add a teammate: campaign owners with skills only, admins with "
+                                               "anything (and admins may edit anyone)"),
 ]
 
 

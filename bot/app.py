@@ -6,7 +6,6 @@ import logging
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -20,11 +19,13 @@ from handlers.slack.context import inject_deps
 from handlers.slack.dedupe import drop_repeated_events
 from handlers.slack.errors import handle_listener_error
 from handlers.web import DEPS_KEY, health
+from handlers.web.replays import replay_cache
+from handlers.web.slack_gate import MAX_BODY_BYTES, SlackGate
+from handlers.web.slack_gate import slack_endpoint as gated_endpoint
 
 log = logging.getLogger(__name__)
 
 SLACK_EVENTS_PATH = "/slack/events"
-MAX_BODY_BYTES = 1024 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
 
 
 def build_slack_client(*, token: str, base_url: str, session: aiohttp.ClientSession | None) -> AsyncWebClient:
@@ -50,7 +51,7 @@ def build_slack_app(
         raise_error_for_unhandled_request=False,
     )
     app.use(inject_deps(deps))
-    app.use(drop_repeated_events)
+    app.use(drop_repeated_events(deps))
     app.error(handle_listener_error)
     register_all(app)
     return app
@@ -59,19 +60,22 @@ def build_slack_app(
 def build_web_app(deps: Deps, slack_app: AsyncApp | None) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[DEPS_KEY] = deps
+    web_app.on_response_prepare.append(_plain_server_header)
     if slack_app is not None:
-        web_app.router.add_post(SLACK_EVENTS_PATH, slack_endpoint(slack_app))
+        web_app.router.add_post(SLACK_EVENTS_PATH, slack_endpoint(slack_app, deps))
     health.register(web_app)
     return web_app
 
 
-def slack_endpoint(slack_app: AsyncApp):  # type: ignore[no-untyped-def]
-    async def handle(request: web.Request) -> web.Response:
-        try:
-            bolt_request = await to_bolt_request(request)
-        except UnicodeDecodeError:
-            return web.Response(status=400, text="body is not UTF-8")
-        bolt_response = await slack_app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+def slack_endpoint(slack_app: AsyncApp, deps: Deps):  # type: ignore[no-untyped-def]
+    """Bolt behind the gate: size, signature on the raw bytes and replays are checked first."""
+    secret = deps.settings.slack_signing_secret
+    assert secret is not None, "settings require SLACK_SIGNING_SECRET for Slack over HTTP"
+    replays = replay_cache(redis=deps.redis, namespace=deps.settings.redis_namespace)
+    gate = SlackGate(signing_secret=secret.get_secret_value(), replays=replays, max_body_bytes=MAX_BODY_BYTES)
+    return gated_endpoint(slack_app.async_dispatch, gate, deps.inflight)
 
-    return handle
+
+async def _plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp would announce `Python/3.x aiohttp/3.x`; it only fills the header in when it is unset.
+    response.headers["Server"] = "campaign-manager"

@@ -48,9 +48,10 @@ class Queue:
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
         self.worker.start()
 
-    def stop(self) -> None:
+    def stop(self, *, timeout_ms: int = 5_000) -> None:
+        """Stop the embedded worker (Dramatiq lets running jobs finish within `timeout_ms`), then the broker."""
         if self.worker is not None:
-            self.worker.stop(timeout=5_000)
+            self.worker.stop(timeout=timeout_ms)
             self.worker = None
         self.broker.close()
 

@@ -99,9 +99,12 @@ async def _serve_async(settings: Settings) -> int:
     if not settings.slack_enabled:
         log.info("no SLACK_BOT_TOKEN: try the bot locally with  campaign-manager slash \"/campaign list\"")
     await stop.wait()
-    log.info("shutting down")
+    # Stop accepting and answer the requests already in (their acks), then let the work after each ack,
+    # its reply included, and a sweep under way finish within the grace; the engine goes last.
+    log.info("shutting down: finishing work in flight (up to %.0f s)", settings.shutdown_grace_seconds)
     await runner.cleanup()
     await runtime.stop()
+    log.info("stopped")
     return 0
 
 
@@ -111,8 +114,11 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    # On SIGTERM Dramatiq stops taking messages and lets running jobs finish within this timeout.
+    grace_ms = str(int(settings.shutdown_grace_seconds * 1000))
     worker_args = make_argument_parser().parse_args(
-        ["bot.worker_boot", "--processes", str(args.processes), "--threads", str(args.threads)]
+        ["bot.worker_boot", "--processes", str(args.processes), "--threads", str(args.threads),
+         "--worker-shutdown-timeout", grace_ms]
     )
     return int(dramatiq_main(worker_args) or 0)
 

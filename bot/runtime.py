@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -15,6 +16,7 @@ from bot.broker import create_queue
 from bot.settings import Settings
 from bot.sweeper import Sweeper
 from handlers.deps import Deps
+from handlers.slack.inflight import ListenerWork, track
 from models import migrate
 from models.db import create_engine, create_session_factory
 from services.planning.templates import TemplateLibrary, load_library
@@ -54,7 +56,8 @@ class Runtime:
 
     async def start(self) -> web.Application:
         settings = self.settings
-        engine = create_engine(settings.database_url)
+        # One cap on connections; listeners get at most inflight_limit of them (see handlers.slack.inflight).
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size, max_overflow=0)
         await self._prepare_schema(engine)
         redis = None
         if settings.redis_url:
@@ -68,6 +71,7 @@ class Runtime:
         self.deps = Deps(
             settings=settings, engine=engine, sessions=create_session_factory(engine), redis=redis, queue=queue,
             templates=load_templates(settings),
+            inflight=ListenerWork(max_inflight=settings.inflight_limit, slot_wait_seconds=settings.slot_wait_seconds),
         )
         self._http = aiohttp.ClientSession()
         if self.run_sweeper:
@@ -94,13 +98,16 @@ class Runtime:
             session=self._http,
         )
         secret = self.settings.slack_signing_secret
-        return build_slack_app(
+        app = build_slack_app(
             self.deps,
             client=client,
             # Socket Mode requests are not signed; Bolt still wants a value.
             signing_secret=secret.get_secret_value() if secret else secrets.token_hex(16),
             process_before_response=self.process_before_response,
         )
+        assert self.deps.inflight is not None
+        track(app, self.deps.inflight)  # so stop() can wait for the work after each ack
+        return app
 
     async def _connect_socket_mode(self) -> None:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -138,15 +145,25 @@ class Runtime:
             )
 
     async def stop(self) -> None:
-        if self.sweeper is not None:
-            await self.sweeper.stop()
+        """Stop taking work, let what was taken finish within SHUTDOWN_GRACE_SECONDS, then release.
+
+        The HTTP server must already be stopped (`serve` cleans its runner up first): no request comes in,
+        every one that did has been answered, and its listener task is tracked. The listeners and a sweep
+        under way finish together; the queue (embedded worker) after them, since both hand it work; the
+        engine last.
+        """
+        grace = self.settings.shutdown_grace_seconds
         if self._socket_handler is not None:
             await self._socket_handler.close_async()
+        await asyncio.gather(
+            self.sweeper.stop(grace_seconds=grace) if self.sweeper is not None else asyncio.sleep(0),
+            self.deps.inflight.drain(grace) if self.deps is not None and self.deps.inflight else asyncio.sleep(0),
+        )
         if self._http is not None:
             await self._http.close()
         if self.deps is not None:
             if self.deps.queue is not None:
-                self.deps.queue.stop()
+                await asyncio.to_thread(self.deps.queue.stop, timeout_ms=int(grace * 1000))
             if self.deps.redis is not None:
                 await self.deps.redis.aclose()
             await self.deps.engine.dispose()

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./campaign_manager.db"
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
+DB_POOL_RESERVE = 2  # connections kept from listeners: the sweeper's and a health check's
 
 
 class ConfigError(Exception):
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
     slack_channel_pace_seconds: float = Field(default=1.0, ge=0, le=60)
     # How long a worker holds a notification it is sending; a worker that dies frees it after this.
     notification_lease_seconds: int = Field(default=120, ge=1, le=3600)
+    # Bursts: the most connections one process opens to PostgreSQL, and how many listeners may work on the
+    # database at once (unset: the pool less DB_POOL_RESERVE for the sweeper and health checks). A listener
+    # that finds no free slot within SLOT_WAIT_SECONDS is answered "busy, try again in a moment".
+    database_pool_size: int = Field(default=20, ge=1, le=500)
+    max_inflight: int | None = Field(default=None, ge=1, le=500)
+    slot_wait_seconds: float = Field(default=0.5, gt=0, le=2)  # view submissions wait before their ack: << 3 s
+    # Deploys: after SIGTERM, how long listeners, their replies, the sweep and jobs get to finish.
+    shutdown_grace_seconds: float = Field(default=20, ge=0, le=600)
     _public_url_guessed: bool = PrivateAttr(default=False)
 
     @field_validator("database_url")
@@ -63,6 +72,11 @@ class Settings(BaseSettings):
         if value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             return value
         raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+
+    @field_validator("max_inflight", mode="before")
+    @classmethod
+    def _blank_is_derived(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("redis_url", "slack_app_token", "slack_bot_token", "slack_signing_secret", "dashboard_secret",
                      "smtp_url", mode="before")
@@ -186,6 +200,22 @@ class Settings(BaseSettings):
         if self.slack_app_token and not self.slack_bot_token:
             raise ValueError("SLACK_BOT_TOKEN: required when SLACK_APP_TOKEN is set (Socket Mode)")
         return self
+
+    @model_validator(mode="after")
+    def _inflight_fits_the_pool(self) -> Settings:
+        if self.max_inflight is not None and self.max_inflight > self.database_pool_size:
+            raise ValueError(
+                f"MAX_INFLIGHT: at most DATABASE_POOL_SIZE ({self.database_pool_size}); "
+                "more would only wait on the pool"
+            )
+        return self
+
+    @property
+    def inflight_limit(self) -> int:
+        """How many listeners may work on the database at once: MAX_INFLIGHT, or the pool less a reserve."""
+        if self.max_inflight is not None:
+            return self.max_inflight
+        return max(1, self.database_pool_size - DB_POOL_RESERVE)
 
     @property
     def embedded(self) -> bool:

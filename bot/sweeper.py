@@ -25,6 +25,7 @@ class Sweeper:
         self.deps = deps
         self.interval = interval_seconds
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._last_handed_out: frozenset[int] = frozenset()
 
     async def run_once(self, now: datetime | None = None) -> sweep.SweepResult | None:
@@ -60,21 +61,33 @@ class Sweeper:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._loop(), name="sweeper")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    async def stop(self, *, grace_seconds: float = 10) -> None:
+        """Skip the next sweep; let one under way finish, hand-out included, within `grace_seconds`.
+
+        Cancelling a sweep is safe (its transaction rolls back, the next sweep catches up) but not clean:
+        one cancelled between its commit and the hand-out leaves due rows waiting a whole interval.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+        if not done:
+            log.warning("the sweep did not finish within %.0f s of shutdown; cancelled", grace_seconds)
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 result = await self.run_once()
                 if result is not None:
                     self._report(result)
             except Exception:
                 log.exception("sweep failed; trying again next interval")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):  # the interval, cut short by stop()
+                await asyncio.wait_for(self._stopping.wait(), self.interval)

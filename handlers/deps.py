@@ -11,6 +11,7 @@ from services.planning.templates import TemplateLibrary
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from handlers.slack.inflight import ListenerWork
 
 
 @dataclass
@@ -21,3 +22,4 @@ class Deps:
     redis: Any | None = None  # redis.asyncio.Redis in Redis mode
     queue: Any | None = None  # bot.broker.Queue: the broker and, when embedded, its in-process worker
     templates: TemplateLibrary = field(default_factory=TemplateLibrary)
+    inflight: ListenerWork | None = None  # bounds and tracks Slack listener work; None = unbounded (console)

@@ -25,7 +25,8 @@ class AuditEntry(Base):
 
 
 class ProcessedEvent(Base):
-    """Slack event ids already handled: Slack retries events and Bolt does not deduplicate them."""
+    """Unused since event de-duplication stopped waiting on the database (handlers/slack/dedupe.py keeps
+    event ids in Redis or memory); the table stays until a migration drops it."""
 
     __tablename__ = "processed_events"
 

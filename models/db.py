@@ -2,6 +2,11 @@
 
 One request or one job is one transaction: callers use `sessions.begin()`, which commits on success
 and rolls back on error. Services never commit.
+
+When PostgreSQL is down, waiting is the worst answer: a connection attempt gives up after
+CONNECT_TIMEOUT_SECONDS and a wait for a pooled connection after POOL_TIMEOUT_SECONDS, so a Slack
+listener can still say "can't reach the database" while Slack is listening. `is_unreachable` tells
+such failures (worth a retry later) from errors in what was asked.
 """
 
 from __future__ import annotations
@@ -9,20 +14,65 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+CONNECT_TIMEOUT_SECONDS = 2.0  # a local or same-region server answers in milliseconds
+POOL_TIMEOUT_SECONDS = 3.0  # every pooled connection busy for this long: the server is not keeping up
+
 
 def create_engine(
-    database_url: str, *, pool_size: int = 10, echo: bool = False, foreign_keys: bool = True
+    database_url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False,
+    foreign_keys: bool = True,
 ) -> AsyncEngine:
-    """`foreign_keys=False` only for SQLite migrations: see models.migrate."""
+    """`foreign_keys=False` only for SQLite migrations: see models.migrate. PostgreSQL opens at most
+    `pool_size + max_overflow` connections (`max_overflow` defaults to `pool_size`)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(database_url, echo=echo, foreign_keys=foreign_keys)
     return create_async_engine(
-        database_url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url, echo=echo, pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow, pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
     )
+
+
+def _server_gone_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency; SQLite-only installs may lack it
+        return ()
+    # 08xxx connection exceptions (a connection lost mid-query included), 57P01-03 the server shutting down
+    # or starting up, 53300 too many connections. Not 57014: a cancelled query is about the query.
+    return (pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError, pg.CannotConnectNowError,
+            pg.TooManyConnectionsError)
+
+
+_SERVER_GONE = _server_gone_errors()
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when `error` means the database could not be reached or the connection was lost: worth
+    trying again later, and nothing the person asked for is wrong.
+
+    asyncpg raises plain OSError/ConnectionRefusedError when it cannot connect (SQLAlchemy does not wrap
+    those), its own errors when the server shuts down, and SQLAlchemy marks a connection lost mid-way
+    as `connection_invalidated`; a full pool times out with SQLAlchemy's TimeoutError. Ask it about
+    errors of database work: an OSError from an HTTP call (aiohttp's connection errors) looks the same.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_errors.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (OSError, sa_errors.TimeoutError, *_SERVER_GONE)):
+            return True
+        # SQLAlchemy keeps the driver's error in `orig` and raises its own `from` it.
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) and id(orig) not in seen else current.__cause__
+    return False
 
 
 def _sqlite_engine(database_url: str, *, echo: bool, foreign_keys: bool) -> AsyncEngine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from models import Approval, Campaign, Task, TeamMember
@@ -27,6 +28,17 @@ def can_work_on_task(actor: Actor, task: Task, campaign: Campaign) -> bool:
 def can_edit_member(actor: Actor, member: TeamMember) -> bool:
     """Change someone's skills, hours or capacity: themselves or an admin."""
     return actor.is_admin or actor.member.id == member.id
+
+
+# What the owner of an open campaign may set for someone new: enough for the planner to staff them.
+OWNER_MAY_SET_FOR_NEWCOMERS = frozenset({"skills"})
+
+
+def can_add_member(actor: Actor, *, owns_open_campaign: bool, fields: Collection[str]) -> bool:
+    """Put someone on the team who has not used the app yet: an admin, with any profile; the owner of an
+    open campaign, with skills only. Everything else about a person (role, hours, time off, how to reach
+    them) is theirs to set (`/team me`) or an admin's."""
+    return actor.is_admin or (owns_open_campaign and set(fields) <= OWNER_MAY_SET_FOR_NEWCOMERS)
 
 
 def can_request_approval(actor: Actor, campaign: Campaign) -> bool:

@@ -110,9 +110,11 @@ def parse_skills(text: str) -> list[str]:
 
 
 def parse_capacity(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_CAPACITY:
+    # ASCII digits, a few of them: `isdigit()` takes `²`, which int() then refuses with a crash.
+    number = text.strip()
+    if not re.fullmatch(r"[0-9]{1,3}", number, re.ASCII) or not 1 <= int(number) <= MAX_CAPACITY:
         raise InvalidInput(f"Capacity is how many tasks someone can carry at once: a number from 1 to {MAX_CAPACITY}.")
-    return int(text)
+    return int(number)
 
 
 NOTIFY_CHOICES = ("slack", "email", "in_app")

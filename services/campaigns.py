@@ -94,6 +94,25 @@ async def lock_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
     return campaign
 
 
+async def lock_with_tasks(db: AsyncSession, campaign_id: int, tasks: Sequence[Task]) -> Campaign:
+    """`lock_campaign`, then read `tasks` (of that campaign, loaded before) again, as the last writer left them.
+
+    A task loaded before the lock is stale when another change committed while this one waited: that
+    change re-planned every task's dates, and may have moved this very task. Checks made on the stale copy
+    would be wrong, and a re-plan would skip writing a date that equals the stale value but not the
+    stored one, leaving a plan nobody computed.
+    """
+    campaign = await lock_campaign(db, campaign_id)
+    if tasks:
+        fresh = await db.scalars(
+            select(Task).where(Task.id.in_([task.id for task in tasks])).order_by(Task.id)
+            .options(selectinload(Task.assignee), selectinload(Task.campaign).selectinload(Campaign.owner))
+            .execution_options(populate_existing=True)
+        )
+        fresh.all()  # populate_existing has refreshed the objects in place; the result itself is not needed
+    return campaign
+
+
 async def get_campaign(*, db: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await db.scalar(
         select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))

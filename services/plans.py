@@ -226,7 +226,14 @@ async def last_change(*, db: AsyncSession, campaign: Campaign) -> PlanChange | N
 async def replan(
     *, db: AsyncSession, campaign: Campaign, now: datetime, reason: str, holidays: frozenset[date] = frozenset()
 ) -> PlanSummary | None:
-    """Recompute the plan after a change; None for a campaign that has no plan (no template tasks)."""
+    """Recompute the plan after a change; None for a campaign that has no plan (no template tasks).
+
+    Writes in one order: the campaign's row, then its tasks by id (the flush sorts them by key). A caller
+    that changed a task took the campaign's row before that change (`campaigns.lock_campaign`), so taking it
+    here again costs nothing; a re-plan with no change before it (the daily one in the sweep) queues here
+    behind people's changes instead of deadlocking with them on the tasks.
+    """
+    await _hold(db, campaign.id)
     timeline = await db.scalar(select(Timeline).where(Timeline.campaign_id == campaign.id))
     if timeline is None:
         return None
@@ -237,6 +244,12 @@ async def replan(
     gates = await signoff_gates(db=db, campaign_id=campaign.id, tasks=tasks)
     return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason=reason, alert=True,
                      gates=gates)
+
+
+async def _hold(db: AsyncSession, campaign_id: int) -> None:
+    """The campaign's row, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    lets one writer in). Only the lock: `campaigns.lock_campaign` also reloads it, and imports this module."""
+    await db.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
 
 
 async def signoff_gates(*, db: AsyncSession, campaign_id: int, tasks: Sequence[Task]) -> list[SignoffGate]:

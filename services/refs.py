@@ -20,7 +20,20 @@ class RefKind(StrEnum):
 _NOUNS = {RefKind.CAMPAIGN: "campaign", RefKind.TASK: "task", RefKind.APPROVAL: "approval"}
 _EXAMPLES = {RefKind.CAMPAIGN: "CM-12", RefKind.TASK: "T-42", RefKind.APPROVAL: "AP-7"}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
-_PATTERN = re.compile(r"^(?:(?P<prefix>[A-Za-z]{1,2})-?)?(?P<number>\d{1,12})$")
+# ASCII digits only: `\d` and `int()` also take other scripts' digits, and `str.isdigit()` takes `²`.
+_PATTERN = re.compile(r"^(?:(?P<prefix>[A-Za-z]{1,2})-?)?(?P<number>[0-9]{1,12})$", re.ASCII)
+_ID = re.compile(r"[0-9]{1,12}", re.ASCII)
+
+
+def parse_id(text: object) -> int | None:
+    """A row id carried by one of our own buttons, fields or modals: 1 to MAX_ID in ASCII digits, else None.
+
+    Slack sends back what we put there; anything else was forged or is stale, and the caller says so politely.
+    """
+    if not isinstance(text, str) or not _ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def format_ref(kind: RefKind, number: int) -> str:

@@ -1,4 +1,9 @@
-"""Who does which task: feeds the pure assignment engine from the database and records its choices."""
+"""Who does which task: feeds the pure assignment engine from the database and records its choices.
+
+Like every change to a campaign's tasks, an assignment takes the campaign's row first
+(`campaigns.lock_campaign`) and reads the tasks after it, so it queues behind a re-plan instead of
+deadlocking with it, and never staffs a task from a copy someone changed in the meantime.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Campaign, Task, TaskStatus, TeamMember
 from services import audit, authz
+from services.campaigns import lock_campaign, lock_with_tasks
 from services.errors import InvalidInput
 from services.planning.assignment import Candidate, Choice, TaskNeed, assign_many
+from services.tasks import list_tasks
 from services.team import ACTIVE_TASK_STATUSES
 
 
@@ -59,6 +66,23 @@ async def auto_assign(
     *, db: AsyncSession, campaign: Campaign, tasks: Sequence[Task], actor: authz.Actor, now: datetime
 ) -> list[tuple[Task, Choice]]:
     """Pick the best person for each open task, in plan order; record the choice and its reason."""
+    await lock_with_tasks(db, campaign.id, tasks)
+    return await _choose(db=db, campaign=campaign, tasks=tasks, actor=actor, now=now)
+
+
+async def assign_unstaffed(
+    *, db: AsyncSession, campaign: Campaign, actor: authz.Actor, now: datetime
+) -> list[tuple[Task, Choice]]:
+    """`auto_assign` for every task of the campaign that has nobody, as they stand once it is locked."""
+    await lock_campaign(db, campaign.id)
+    unstaffed = [task for task in await list_tasks(db=db, campaign=campaign) if task.assignee_id is None]
+    return await _choose(db=db, campaign=campaign, tasks=unstaffed, actor=actor, now=now)
+
+
+async def _choose(
+    *, db: AsyncSession, campaign: Campaign, tasks: Sequence[Task], actor: authz.Actor, now: datetime
+) -> list[tuple[Task, Choice]]:
+    """The engine's pick for each open task among `tasks`, recorded; the caller holds the campaign's lock."""
     authz.require_campaign_manager(actor, campaign, "assign its tasks")
     work = [task for task in tasks if task.status not in (TaskStatus.DONE, TaskStatus.CANCELLED) and not task.is_milestone]
     owner_timezone = campaign.owner.timezone
@@ -72,6 +96,7 @@ async def auto_assign(
 
 async def assign_to(*, db: AsyncSession, task: Task, member: TeamMember, actor: authz.Actor) -> None:
     """A person's own choice of assignee, which wins over the engine (skills are only advice here)."""
+    await lock_with_tasks(db, task.campaign_id, [task])
     authz.require_campaign_manager(actor, task.campaign, "assign its tasks")
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
         raise InvalidInput(f"T-{task.id} is {task.status.value}; there is nothing left to assign.")

@@ -1,7 +1,11 @@
 """Tasks: find, list, add, start, finish, block, re-date, re-estimate, comment.
 
-A change that moves the plan re-plans it. Who may add a task to a campaign, or comment on one, is its
-team: the owner, anyone with a task in it, and admins (see `is_on_team`).
+A change that moves the plan re-plans it. Every change to a task takes its campaign's row first
+(`_take`), before it checks or changes anything: a re-plan writes every task of the campaign, so two
+changes that each took a task first and then re-planned would deadlock on each other's task.
+
+Who may add a task to a campaign, or comment on one, is its team: the owner, anyone with a task in it,
+and admins (see `is_on_team`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy.orm import selectinload
 from models import Campaign, CampaignStatus, Comment, Priority, Task, TaskDependency, TaskStatus, TeamMember
 from services import audit, authz, plans, signoffs
 from services.approval_stages import campaign_stages
-from services.campaigns import lock_campaign
+from services.campaigns import lock_campaign, lock_with_tasks
 from services.errors import DomainError, InvalidInput, NotFound
 from services.fields import InvalidField
 from services.planning.schedule import Link, find_cycle
@@ -74,6 +78,7 @@ class Context:
 
 
 async def start(*, db: AsyncSession, task: Task, ctx: Context) -> None:
+    await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "start this task")
     require_open(task)
     task.status = TaskStatus.IN_PROGRESS
@@ -83,9 +88,8 @@ async def start(*, db: AsyncSession, task: Task, ctx: Context) -> None:
 
 async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanSummary | None:
     """Finish the task, open the sign-off stages that waited for it, re-plan."""
+    campaign = await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "finish this task")
-    campaign = await lock_campaign(db, task.campaign_id)  # first: one change to a campaign's plan at a time
-    await db.refresh(task, ["status"])  # what the last writer left, now that nobody else can change it
     if task.status is TaskStatus.DONE:
         raise InvalidInput(f"{task_ref(task)} is already done.")
     require_open(task)
@@ -104,6 +108,7 @@ async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanS
 
 
 async def block(*, db: AsyncSession, task: Task, reason: str, ctx: Context) -> plans.PlanSummary | None:
+    await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "block this task")
     require_open(task)
     clean = " ".join(reason.split())
@@ -116,6 +121,7 @@ async def block(*, db: AsyncSession, task: Task, reason: str, ctx: Context) -> p
 
 
 async def set_due(*, db: AsyncSession, task: Task, due: date, ctx: Context) -> plans.PlanSummary | None:
+    await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "change this task's due date")
     require_open(task)
     owner_zone = ZoneInfo(task.campaign.owner.timezone)
@@ -131,6 +137,7 @@ async def set_due(*, db: AsyncSession, task: Task, due: date, ctx: Context) -> p
 
 
 async def reestimate(*, db: AsyncSession, task: Task, hours: float, ctx: Context) -> plans.PlanSummary | None:
+    await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "re-estimate this task")
     require_open(task)
     if task.is_milestone:
@@ -208,7 +215,7 @@ class CreatedTask:
 async def create_task(*, db: AsyncSession, new: NewTask, ctx: Context) -> CreatedTask:
     """Add a task to an open campaign (its team may) and re-plan. Raises InvalidField naming what is wrong."""
     try:
-        campaign = await _campaign(db, new.campaign_id)
+        campaign = await lock_campaign(db, new.campaign_id)  # first: the re-plan below writes every task
     except DomainError as error:
         raise InvalidField("campaign", str(error)) from None
     ref = format_ref(RefKind.CAMPAIGN, campaign.id)
@@ -266,15 +273,6 @@ def parse_task_refs(text: str) -> list[int]:
             if number not in ids:
                 ids.append(number)
     return ids
-
-
-async def _campaign(db: AsyncSession, campaign_id: int) -> Campaign:
-    campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
-    )
-    if campaign is None:
-        raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
-    return campaign
 
 
 def _estimate_hours(typed: str) -> float:
@@ -359,6 +357,12 @@ async def add_comment(*, db: AsyncSession, task: Task, body: str, ctx: Context) 
     return comment
 
 
+async def _take(db: AsyncSession, task: Task) -> Campaign:
+    """Lock the task's campaign, then re-read the task: what the last writer left, now that nobody else can
+    change it. Called first by every change, so they queue on the campaign and re-plan one at a time."""
+    return await lock_with_tasks(db, task.campaign_id, [task])
+
+
 def require_open(task: Task) -> None:
     if task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
         raise InvalidInput(f"{task_ref(task)} is {task.status.value}; it can't change any more.")
@@ -376,6 +380,7 @@ async def _replan(db: AsyncSession, task: Task, ctx: Context, reason: str) -> pl
 
 async def snooze(*, db: AsyncSession, task: Task, until: datetime, ctx: Context) -> None:
     """Hold the task's reminders until `until` (escalations to the owner still run: snoozing hides no lateness)."""
+    await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "snooze this task's reminders")
     require_open(task)
     if until <= ctx.now:

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Task, TaskStatus, TeamMember, utcnow
+from models import Campaign, Task, TaskStatus, TeamMember, utcnow
 from models.upsert import insert_ignore
-from services import audit
+from services import audit, authz
 from services.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,26 @@ class Profile:
 
 ProfileFetcher = Callable[[str], Awaitable[Profile | None]]
 
+# A Slack user id: `U` (or `W` on Enterprise Grid), then capitals and digits; the column holds 32.
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}", re.ASCII)
+
+
+def require_slack_user_id(slack_user_id: object) -> str:
+    """The id itself, or InvalidInput: nobody becomes a member under an id Slack would never send."""
+    if isinstance(slack_user_id, str) and SLACK_USER_ID.fullmatch(slack_user_id):
+        return slack_user_id
+    if not slack_user_id or not isinstance(slack_user_id, str):
+        raise InvalidInput("I can't tell who sent this, so I did nothing. Try again from Slack.")
+    raise InvalidInput(f"`{_shorten(slack_user_id)}` is not someone in this Slack workspace.")
+
 
 async def ensure_member(*, db: AsyncSession, slack_user_id: str, fetch_profile: ProfileFetcher) -> TeamMember:
     """Return the member for a Slack user, creating them from their profile on first contact.
 
     A profile lookup that fails still creates the member (named by id) so the person's request goes
-    through; the next contact fills the profile in.
+    through; the next contact fills the profile in. An id Slack would not send is refused (InvalidInput).
     """
+    require_slack_user_id(slack_user_id)
     member = await find_member(db=db, slack_user_id=slack_user_id)
     if member is not None and member.profile_synced_at is not None:
         return member
@@ -145,6 +158,51 @@ class MemberChanges:
 
     def is_empty(self) -> bool:
         return self == MemberChanges()
+
+    def fields(self) -> set[str]:
+        """The profile fields this asks to set (or clear)."""
+        names = {name for name in ("role", "skills", "timezone", "weekly_availability", "max_concurrent_tasks",
+                                   "notify_via") if getattr(self, name) is not None}
+        return names | ({"out_of_office"} if self.out_of_office is not None or self.clear_out_of_office else set())
+
+
+@dataclass(frozen=True)
+class ProfileWrite:
+    member: TeamMember
+    changed: list[str]
+    added: bool  # the person was not on the team before
+
+
+async def write_profile(
+    *, db: AsyncSession, actor: authz.Actor, slack_user_id: str, changes: MemberChanges, fetch_profile: ProfileFetcher
+) -> ProfileWrite:
+    """`/team me` and `/team add`: the one way a profile is written, and who may write it.
+
+    People set their own profile and admins anyone's; the owner of an open campaign may add someone who
+    has not used the app yet, with skills only. Looking at someone already here (no changes) is anyone's.
+    """
+    require_slack_user_id(slack_user_id)
+    existing = await find_member(db=db, slack_user_id=slack_user_id)
+    if existing is None:
+        owns = await owns_open_campaign(db=db, member=actor.member)
+        authz.require(actor.is_admin or owns, "Only a campaign owner or an admin can add someone to the team; "
+                                              "anyone else joins by using the app.")
+        authz.require(authz.can_add_member(actor, owns_open_campaign=owns, fields=changes.fields()),
+                      "Only an admin can set more than `skills=` for someone new; the rest of a profile is "
+                      "theirs to set with `/team me`.")
+    elif not changes.is_empty():
+        authz.require(authz.can_edit_member(actor, existing), "Only an admin can change someone else's profile.")
+    member = existing or await ensure_member(db=db, slack_user_id=slack_user_id, fetch_profile=fetch_profile)
+    changed = apply_changes(db=db, member=member, changes=changes, actor=actor.member)
+    return ProfileWrite(member=member, changed=changed, added=existing is None)
+
+
+async def owns_open_campaign(*, db: AsyncSession, member: TeamMember) -> bool:
+    from services.campaigns import FINAL_STATUSES  # services.campaigns imports this module
+
+    found = await db.scalar(select(Campaign.id).where(Campaign.owner_id == member.id,
+                                                      Campaign.status.not_in(FINAL_STATUSES)).limit(1))
+    return found is not None
 
 
 def apply_changes(*, db: AsyncSession, member: TeamMember, changes: MemberChanges, actor: TeamMember) -> list[str]:

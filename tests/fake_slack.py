@@ -186,6 +186,10 @@ class FakeSlack(SlackMethods):
             ) from None
         return matching()[-1]
 
+    async def wait_until(self, ready: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+        """Wait until `ready()` holds, checked again after every call the fake receives."""
+        await self._wait_until(ready, timeout, what)
+
     def add_user(
         self,
         user_id: str,

@@ -280,6 +280,17 @@ class SlackSender:
         fake: FakeSlack | None = None,
     ) -> None:
         self.session, self.url, self.secret, self.fake = session, url, secret, fake
+        self._signed: set[tuple[int, str]] = set()
+
+    def _fresh_timestamp(self, body: str) -> int:
+        """Now, or a later second when this body already went out signed with it. Slack never sends the same
+        signed bytes twice (a retry is re-signed later, a second click has its own action_ts), and the app
+        refuses an exact copy as a replay; tests that mean to replay pass `timestamp=` themselves."""
+        timestamp = int(time.time())
+        while (timestamp, body) in self._signed:
+            timestamp += 1
+        self._signed.add((timestamp, body))
+        return timestamp
 
     async def _post(
         self,
@@ -290,6 +301,8 @@ class SlackSender:
         timestamp: int | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> tuple[int, str]:
+        if timestamp is None:
+            timestamp = self._fresh_timestamp(body)
         headers = sign_headers(body, secret or self.secret, timestamp=timestamp)
         headers["Content-Type"] = content_type
         headers.update(extra_headers or {})

@@ -10,16 +10,20 @@ from sqlalchemy import select
 from models import AuditEntry, TeamMember
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
-from tests.slack_helpers import send_command
+from tests.slack_helpers import NEXT_YEAR, send_command
 
 
 async def team(app: RunningApp, fake: FakeSlack, text: str, *, user_id: str = "U0ALICE") -> Call:
     return await send_command(app, fake, "/team", text, user_id=user_id)
 
 
-async def member(app: RunningApp, slack_user_id: str) -> TeamMember:
+async def find(app: RunningApp, slack_user_id: str) -> TeamMember | None:
     async with app.sessions() as db:
-        found = await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == slack_user_id))
+        return await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == slack_user_id))
+
+
+async def member(app: RunningApp, slack_user_id: str) -> TeamMember:
+    found = await find(app, slack_user_id)
     assert found is not None
     return found
 
@@ -42,16 +46,34 @@ async def test_me_updates_my_profile(running_app: RunningApp, fake_slack: FakeSl
     assert actions.count("member.updated") == 2
 
 
-async def test_add_a_teammate_then_only_an_admin_may_change_them(running_app: RunningApp, fake_slack: FakeSlack) -> None:
-    reply = await team(running_app, fake_slack, "add <@U0BOB|bob> role=designer skills=design,video")
+async def test_a_campaign_owner_adds_a_teammate_with_skills_then_only_an_admin_may_change_them(
+    running_app: RunningApp, fake_slack: FakeSlack
+) -> None:
+    await send_command(running_app, fake_slack, "/campaign", f'new "Staffed" promo {NEXT_YEAR}')  # Alice owns it
+    refused = await team(running_app, fake_slack, "add <@U0BOB|bob> role=designer skills=design,video")
+    assert "more than `skills=`" in refused.args["text"]
+    assert await find(running_app, "U0BOB") is None
+    reply = await team(running_app, fake_slack, "add <@U0BOB|bob> skills=design,video")
     assert "Bob Baker is on the team" in reply.args["text"]
     bob = await member(running_app, "U0BOB")
-    assert (bob.role, bob.skills, bob.timezone) == ("designer", ["design", "video"], "America/Chicago")
+    assert (bob.role, bob.skills, bob.timezone, bob.notify_via) == (None, ["design", "video"], "America/Chicago", "slack")
     refused = await team(running_app, fake_slack, "add <@U0BOB> capacity=1")
     assert "Only an admin" in refused.args["text"]
     assert (await member(running_app, "U0BOB")).max_concurrent_tasks == 5
-    await team(running_app, fake_slack, "me capacity=2", user_id="U0BOB")  # anyone may edit themselves
-    assert (await member(running_app, "U0BOB")).max_concurrent_tasks == 2
+    await team(running_app, fake_slack, "me capacity=2 role=designer", user_id="U0BOB")  # anyone may edit themselves
+    assert ((bob := await member(running_app, "U0BOB")).max_concurrent_tasks, bob.role) == (2, "designer")
+
+
+@pytest.mark.parametrize("text", ["add <@U0BOB|bob> role=lead notify=email ooo=2027-01-04..2027-01-08",
+                                  "add <@U0BOB|bob> skills=design", "add <@U0BOB|bob>"])
+async def test_someone_who_owns_no_campaign_cannot_put_a_newcomer_on_the_team(
+    running_app: RunningApp, fake_slack: FakeSlack, text: str
+) -> None:
+    reply = await team(running_app, fake_slack, text)
+    assert "Only a campaign owner or an admin" in reply.args["text"]
+    assert await find(running_app, "U0BOB") is None
+    async with running_app.sessions() as db:
+        assert (await db.scalars(select(AuditEntry))).all() == []
 
 
 async def test_an_admin_may_change_anyone(db_url: str, fake_slack: FakeSlack) -> None:

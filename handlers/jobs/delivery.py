@@ -9,12 +9,17 @@ conditional UPDATE and read what to send, commit: the lease keeps every other wo
 a pacing slot per channel and post, several at a time; (3) record what went out in one statement. A
 crash after a post and before its record sends it again when the lease runs out, so delivery is
 at-least-once and never concurrent; the window is one batch's posts (bounded by POST_TIMEOUT).
+
+The database down after the posts went out: the record is tried again, with backoff, for as long as the
+lease holds (less RECORD_MARGIN), so an outage shorter than that repeats nothing. Past it another worker
+may take the rows, so the record gives up and the rows go out once more after the lease (logged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +36,7 @@ from blocks import notifications as messages
 from blocks.emails import Email, render_email
 from handlers.jobs.pacing import NoPacing, Pacer
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
+from models.db import is_unreachable
 from services import mailer as mail
 from services import notifications, relevance
 from services.delivery_retry import notice_key
@@ -45,7 +51,10 @@ DELAY_MARGIN_MS = 250  # a re-sent job arrives just after the row is due, never 
 POST_TIMEOUT = 15  # seconds; well inside the claim's lease
 MAX_PACE_WAIT = 3.0  # seconds a post may wait for its channel's slot in place; longer: back to the outbox
 CONCURRENT_POSTS = 8  # posts of one batch in flight at once
-RECORD_ATTEMPTS = 3  # recording posts that went out is worth a couple of quick retries
+RECORD_ATTEMPTS = 3  # a statement error recording posts that went out is worth a couple of quick retries
+RECORD_FIRST_DELAY = 0.2  # seconds; doubling up to RECORD_MAX_DELAY while the database is unreachable
+RECORD_MAX_DELAY = 2.0
+RECORD_MARGIN = timedelta(seconds=10)  # (or a quarter of a short lease) stop retrying this long before it ends
 
 # Errors no retry will fix: the row fails and the campaign's owner hears about it once.
 PERMANENT_ERRORS = frozenset({
@@ -60,7 +69,8 @@ Enqueue = Callable[[int, int | None], Awaitable[None]]  # (notification id, dela
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one delivery attempt did: sent | skipped | withdrawn | paced | rate_limited | retry | failed."""
+    """What one delivery attempt did: sent | skipped | withdrawn | paced | rate_limited | retry | failed,
+    or unreachable (the database was down at the claim: the row waits, untouched, for the next sweep)."""
 
     status: str
     error: str | None = None
@@ -110,7 +120,14 @@ class Delivery:
     async def run(self, notification_ids: Sequence[int]) -> dict[int, Outcome]:
         """One attempt at each row; rows that are not due, already done or held elsewhere are skipped."""
         outcomes = {nid: Outcome("skipped") for nid in notification_ids}
-        claimed = await self._claim(notification_ids, outcomes)
+        lease_ends = time.monotonic() + self.lease.total_seconds()  # taken before the claim: never late
+        try:
+            claimed = await self._claim(notification_ids, outcomes)
+        except Exception as error:
+            if not is_unreachable(error):
+                raise
+            log.warning("database unreachable; %d notifications wait for the next sweep: %r", len(outcomes), error)
+            return {nid: Outcome("unreachable") for nid in outcomes}
         waits = await self._pace(claimed, outcomes)
         gate = asyncio.Semaphore(CONCURRENT_POSTS)
 
@@ -131,7 +148,7 @@ class Delivery:
             if isinstance(failure, BaseException):  # even recording the retry failed: the lease will free it
                 log.error("a notification of the batch is left to its lease", exc_info=failure)
         sent = [(item.id, *result) for item, result in results if isinstance(result, tuple)]
-        await self._record_sent(sent)
+        await self._record_sent(sent, give_up_at=lease_ends - min(RECORD_MARGIN, self.lease / 4).total_seconds())
         outcomes.update({nid: Outcome("sent") for nid, _, _ in sent})
         outcomes.update({item.id: result for item, result in results if isinstance(result, Outcome)})
         return outcomes
@@ -209,18 +226,27 @@ class Delivery:
             return await self._retry(item, f"{type(error).__name__}: {error}")
         return str(response.get("channel") or item.target), response.get("ts")
 
-    async def _record_sent(self, sent: list[tuple[int, str | None, str | None]]) -> None:
-        for attempt in range(RECORD_ATTEMPTS):
+    async def _record_sent(self, sent: list[tuple[int, str | None, str | None]], *, give_up_at: float) -> None:
+        """Record what went out; an unreachable database is waited for until `give_up_at` (monotonic)."""
+        delay, attempt = RECORD_FIRST_DELAY, 0
+        while True:
             try:
                 async with self.sessions.begin() as db:
                     await notifications.mark_sent_many(db=db, sent=sent, now=self.clock())
                 return
-            except DBAPIError:
-                if attempt == RECORD_ATTEMPTS - 1:
+            except Exception as error:
+                attempt += 1
+                unreachable = is_unreachable(error)
+                again = unreachable or (isinstance(error, DBAPIError) and attempt < RECORD_ATTEMPTS)
+                if not again or time.monotonic() + delay > give_up_at:
                     # Posted but not recorded: when the lease runs out the sweep will send them again.
                     log.exception("notifications %s were posted but could not be recorded", [s[0] for s in sent])
                     raise
-                await asyncio.sleep(0.2 * 2**attempt)
+                if attempt == 1 and unreachable:
+                    log.warning("database unreachable while recording %d sent notifications; retrying: %r",
+                                len(sent), error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_MAX_DELAY)
 
     async def _after_slack_error(self, item: _Claimed, error: SlackApiError) -> Outcome:
         status = error.response.status_code

@@ -54,11 +54,12 @@ def parse_date(word: str) -> date:
 
 
 # Slack user ids: `U` (or `W` on Enterprise Grid) and capitals or digits. Channel ids: `C`, or `G` for old private ones.
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-_BARE_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")  # without `#`, only as long as Slack's own ids
+_USER_ID = re.compile(rf"^{team.SLACK_USER_ID.pattern}$", re.ASCII)
+_MENTION = re.compile(rf"^<@({team.SLACK_USER_ID.pattern})(?:\|[^>]*)?>$", re.ASCII)
+# Bounded like user ids: a channel id column holds 32 characters.
+_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,31})(?:\|[^>]*)?>$", re.ASCII)
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,31}$", re.ASCII)
+_BARE_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,31}$", re.ASCII)  # without `#`, only as long as Slack's own ids
 MENTION_USAGE = "Mention the person with @, like `@alice`."
 
 

@@ -35,10 +35,10 @@ from handlers.slack.args import (
     split_words,
 )
 from handlers.slack.campaign_policy import escalation
-from handlers.slack.context import Work, deps_of, unit_of_work
+from handlers.slack.context import Work, deps_of, in_unit_of_work
 from handlers.slack.errors import replying_errors
 from models import Campaign, TeamMember
-from services import approval_stages, campaigns, plans, staffing, tasks, team
+from services import approval_stages, campaigns, plans, staffing, team
 from services.errors import InvalidInput
 from services.refs import RefKind, format_ref, parse_ref
 
@@ -70,8 +70,7 @@ async def campaign_command(
             note = f"`/campaign {escape(truncate(words[0], 40))}` is not a command I know."
             await respond(**campaign_help(note, templates=template_names), response_type="ephemeral")
             return
-        async with unit_of_work(context, client) as work:
-            reply = await action(work, words[1:], command)
+        reply = await in_unit_of_work(context, client, lambda work: action(work, words[1:], command))
         await respond(**reply)
 
 
@@ -142,9 +141,8 @@ async def show_campaign(work: Work, args: list[str], command: dict[str, Any]) ->
 
 async def assign_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
     campaign = await _one_campaign(work, args, "assign")
-    open_tasks = [task for task in await tasks.list_tasks(db=work.db, campaign=campaign) if task.assignee_id is None]
-    results = await staffing.auto_assign(db=work.db, campaign=campaign, tasks=open_tasks, actor=work.authz_actor,
-                                         now=datetime.now(UTC))
+    results = await staffing.assign_unstaffed(db=work.db, campaign=campaign, actor=work.authz_actor,
+                                              now=datetime.now(UTC))
     return {**assignment_results(campaign, results), "response_type": "ephemeral"}
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -15,10 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.deps import Deps
+from handlers.slack import inflight
 from handlers.slack.notify import send_many
 from handlers.slack.profiles import fetch_profile
 from models import TeamMember
-from services import authz, notifications, tasks, team
+from services import authz, notifications, tasks, team, transactions
+
+T = TypeVar("T")
 
 
 def inject_deps(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -74,7 +77,7 @@ PROFILE_RETRY_DELAY_MS = 60_000
 async def unit_of_work(context: AsyncBoltContext, client: AsyncWebClient) -> AsyncIterator[Work]:
     """Open a transaction (committed when the block ends without error) and resolve the actor."""
     deps = deps_of(context)
-    async with deps.sessions.begin() as db:
+    async with inflight.slot(deps.inflight), deps.sessions.begin() as db:  # a slot, or Busy after SLOT_WAIT
         actor = await team.ensure_member(
             db=db, slack_user_id=context.user_id or "", fetch_profile=lambda uid: fetch_profile(client, uid)
         )
@@ -82,6 +85,20 @@ async def unit_of_work(context: AsyncBoltContext, client: AsyncWebClient) -> Asy
     await send_many(deps, client, notifications.written_in(db))  # committed: hand them out now
     if actor.profile_synced_at is None and deps.queue is not None:
         await _refresh_profile_later(deps, actor)
+
+
+async def in_unit_of_work(
+    context: AsyncBoltContext, client: AsyncWebClient, body: Callable[[Work], Awaitable[T]]
+) -> T:
+    """`body` in a `unit_of_work`, run again whole (a new transaction) if the database aborted it to
+    break a deadlock: two changes to one campaign can still collide, and the person should not hear of
+    it. `body` must send nothing before the commit; what it returns is what the caller needs after it."""
+
+    async def once() -> T:
+        async with unit_of_work(context, client) as work:
+            return await body(work)
+
+    return await transactions.retrying(once)
 
 
 async def _refresh_profile_later(deps: Deps, member: TeamMember) -> None:

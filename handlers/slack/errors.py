@@ -1,7 +1,8 @@
 """The one place that turns a failure inside a Slack listener into a message for the person.
 
-Domain errors (bad input, not found, not allowed) are theirs to fix: show the message. Anything else
-is ours: log it with a short id and show only the id, never a trace.
+Domain errors (bad input, not found, not allowed) are theirs to fix: show the message. A database that
+cannot be reached (down, restarting, every connection busy) is nobody's mistake and passes: say so and
+ask them to try again. Anything else is ours: log it with a short id and show only the id, never a trace.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from blocks.help import error_message
 from blocks.text import escape
+from models.db import is_unreachable
 from services.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+DATABASE_UNREACHABLE = "I can't reach the database right now; try again in a moment."
 
 
 def new_error_id() -> str:
@@ -29,6 +34,9 @@ def describe(error: Exception) -> str:
     """The escaped text a person sees for this error (logging the unexpected ones)."""
     if isinstance(error, DomainError):
         return escape(str(error))
+    if is_unreachable(error) and not isinstance(error, aiohttp.ClientError):  # not a Slack call that failed
+        log.warning("database unreachable: %r", error)  # an outage is logged by whoever watches the database
+        return DATABASE_UNREACHABLE
     error_id = new_error_id()
     log.error("unhandled error %s: %r", error_id, error, exc_info=error, extra={"error_id": error_id})
     return f"Something went wrong on our side. If it keeps happening, tell your admin the error id `{error_id}`."

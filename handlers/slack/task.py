@@ -18,7 +18,7 @@ from blocks.tasks import comment_added, my_tasks, task_changed, task_help, task_
 from blocks.text import escape, fit_escaped
 from handlers.slack import task_form
 from handlers.slack.args import parse_date, resolve_person, split_words, truncate_word, unescape_slack
-from handlers.slack.context import Work, deps_of, unit_of_work
+from handlers.slack.context import Work, deps_of, in_unit_of_work, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.notify import after_replan
 from handlers.slack.profiles import fetch_profile
@@ -60,8 +60,7 @@ async def task_command(
             note = None if subcommand == "help" else f"`/task {escape(truncate_word(words[0]))}` is not a command I know."
             await respond(**task_help(note), response_type="ephemeral")
             return
-        async with unit_of_work(context, client) as work:
-            reply, plan, because = await action(work, words[1:], client)
+        reply, plan, because = await in_unit_of_work(context, client, lambda work: action(work, words[1:], client))
         await respond(**reply, response_type="ephemeral")
         await after_replan(client, plan, because=because, deps=deps_of(context))
 

@@ -27,13 +27,14 @@ from blocks.reminders import TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW
 from blocks.task_actions import BLOCK_MODAL, REASON_ACTION, REASON_BLOCK, block_reason_modal, notice_modal
 from blocks.tasks import task_changed
 from blocks.text import fit_escaped, truncate
-from handlers.slack.context import Work, unit_of_work
+from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import describe
 from handlers.slack.home import build_home, publish_home
 from handlers.slack.notify import after_replan
 from models import Task
 from services import authz, plans, tasks
 from services.errors import DomainError, InvalidInput
+from services.refs import parse_id
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ def register(app: AsyncApp) -> None:
 # A button's change: given the unit of work and the task, do it; return the icon + line for the reply,
 # and the re-plan (for the owner's alerts) if the change moved the plan.
 Change = Callable[[Work, Task, str | None], Awaitable[tuple[str, plans.PlanSummary | None]]]
+# What a click's transaction hands to the steps after its commit: the reply line, the plan, the message
+# and the re-built Home.
+_Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any], dict[str, Any]]
 
 
 async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
@@ -89,11 +93,13 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
     ) -> None:
         await ack()
         async with telling_errors(body, respond, context, client):
-            async with unit_of_work(context, client) as work:
+            async def run(work: Work) -> _Clicked:
                 task = await _task(work, action.get("value"))
                 note, plan = await change(work, task, action.get("action_id"))
                 reply = task_changed(task, note, plan, viewer_tz=work.actor.timezone)
-                view = await build_home(work)
+                return work, note, plan, reply, await build_home(work)
+
+            work, note, plan, reply, view = await in_unit_of_work(context, client, run)
             await _after_change(body, respond, client, work, view, reply)
             await after_replan(client, plan, because=_because(work, note.split(" ", 1)[1]), deps=work.deps)
 
@@ -127,13 +133,16 @@ async def block_submitted(
     if not reason.split():
         await ack(response_action="errors", errors={REASON_BLOCK: "Say what the task is waiting for."})
         return
+    async def run(work: Work) -> tuple[Work, Task, plans.PlanSummary | None, dict[str, Any]]:
+        task = await _task(work, view.get("private_metadata"))
+        plan = await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
+        return work, task, plan, await build_home(work)
+
     # The change runs before the ack so a refusal can be shown on the form, where the person still is.
-    # It is one short transaction (a re-plan is milliseconds), well inside Slack's 3 seconds.
+    # It is one short transaction (a re-plan is milliseconds; a retry after a conflict adds tens of
+    # milliseconds), well inside Slack's 3 seconds.
     try:
-        async with unit_of_work(context, client) as work:
-            task = await _task(work, view.get("private_metadata"))
-            plan = await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
-            home_view = await build_home(work)
+        work, task, plan, home_view = await in_unit_of_work(context, client, run)
     except Exception as error:
         text = str(error) if isinstance(error, DomainError) else describe(error)
         await ack(response_action="errors", errors={REASON_BLOCK: truncate(text, MODAL_ERROR_LIMIT)})
@@ -144,10 +153,10 @@ async def block_submitted(
 
 
 async def _task(work: Work, value: object) -> Task:
-    text = str(value or "").strip()
-    if not text.isdigit():  # our own buttons carry the id; anything else was not sent by Slack for us
+    task_id = parse_id(value)
+    if task_id is None:  # our own buttons carry the id; anything else was not sent by Slack for us
         raise InvalidInput("That button does not point at a task any more. Reopen the Home tab.")
-    return await tasks.get_task(db=work.db, task_id=int(text))
+    return await tasks.get_task(db=work.db, task_id=task_id)
 
 
 def _because(work: Work, what: str) -> str:

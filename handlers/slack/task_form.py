@@ -35,7 +35,7 @@ from blocks.modals import (
 from blocks.tasks import task_created
 from blocks.text import fit_escaped, truncate
 from handlers.slack.args import plain_message_text
-from handlers.slack.context import unit_of_work
+from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.forms import Form, errors_for
 from handlers.slack.notify import after_replan
@@ -43,6 +43,7 @@ from handlers.slack.profiles import fetch_profile
 from models import Campaign, Priority, TeamMember
 from services import tasks, team
 from services.fields import InvalidField
+from services.refs import parse_id
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,19 @@ async def submitted(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
     form = Form(view)
+
+    async def run(work: Work) -> tuple[Work, tasks.CreatedTask, dict[str, Any]]:
+        new = tasks.NewTask(
+            campaign_id=_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
+            description=form.text(DESCRIPTION), estimate=form.text(ESTIMATE), due=form.day(DUE),
+            assignee=await _assignee(work.db, work.actor, form.user(ASSIGNEE), client),
+            priority=_priority(form.option(PRIORITY)), after=form.text(AFTER), before=form.text(BEFORE),
+        )
+        created = await tasks.create_task(db=work.db, new=new, ctx=work.task_context())
+        return work, created, task_created(created, viewer_tz=work.actor.timezone)
+
     try:
-        async with unit_of_work(context, client) as work:
-            new = tasks.NewTask(
-                campaign_id=_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
-                description=form.text(DESCRIPTION), estimate=form.text(ESTIMATE), due=form.day(DUE),
-                assignee=await _assignee(work.db, work.actor, form.user(ASSIGNEE), client),
-                priority=_priority(form.option(PRIORITY)), after=form.text(AFTER), before=form.text(BEFORE),
-            )
-            created = await tasks.create_task(db=work.db, new=new, ctx=work.task_context())
-            reply = task_created(created, viewer_tz=work.actor.timezone)
+        work, created, reply = await in_unit_of_work(context, client, run)
     except Exception as error:
         await ack(response_action="errors", errors=errors_for(error, fields=FIELDS, fallback=CAMPAIGN))
         return
@@ -141,9 +145,10 @@ async def _permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | 
 
 
 def _campaign_id(value: str | None) -> int:
-    if not value or not value.isdigit():
+    campaign_id = parse_id(value)
+    if campaign_id is None:
         raise InvalidField(CAMPAIGN, "Pick a campaign.")
-    return int(value)
+    return campaign_id
 
 
 def _priority(value: str | None) -> Priority:

@@ -16,7 +16,7 @@ from handlers.slack.args import parse_options, resolve_person, split_words, trun
 from handlers.slack.context import Work, unit_of_work
 from handlers.slack.errors import replying_errors
 from handlers.slack.profiles import fetch_profile
-from services import authz, team
+from services import team
 from services.availability import (
     parse_capacity,
     parse_hours,
@@ -49,7 +49,7 @@ async def team_command(
             if subcommand == "list":
                 reply = team_list(await team.list_members(db=work.db))
             elif subcommand == "me":
-                reply = await _update(work, work.actor, words[1:])
+                reply = await _update(work, work.actor.slack_user_id, words[1:], client)
             else:
                 reply = await _add(work, words[1:], client)
         await respond(**reply, response_type="ephemeral")
@@ -57,27 +57,24 @@ async def team_command(
 
 async def _add(work: Work, args: list[str], client: AsyncWebClient) -> dict[str, Any]:
     if not args:
-        raise InvalidInput("Who? Usage: `/team add @alice role=designer skills=design,video`")
+        raise InvalidInput("Who? Usage: `/team add @alice skills=design,video`")
     slack_user_id = await resolve_person(args[0], db=work.db)
-    existing = await team.find_member(db=work.db, slack_user_id=slack_user_id)
-    member = existing or await team.ensure_member(
-        db=work.db, slack_user_id=slack_user_id, fetch_profile=lambda uid: fetch_profile(client, uid)
+    return await _update(work, slack_user_id, args[1:], client)
+
+
+async def _update(work: Work, slack_user_id: str, args: list[str], client: AsyncWebClient) -> dict[str, Any]:
+    written = await team.write_profile(
+        db=work.db, actor=work.authz_actor, slack_user_id=slack_user_id, changes=parse_changes(args),
+        fetch_profile=lambda uid: fetch_profile(client, uid),
     )
-    if existing is not None and args[1:]:
-        authz.require(authz.can_edit_member(work.authz_actor, member), "Only an admin can change someone else's profile.")
-    return await _update(work, member, args[1:], added=existing is None)
-
-
-async def _update(work: Work, member: Any, args: list[str], *, added: bool = False) -> dict[str, Any]:
-    changes = parse_changes(args)
-    changed = team.apply_changes(db=work.db, member=member, changes=changes, actor=work.actor)
     await work.db.flush()
+    member = written.member
     load = next(load for load in await team.list_members(db=work.db) if load.member.id == member.id)
     name = fit_escaped(member.name, 80)
-    if added:
+    if written.added:
         note = f":wave: {name} is on the team."
-    elif changed:
-        note = f":white_check_mark: Updated {', '.join(field.replace('_', ' ') for field in changed)}."
+    elif written.changed:
+        note = f":white_check_mark: Updated {', '.join(field.replace('_', ' ') for field in written.changed)}."
     else:
         note = None
     return member_card(load, note=note)

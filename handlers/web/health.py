@@ -1,4 +1,8 @@
-"""`GET /health` (is the process up) and `GET /health/detailed` (can it reach what it needs)."""
+"""`GET /health` (is the process up) and `GET /health/detailed` (can it reach what it needs).
+
+Each check has CHECK_TIMEOUT_SECONDS, all run at once: a database that is down answers 503 within
+that, with `failing` naming what is broken (`["database", "outbox"]`) and each check saying why.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from handlers.web import DEPS_KEY
+from models.db import is_unreachable
 from services import notifications
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -67,10 +72,10 @@ async def health_detailed(request: web.Request) -> web.Response:
         checks["queue"] = queue_check
 
     results = dict(zip(checks, await asyncio.gather(*(_run(check) for check in checks.values())), strict=True))
-    healthy = all(result["ok"] for result in results.values())
-    body = {"status": "ok" if healthy else "degraded", "mode": "embedded" if deps.settings.embedded else "redis",
-            "checks": results}
-    return web.json_response(body, status=200 if healthy else 503)
+    failing = [name for name, result in results.items() if not result["ok"]]
+    body = {"status": "degraded" if failing else "ok", "mode": "embedded" if deps.settings.embedded else "redis",
+            "failing": failing, "checks": results}
+    return web.json_response(body, status=503 if failing else 200)
 
 
 async def _run(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -79,9 +84,16 @@ async def _run(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]
         details = await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
     except OutboxStuck as stuck:
         return {"ok": False, "error": str(stuck), "latency_ms": _ms(started)}
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {CHECK_TIMEOUT_SECONDS:g} s", "latency_ms": _ms(started)}
     except Exception as error:  # a failing dependency is the answer here, not an error of ours
-        return {"ok": False, "error": type(error).__name__, "latency_ms": _ms(started)}
+        return {"ok": False, "error": _describe(error), "latency_ms": _ms(started)}
     return {"ok": True, "latency_ms": _ms(started), **details}
+
+
+def _describe(error: Exception) -> str:
+    name = type(error).__name__
+    return f"unreachable ({name})" if is_unreachable(error) else name
 
 
 def _ms(started: float) -> float:

@@ -1,0 +1,411 @@
+"""Load benchmark: signed Slack traffic at a fixed rate against a real `campaign-manager serve`.
+
+Run: .venv/bin/python -m bench.load [--rate 200] [--seconds 60] [--floor-seconds N] [--max-inflight N]
+     (from the repository root; needs the local PostgreSQL, TEST_POSTGRES_URL as in the tests)
+
+It creates its own PostgreSQL database and seeds it (100 members, 1,000 campaigns of a 10-task template,
+so 10,000 tasks, assigned round-robin), starts `campaign-manager serve` on it (embedded mode, the fake
+Slack of tests/fake_slack.py on a thread of this process as the Web API and the response_url target),
+and sends, open loop at `--rate` requests/s for `--seconds`: slash commands (`/campaign show CM-n`,
+`/task mine`, half of the traffic), "Start" clicks on a task of the clicker's (a quarter) and App Home
+opens (a quarter), each signed as Slack signs it, from the 100 members. Reported: ack latency (the
+HTTP answer), reply latency (request sent -> its response_url post arrives, or for a Home open the
+`views.publish` for that member, matched in order), busy answers, errors (non-200 acks, replies with an
+error id, replies that never came).
+
+The floor, in the same run and with the same generator: a bare Bolt app on the same aiohttp adapter
+whose listeners only ack (`--floor-seconds`, default the same as `--seconds`; 0 skips it).
+Targets at 200 requests/s: ack p95 < 100 ms, 0 errors, reply p95 < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench-token"
+MEMBERS, CAMPAIGNS, TASKS_PER_CAMPAIGN = 100, 1_000, 10
+BUSY_MARK = "busy right now"
+ERROR_MARK = "error id"
+TEMPLATE = "name: bench_ten\ntitle: Bench ten\ndescription: Ten tasks in a chain\nbuffer: 1d\ntasks:\n" + "".join(
+    f"  - key: t{n}\n    title: Step {n}\n    duration: 4h\n    skill: copywriting\n"
+    + (f"    after: [t{n - 1}]\n" if n else "")
+    for n in range(TASKS_PER_CAMPAIGN - 1)
+) + f"  - key: launch\n    title: Launch\n    milestone: true\n    after: [t{TASKS_PER_CAMPAIGN - 2}]\n"
+
+
+# --------------------------------------------------------------------------- the floor: a Bolt app that only acks
+
+
+def serve_floor(port: int) -> None:
+    from aiohttp import web
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncApp
+
+    async def auth(**_: Any) -> Any:
+        from slack_bolt.authorization import AuthorizeResult
+
+        return AuthorizeResult(enterprise_id=None, team_id="T0TEST", bot_token=TOKEN, bot_user_id="UBOT")
+
+    app = AsyncApp(signing_secret=SECRET, authorize=auth, raise_error_for_unhandled_request=False)
+
+    async def just_ack(ack: Any) -> None:
+        await ack()
+
+    app.command("/campaign")(just_ack)
+    app.command("/task")(just_ack)
+    app.action("task_start")(just_ack)
+    async def nothing() -> None:
+        return None
+
+    app.event("app_home_opened")(nothing)
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handle)
+    web_app.router.add_get("/health", lambda _: web.Response(text="ok"))  # type: ignore[arg-type,return-value]
+    web.run_app(web_app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+async def seed(url: str, templates_dir: Path) -> dict[str, list[int]]:
+    """Members U0LOAD000..099 and 1,000 campaigns; returns each member's task ids."""
+    from sqlalchemy import select, text
+
+    from models import Task, TeamMember
+    from models.db import create_engine, create_session_factory
+    from services import campaigns
+    from services.planning.templates import load_library
+
+    template = load_library(templates_dir).resolve("bench_ten")
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions.begin() as db:
+            members = [TeamMember(slack_user_id=f"U0LOAD{n:03d}", name=f"Load {n}", skills=["copywriting"],
+                                  timezone="UTC", max_concurrent_tasks=200, profile_synced_at=now)
+                       for n in range(MEMBERS)]
+            db.add_all(members)
+        for start in range(0, CAMPAIGNS, 100):
+            async with sessions.begin() as db:
+                for n in range(start, start + 100):
+                    owner = await db.get(TeamMember, members[n % MEMBERS].id)
+                    assert owner is not None
+                    await campaigns.create_campaign(
+                        db=db, name=f"Load campaign {n}", template=template, owner=owner, now=now,
+                        launch_date=date.today() + timedelta(days=90 + n % 60),
+                    )
+        async with engine.begin() as connection:
+            first = members[0].id
+            await connection.execute(text(f"UPDATE tasks SET assignee_id = {first} + (id - 1) % {MEMBERS}"))
+        async with sessions() as db:
+            rows = (await db.execute(select(Task.id, TeamMember.slack_user_id).join(
+                TeamMember, Task.assignee_id == TeamMember.id))).all()
+    finally:
+        await engine.dispose()
+    tasks: dict[str, list[int]] = {}
+    for task_id, user in rows:
+        tasks.setdefault(user, []).append(task_id)
+    return tasks
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+@dataclass
+class Sent:
+    number: int
+    kind: str  # command | click | home
+    user: str
+    sent: float
+    acked: float | None = None
+    status: int | None = None
+
+
+def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], response_url: str) -> tuple[str, str, str, str]:
+    """(kind, user, body, content type) of request `number`."""
+    from tests.slack_requests import block_actions_payload, event_envelope, slash_command_form
+
+    user = f"U0LOAD{rng.randrange(MEMBERS):03d}"
+    roll = number % 4
+    if roll < 2:
+        text = f"show CM-{rng.randrange(1, CAMPAIGNS + 1)}" if roll == 0 else "mine"
+        command = "/campaign" if roll == 0 else "/task"
+        body = slash_command_form(command=command, text=text, user_id=user, response_url=response_url)
+        return "command", user, body, "application/x-www-form-urlencoded"
+    if roll == 2:
+        payload = block_actions_payload(user_id=user, action_id="task_start", value=str(rng.choice(tasks[user])),
+                                        response_url=response_url)
+        return "click", user, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+    event = {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home",
+             "event_ts": f"{time.time():.6f}"}
+    return "home", user, json.dumps(event_envelope(event=event, event_id=f"EvLoad{number}")), "application/json"
+
+
+async def drive(url: str, fake: Any, tasks: dict[str, list[int]], *, rate: float, seconds: float) -> list[Sent]:
+    """Open loop: request n goes at start + n / rate whatever became of the ones before it."""
+    from tests.slack_requests import sign_headers
+
+    rng = random.Random(20261201)
+    sent: list[Sent] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one(record: Sent, body: str, content_type: str) -> None:
+            headers = {**sign_headers(body, SECRET), "Content-Type": content_type}
+            try:
+                async with http.post(url, data=body.encode(), headers=headers) as response:
+                    await response.read()
+                    record.status = response.status
+            except aiohttp.ClientError:
+                record.status = -1
+            record.acked = time.monotonic()
+
+        pending = []
+        start = time.monotonic()
+        for number in range(int(rate * seconds)):
+            delay = start + number / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            kind, user, body, content_type = _requests(number, rng, tasks, fake.response_url(f"r{number}"))
+            record = Sent(number, kind, user, time.monotonic())
+            sent.append(record)
+            pending.append(asyncio.create_task(one(record, body, content_type)))
+        await asyncio.gather(*pending)
+    return sent
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _line(label: str, values: list[float]) -> str:
+    ms = [value * 1000 for value in values]
+    return (f"  {label:<22} p50 {_pct(ms, .5):8.1f} ms   p95 {_pct(ms, .95):8.1f} ms   p99 {_pct(ms, .99):8.1f} ms"
+            f"   max {max(ms, default=float('nan')):8.1f} ms   (n={len(ms)})")
+
+
+async def wait_for_replies(fake: Any, sent: list[Sent], seconds: float) -> None:
+    expected = sum(1 for record in sent if record.status == 200)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if len(fake.calls_to("response_url")) + len(fake.calls_to("views.publish")) >= expected:
+            return
+        await asyncio.sleep(0.2)
+
+
+def outcome(sent: list[Sent], fake: Any | None) -> dict[str, Any]:
+    acks = [record.acked - record.sent for record in sent if record.acked is not None and record.status == 200]
+    bad_acks = sum(1 for record in sent if record.status != 200)
+    result: dict[str, Any] = {"requests": len(sent), "acks": acks, "bad_acks": bad_acks}
+    if fake is None:
+        return result
+    replies, busy, error_ids, missing = [], 0, 0, 0
+    by_kind: dict[str, list[float]] = {}
+    by_url = {call.url_id: call for call in fake.calls_to("response_url")}
+    publishes: dict[str, list[float]] = {}
+    for call in fake.calls_to("views.publish"):
+        publishes.setdefault(str(call.args.get("user_id")), []).append(call.at)
+    for record in sent:
+        if record.status != 200:
+            continue
+        if record.kind == "home":
+            arrivals = publishes.get(record.user)
+            if arrivals:
+                replies.append(arrivals.pop(0) - record.sent)
+            else:
+                missing += 1  # busy Home opens publish nothing; counted here, not as error ids
+            continue
+        call = by_url.get(f"r{record.number}")
+        if call is None:
+            missing += 1
+            continue
+        text = json.dumps(call.args)
+        busy += BUSY_MARK in text
+        error_ids += ERROR_MARK in text
+        if BUSY_MARK not in text:
+            replies.append(call.at - record.sent)
+            by_kind.setdefault(record.kind, []).append(call.at - record.sent)
+    by_kind["home"] = [latency for latency in replies if latency not in set().union(*by_kind.values())]
+    result.update(replies=replies, busy=busy, error_ids=error_ids, missing=missing, by_kind=by_kind)
+    return result
+
+
+def report(title: str, result: dict[str, Any]) -> None:
+    print(title)
+    print(_line("ack", result["acks"]))
+    if "replies" in result:
+        print(_line("reply (done, not busy)", result["replies"]))
+        for kind, latencies in sorted(result["by_kind"].items()):
+            print(_line(f"  {kind}", latencies))
+        print(f"  busy answers {result['busy']}   error ids {result['error_ids']}   non-200 acks {result['bad_acks']}"
+              f"   no reply {result['missing']}   of {result['requests']} requests")
+    else:
+        print(f"  non-200 acks {result['bad_acks']} of {result['requests']} requests")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _start_fake() -> tuple[Any, asyncio.AbstractEventLoop, threading.Thread]:
+    from tests.fake_slack import FakeSlack
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-slack", daemon=True)
+    thread.start()
+    fake = FakeSlack(validate_blocks=False)
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    return fake, loop, thread
+
+
+async def _until_up(url: str, process: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if process.returncode is not None:
+                raise SystemExit(f"the server exited early ({process.returncode})")
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the server did not come up within 60 s")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def run_floor(rate: float, seconds: float, tasks: dict[str, list[int]], fake: Any) -> dict[str, Any]:
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.load", "--floor-server", str(port),
+                                                   cwd=ROOT)
+    try:
+        await _until_up(f"http://127.0.0.1:{port}/health", process)
+        sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, rate=rate, seconds=seconds)
+    finally:
+        await _stop(process)
+    return outcome(sent, None)
+
+
+async def run_app(url: str, templates: Path, rate: float, seconds: float, tasks: dict[str, list[int]], fake: Any,
+                  extra_env: dict[str, str]) -> dict[str, Any]:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port), "SLACK_BOT_TOKEN": TOKEN,
+           "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.base_url, "TEMPLATES_DIR": str(templates),
+           "LOG_LEVEL": "WARNING", "SWEEP_INTERVAL_SECONDS": "3600", **extra_env}
+    env.pop("REDIS_URL", None)
+    cli = str(Path(sys.executable).parent / "campaign-manager")
+    process = await asyncio.create_subprocess_exec(cli, "serve", env=env, cwd=templates)
+    try:
+        await _until_up(f"http://127.0.0.1:{port}/health", process)
+        sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, rate=rate, seconds=seconds)
+        await wait_for_replies(fake, sent, 15)
+    finally:
+        await _stop(process)
+    return outcome(sent, fake)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200, help="requests per second (default 200)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long to send (default 60)")
+    parser.add_argument("--floor-seconds", type=float, help="how long the floor runs (default: --seconds; 0 = skip)")
+    parser.add_argument("--max-inflight", type=int, help="MAX_INFLIGHT for the server (default: its own)")
+    parser.add_argument("--pool-size", type=int, help="DATABASE_POOL_SIZE for the server (default: its own)")
+    parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.floor_server:
+        serve_floor(args.floor_server)
+        return
+    sys.path.insert(0, str(ROOT))
+    from models import migrate
+    from models.db import create_engine
+    from tests import services
+
+    floor_seconds = args.seconds if args.floor_seconds is None else args.floor_seconds
+    extra_env = {name: str(value) for name, value in (("MAX_INFLIGHT", args.max_inflight),
+                                                      ("DATABASE_POOL_SIZE", args.pool_size)) if value is not None}
+    url = services.create_postgres_database()
+    fake, loop, thread = _start_fake()
+    try:
+        with tempfile.TemporaryDirectory(prefix="cm-load-") as folder:
+            templates = Path(folder)
+            (templates / "bench_ten.yaml").write_text(TEMPLATE)
+
+            async def go() -> None:
+                engine = create_engine(url)
+                try:
+                    await migrate.upgrade(engine)
+                finally:
+                    await engine.dispose()
+                began = time.monotonic()
+                tasks = await seed(url, templates)
+                print(f"Load: seeded {MEMBERS} members, {CAMPAIGNS:,} campaigns, "
+                      f"{sum(map(len, tasks.values())):,} tasks in {time.monotonic() - began:.0f} s")
+                print(f"Load: {args.rate:g} requests/s for {args.seconds:g} s, open loop "
+                      f"(1/2 slash commands, 1/4 Start clicks, 1/4 App Home opens){' ' + str(extra_env) if extra_env else ''}")
+                if floor_seconds:
+                    floor = await run_floor(args.rate, floor_seconds, tasks, fake)
+                    report(f"floor: bare Bolt app, ack only ({floor_seconds:g} s)", floor)
+                fake.reset()
+                app = await run_app(url, templates, args.rate, args.seconds, tasks, fake, extra_env)
+                report("campaign-manager serve", app)
+                if floor_seconds:
+                    ratio = _pct(app["acks"], .95) / _pct(floor["acks"], .95)
+                    print(f"  ack p95 ratio to the floor: {ratio:.2f}x")
+                ok = (_pct(app["acks"], .95) < 0.1 and app["error_ids"] == 0 and app["bad_acks"] == 0
+                      and _pct(app["replies"], .95) < 1.0)
+                print(f"  targets (ack p95 < 100 ms, 0 error ids, reply p95 < 1 s): {'hold' if ok else 'MISSED'}")
+
+            asyncio.run(go())
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        services.drop_postgres_database(url)
+
+
+if __name__ == "__main__":
+    main()
