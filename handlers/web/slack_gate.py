@@ -100,6 +100,10 @@ def parse(text: str, request: web.Request) -> AsyncBoltRequest | Refusal:
     return bolt_request if isinstance(body, dict) and is_slack_shaped(body) else UNREADABLE
 
 
+# Slack ignores it; load balancers, logs and bench/load.py can count what was shed.
+SHED_HEADERS = {"X-Campaign-Manager-Busy": "1"}
+
+
 def busy_now(request: AsyncBoltRequest) -> web.Response | None:
     """Under full load, the answer that needs no listener at all, or None.
 
@@ -110,10 +114,10 @@ def busy_now(request: AsyncBoltRequest) -> web.Response | None:
     """
     body = request.body
     if body.get("command"):
-        return web.json_response({"response_type": "ephemeral", "text": BUSY_TEXT})
+        return web.json_response({"response_type": "ephemeral", "text": BUSY_TEXT}, headers=SHED_HEADERS)
     event = body.get("event") if body.get("type") == "event_callback" else None
     if isinstance(event, dict) and event.get("type") == "app_home_opened":
-        return web.Response(status=200)
+        return web.Response(status=200, headers=SHED_HEADERS)
     return None
 
 
