@@ -25,7 +25,8 @@ SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 
 
-async def _migrate(url: str) -> None:
+async def migrate_url(url: str) -> None:
+    """Bring the database at `url` to the newest schema."""
     engine = create_engine(url)
     try:
         await migrate.upgrade(engine)
@@ -37,7 +38,7 @@ async def _migrate(url: str) -> None:
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = Path(tmp_path_factory.mktemp("db")) / "campaign_manager.db"
     url = f"sqlite+aiosqlite:///{path}"
-    asyncio.run(_migrate(url))
+    asyncio.run(migrate_url(url))
     return url
 
 
@@ -45,7 +46,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def postgres_url() -> Iterator[str]:
     url = services.create_postgres_database()
     try:
-        asyncio.run(_migrate(url))
+        asyncio.run(migrate_url(url))
         yield url
     finally:
         services.drop_postgres_database(url)

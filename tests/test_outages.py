@@ -22,11 +22,10 @@ from aiohttp import web
 from sqlalchemy import select
 
 from handlers.jobs.notifications import hand_out
-from models import Notification, NotificationStatus, migrate
-from models.db import create_engine
+from models import Notification, NotificationStatus
 from services import notifications
 from services.notifications import Draft
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, start_app
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, migrate_url, start_app
 from tests.fake_slack import FakeSlack
 from tests.home_helpers import home_opened
 from tests.private_services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
@@ -83,7 +82,7 @@ async def gated_slack() -> AsyncIterator[GatedSlack]:
 async def test_a_database_outage_loses_and_repeats_nothing_and_slack_is_answered_meanwhile(
     postgres: PrivatePostgres, redis_server: PrivateRedis, gated_slack: GatedSlack, tmp_path: Path
 ) -> None:
-    await _migrate(postgres.url)
+    await migrate_url(postgres.url)
     settings = app_settings(postgres.url, gated_slack, redis_url=redis_server.url,
                             notification_lease_seconds=LEASE_SECONDS, slack_channel_pace_seconds=0)
     env = cli_env(DATABASE_URL=postgres.url, REDIS_URL=redis_server.url, SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -188,11 +187,3 @@ async def _sweep_until_all_sent(app: RunningApp, ids: list[int], *, seconds: flo
             return
         await asyncio.sleep(0.5)  # another process's progress: nothing to wait on but the table
     raise AssertionError(f"not sent after {seconds} s: {left}")
-
-
-async def _migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
