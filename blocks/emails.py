@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.plan_alerts import PLAN_ALERT
+
 Payload = Mapping[str, Any]
 SUBJECT_MAX = 150
 FOOTER = "You get this by email because you chose it: change it with `/team me notify=slack` in Slack."
@@ -162,7 +164,7 @@ def generic_email(payload: Payload) -> Email:
 
 
 RENDERERS: dict[str, Callable[[Payload], Email]] = {
-    "plan_alert": plan_alert_email,
+    PLAN_ALERT: plan_alert_email,
     "delivery_failed": delivery_failed_email,
     "task_reminder": task_email,
     "task_overdue": task_email,

@@ -27,9 +27,9 @@ from blocks.text import (
     user_mention,
 )
 from services.delivery_retry import RETRY_WINDOW
+from services.plan_alerts import PLAN_ALERT
 from services.refs import RefKind, format_ref, parse_id
 
-PLAN_ALERT = "plan_alert"
 DELIVERY_FAILED = "delivery_failed"
 RETRY_DELIVERY = "delivery_retry"  # the "Try again" button on a delivery-failed notice
 RETRY_DAYS = RETRY_WINDOW.days  # how far back "Try again" reaches

@@ -156,12 +156,6 @@ def _holds_back(earlier: str, later: str, stages: Mapping[str, object], specs: M
     return earlier in stages or (earlier in specs and later in specs)
 
 
-def open_stages(
-    rows: Sequence[Approval], template: Sequence[TemplateStage] = (), gates: Mapping[str, str] | None = None,
-) -> set[str]:
-    return {name for name, status in stage_states(rows, template, gates).items() if status.state is StageState.OPEN}
-
-
 def all_signed_off(states: Mapping[str, StageStatus]) -> bool:
     """Every stage, template and ad hoc, has passed or been skipped, and at least one passed."""
     return (all(status.state in SETTLED for status in states.values())

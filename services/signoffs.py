@@ -51,11 +51,13 @@ async def open_ready(
     """
     await db.flush()
     stages = await campaign_stages(db, campaign.id)
+    staffed = False
     for template_stage in stages.template:
         if stages.states[template_stage.name].state is StageState.UNSTAFFED:
-            await _staff(db, campaign, template_stage, now=now, actor_slack_id=actor_slack_id)
-    await db.flush()
-    stages = await campaign_stages(db, campaign.id)
+            staffed |= await _staff(db, campaign, template_stage, now=now, actor_slack_id=actor_slack_id)
+    if staffed:  # new rows: read the states again
+        await db.flush()
+        stages = await campaign_stages(db, campaign.id)
     running = list(stages.states)
     opened = sorted(stages.open_names() - before, key=running.index)
     calendar = plans.campaign_calendar(campaign.owner, holidays)
@@ -71,11 +73,12 @@ async def open_ready(
     return tuple(opened)
 
 
-async def _staff(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, now: datetime, actor_slack_id: str) -> None:
+async def _staff(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, now: datetime, actor_slack_id: str) -> bool:
+    """Give the stage its approvers by role; False (and the owner told once) when nobody has the role."""
     people = await members_with_role(db, spec.approver_role)
     if not people:
         await _tell_unstaffed(db, campaign, spec, now=now, moment="open")
-        return
+        return False
     rows = [Approval(campaign_id=campaign.id, stage=spec.name, stage_order=spec.order, approver_id=person.id,
                      rule=spec.rule, requested_by_id=campaign.owner_id, status=ApprovalStatus.PENDING, round=1)
             for person in people]
@@ -85,6 +88,7 @@ async def _staff(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, n
         audit.record(db=db, actor=actor_slack_id, action="approval.requested", entity_type="approval",
                      entity_id=row.id, campaign_id=campaign.id, stage=spec.name, approver=person.slack_user_id,
                      rule=row.rule.value, by="template", role=spec.approver_role)
+    return True
 
 
 async def warn_unstaffed(*, db: AsyncSession, campaign: Campaign, now: datetime) -> list[str]:

@@ -27,10 +27,8 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from models import (
-    Approval,
     ApprovalStatus,
     Campaign,
     Notification,
@@ -40,7 +38,7 @@ from models import (
     Timeline,
     Urgency,
 )
-from services.approval_stages import open_stages
+from services.approval_stages import stages_of
 from services.notifications import notify
 from services.plans import HOURS_PER_DAY, PlanSummary
 from services.quiet_hours import next_delivery_time, zone
@@ -190,17 +188,12 @@ async def _open_tasks(db: AsyncSession, ids: Sequence[int], now: datetime) -> di
 async def _approvals(db: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, list[dict[str, Any]]]]:
     """Per campaign: pending approvals in stages open now (not those queued behind an earlier stage),
     oldest request first; the count and the first few. A campaign has a handful of rows, so all are loaded."""
-    rows = await db.scalars(
-        select(Approval).where(Approval.campaign_id.in_(ids))
-        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
-    )
-    by_campaign: dict[int, list[Approval]] = defaultdict(list)
-    for row in rows:
-        by_campaign[row.campaign_id].append(row)
     out: dict[int, tuple[int, list[dict[str, Any]]]] = {}
-    for campaign_id, approvals in by_campaign.items():
-        stages = open_stages(approvals)
-        waiting = sorted((a for a in approvals if a.stage in stages and a.status is ApprovalStatus.PENDING),
+    for campaign_id, stages in (await stages_of(db, ids)).items():
+        if not stages.rows:
+            continue
+        open_now = stages.open_names()  # the same rule as /approval mine: its task done, earlier stages passed
+        waiting = sorted((a for a in stages.rows if a.stage in open_now and a.status is ApprovalStatus.PENDING),
                          key=lambda a: (a.created_at, a.id))
         out[campaign_id] = (len(waiting), [
             {"approval": format_ref(RefKind.APPROVAL, a.id), "stage": a.stage,

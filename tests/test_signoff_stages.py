@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Approval, ApprovalRule, ApprovalStatus, Notification, Task, TaskStatus
-from services import reminders
+from services import reminders, status_reports
 from services.approval_stages import StageState, TemplateStage, all_signed_off, campaign_stages, stage_states
 from tests.approval_helpers import (
     BOB,
@@ -128,12 +128,14 @@ async def test_no_reminder_for_a_stage_that_waits(running_app: RunningApp, fake_
         await reminders.due_notifications(db=db, now=later)
     async with app.sessions() as db:
         assert await _approval_notices(db) == []
+        assert (await status_reports._approvals(db, [1]))[1][0] == 0  # nor does the weekly status list it
     # Once the abstract is done the stage opens, and the same sweep does remind.
     await send_command(app, fake, "/task", f"done T-{await task_id(app, 'abstract')}")
     async with app.sessions.begin() as db:
         await reminders.due_notifications(db=db, now=later)
     async with app.sessions() as db:
         assert await _approval_notices(db) != []
+        assert (await status_reports._approvals(db, [1]))[1][0] == 1
 
 
 async def _approval_notices(db: AsyncSession) -> list[str]:
