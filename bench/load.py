@@ -88,6 +88,23 @@ def serve_floor(port: int) -> None:
 # --------------------------------------------------------------------------- seeding
 
 
+async def seeded(url: str, templates_dir: Path) -> dict[str, list[int]]:
+    """Migrate the empty database at `url` and seed it; returns each member's task ids."""
+    from models import migrate
+    from models.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    began = time.monotonic()
+    tasks = await seed(url, templates_dir)
+    print(f"Load: seeded {MEMBERS} members, {CAMPAIGNS:,} campaigns, "
+          f"{sum(map(len, tasks.values())):,} tasks in {time.monotonic() - began:.0f} s")
+    return tasks
+
+
 async def seed(url: str, templates_dir: Path) -> dict[str, list[int]]:
     """Members U0LOAD000..099 and 1,000 campaigns; returns each member's task ids."""
     from sqlalchemy import select, text
@@ -146,7 +163,7 @@ class Sent:
 
 def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], response_url: str) -> tuple[str, str, str, str]:
     """(kind, user, body, content type) of request `number`."""
-    from tests.slack_requests import block_actions_payload, event_envelope, slash_command_form
+    from tests.slack_requests import block_actions_payload, slash_command_form
 
     user = f"U0LOAD{rng.randrange(MEMBERS):03d}"
     roll = number % 4
@@ -159,9 +176,16 @@ def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], resp
         payload = block_actions_payload(user_id=user, action_id="task_start", value=str(rng.choice(tasks[user])),
                                         response_url=response_url)
         return "click", user, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+    return "home", user, json.dumps(home_opened(user, f"EvLoad{number}")), "application/json"
+
+
+def home_opened(user: str, event_id: str) -> dict[str, Any]:
+    """The Events API envelope of `user` opening their Home tab."""
+    from tests.slack_requests import event_envelope
+
     event = {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home",
              "event_ts": f"{time.time():.6f}"}
-    return "home", user, json.dumps(event_envelope(event=event, event_id=f"EvLoad{number}")), "application/json"
+    return event_envelope(event=event, event_id=event_id)
 
 
 async def drive(url: str, fake: Any, tasks: dict[str, list[int]], *, rate: float, seconds: float) -> list[Sent]:
@@ -290,6 +314,12 @@ def _start_fake() -> tuple[Any, asyncio.AbstractEventLoop, threading.Thread]:
     return fake, loop, thread
 
 
+def stop_fake(fake: Any, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
 async def _until_up(url: str, process: asyncio.subprocess.Process) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(600):
@@ -365,8 +395,6 @@ def main(argv: list[str] | None = None) -> None:
         serve_floor(args.floor_server)
         return
     sys.path.insert(0, str(ROOT))
-    from models import migrate
-    from models.db import create_engine
     from tests import services
 
     floor_seconds = args.seconds if args.floor_seconds is None else args.floor_seconds
@@ -380,15 +408,7 @@ def main(argv: list[str] | None = None) -> None:
             (templates / "bench_ten.yaml").write_text(TEMPLATE)
 
             async def go() -> None:
-                engine = create_engine(url)
-                try:
-                    await migrate.upgrade(engine)
-                finally:
-                    await engine.dispose()
-                began = time.monotonic()
-                tasks = await seed(url, templates)
-                print(f"Load: seeded {MEMBERS} members, {CAMPAIGNS:,} campaigns, "
-                      f"{sum(map(len, tasks.values())):,} tasks in {time.monotonic() - began:.0f} s")
+                tasks = await seeded(url, templates)
                 print(f"Load: {args.rate:g} requests/s for {args.seconds:g} s, open loop "
                       f"(1/2 slash commands, 1/4 Start clicks, 1/4 App Home opens){' ' + str(extra_env) if extra_env else ''}")
                 if floor_seconds:
@@ -406,9 +426,7 @@ def main(argv: list[str] | None = None) -> None:
 
             asyncio.run(go())
     finally:
-        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        stop_fake(fake, loop, thread)
         services.drop_postgres_database(url)
 
 

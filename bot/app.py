@@ -18,6 +18,7 @@ from handlers.slack import register_all
 from handlers.slack.context import inject_deps
 from handlers.slack.dedupe import drop_repeated_events
 from handlers.slack.errors import handle_listener_error
+from handlers.slack.replies import replies_on_shared_session
 from handlers.web import DEPS_KEY, health
 from handlers.web.replays import replay_cache
 from handlers.web.slack_gate import MAX_BODY_BYTES, SlackGate
@@ -52,6 +53,7 @@ def build_slack_app(
     )
     app.use(inject_deps(deps))
     app.use(drop_repeated_events(deps))
+    app.use(replies_on_shared_session())
     app.error(handle_listener_error)
     register_all(app)
     return app

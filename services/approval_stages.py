@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from models import (
     Approval,
@@ -247,7 +247,7 @@ async def campaign_approvals(db: AsyncSession, campaign_id: int) -> list[Approva
     """Every approval of a campaign, fresh from the database (a lock may just have been waited for)."""
     rows = await db.scalars(
         select(Approval).where(Approval.campaign_id == campaign_id)
-        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
+        .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
         .order_by(Approval.stage_order, Approval.id)
         .execution_options(populate_existing=True)
     )
@@ -277,10 +277,12 @@ async def campaign_stages(db: AsyncSession, campaign_id: int) -> CampaignStages:
 async def stages_of(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, CampaignStages]:
     """`campaign_stages` for several campaigns in three queries (the App Home lists a few)."""
     ids = list(dict.fromkeys(campaign_ids))
+    if not ids:
+        return {}
     rows: dict[int, list[Approval]] = {campaign_id: [] for campaign_id in ids}
     for row in await db.scalars(
         select(Approval).where(Approval.campaign_id.in_(ids))
-        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
+        .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
         .order_by(Approval.stage_order, Approval.id)
         .execution_options(populate_existing=True)  # a lock may just have been waited for
     ):
@@ -357,7 +359,7 @@ def _decider_name(row: Approval) -> str:
 
 async def load_stage(db: AsyncSession, campaign_id: int, stage: str) -> StageView:
     campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
+        select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner))
         .execution_options(populate_existing=True)
     )
     if campaign is None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from models import Approval, ApprovalRule, ApprovalStatus, Campaign, CampaignStatus, TeamMember, Timeline
 from services import audit, authz, plan_alerts, plans, signoffs
@@ -304,7 +304,7 @@ async def _owners_change(db: AsyncSession, ctx: Context, campaign_id: int, doing
 async def _lock(db: AsyncSession, campaign_id: int, *, lock: bool = True) -> Campaign:
     if lock:
         return await lock_campaign(db, campaign_id)
-    campaign = await db.scalar(select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner)))
+    campaign = await db.scalar(select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner)))
     if campaign is None:
         raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
     return campaign

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember
 from services import audit, authz, signoffs
@@ -86,7 +86,7 @@ async def lock_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
     (SQLite has no row locks; its BEGIN IMMEDIATE already lets one writer in.)
     """
     campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
+        select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner))
         .with_for_update(of=Campaign).execution_options(populate_existing=True)
     )
     if campaign is None:
@@ -106,7 +106,7 @@ async def lock_with_tasks(db: AsyncSession, campaign_id: int, tasks: Sequence[Ta
     if tasks:
         fresh = await db.scalars(
             select(Task).where(Task.id.in_([task.id for task in tasks])).order_by(Task.id)
-            .options(selectinload(Task.assignee), selectinload(Task.campaign).selectinload(Campaign.owner))
+            .options(joinedload(Task.assignee), joinedload(Task.campaign).joinedload(Campaign.owner))
             .execution_options(populate_existing=True)
         )
         fresh.all()  # populate_existing has refreshed the objects in place; the result itself is not needed
@@ -115,7 +115,7 @@ async def lock_with_tasks(db: AsyncSession, campaign_id: int, tasks: Sequence[Ta
 
 async def get_campaign(*, db: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.owner))
+        select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner))
     )
     if campaign is None:
         raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
@@ -143,7 +143,7 @@ async def list_campaigns(
     rows = await db.scalars(
         select(Campaign)
         .where(where)
-        .options(selectinload(Campaign.owner))
+        .options(joinedload(Campaign.owner))
         .order_by(Campaign.launch_date, Campaign.id)
         .limit(limit)
     )

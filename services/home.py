@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from models import (
     Approval,
@@ -148,7 +148,7 @@ async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list
         .join(ranked, ranked.c.task_id == Task.id)
         .where(ranked.c.position <= TASKS_PER_BUCKET)
         .order_by(ranked.c.bucket, ranked.c.position)
-        .options(selectinload(Task.campaign))
+        .options(joinedload(Task.campaign))
     )
     shown: dict[Bucket, list[Task]] = {key: [] for key in Bucket}
     totals: dict[Bucket, int] = dict.fromkeys(Bucket, 0)
@@ -170,7 +170,7 @@ async def approvals_waiting(*, db: AsyncSession, member: TeamMember) -> tuple[li
             Campaign.status.in_(OPEN_STATUSES),
         )
         .order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
-        .options(selectinload(Approval.approver), selectinload(Approval.delegated_to))
+        .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
     )).all()
     stages = await stages_of(db, [campaign.id for _, campaign in rows])
     waiting = [PendingApproval(approval=approval, campaign=campaign) for approval, campaign in rows

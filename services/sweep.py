@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from models import Campaign, CampaignStatus, Timeline
 from services import notifications, plan_alerts, plans
@@ -60,7 +60,7 @@ async def replan_stale(
         .join(Timeline, Timeline.campaign_id == Campaign.id)
         .where(Campaign.status.in_((CampaignStatus.PLANNING, CampaignStatus.ACTIVE)),
                or_(Timeline.computed_at.is_(None), Timeline.computed_at < now - REPLAN_EVERY))
-        .options(selectinload(Campaign.owner))
+        .options(joinedload(Campaign.owner))
         .order_by(Timeline.computed_at)
         .limit(limit)
     )

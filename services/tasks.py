@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from models import Campaign, CampaignStatus, Comment, Priority, Task, TaskDependency, TaskStatus, TeamMember
 from services import audit, authz, plans, signoffs
@@ -50,7 +50,7 @@ async def get_task(*, db: AsyncSession, task_id: int) -> Task:
     task = await db.scalar(
         select(Task)
         .where(Task.id == task_id)
-        .options(selectinload(Task.campaign).selectinload(Campaign.owner), selectinload(Task.assignee))
+        .options(joinedload(Task.campaign).joinedload(Campaign.owner), joinedload(Task.assignee))
     )
     if task is None:
         raise NotFound(f"There is no task {format_ref(RefKind.TASK, task_id)}.")
@@ -62,7 +62,7 @@ async def list_tasks(*, db: AsyncSession, campaign: Campaign) -> Sequence[Task]:
     (`plans._planned_finishes`), so this is also the order of the links; at the same moment a milestone
     comes after the work it closes."""
     rows = await db.scalars(
-        select(Task).where(Task.campaign_id == campaign.id).options(selectinload(Task.assignee))
+        select(Task).where(Task.campaign_id == campaign.id).options(joinedload(Task.assignee))
         .order_by(Task.due_at.is_(None), Task.due_at, Task.is_milestone, Task.start_at, Task.id)
     )
     return rows.all()

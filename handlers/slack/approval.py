@@ -224,11 +224,11 @@ class Replier(AsyncRespond):
 
     def __init__(self, respond: AsyncRespond, client: AsyncWebClient, body: dict[str, Any]):
         super().__init__(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
-        self.client, self.user_id = client, str((body.get("user") or {}).get("id") or "")
+        self.respond, self.client, self.user_id = respond, client, str((body.get("user") or {}).get("id") or "")
 
     async def __call__(self, text: str | dict = "", blocks: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         if self.response_url:
-            return await super().__call__(text, blocks, **kwargs)
+            return await self.respond(text, blocks, **kwargs)
         return await self.client.chat_postMessage(channel=self.user_id, text=str(text), blocks=blocks)
 
 

@@ -1,8 +1,10 @@
 """The task buttons (Start, Done, Block) on the Home tab, or on any message that carries them, and the
 modal that asks why a task is blocked.
 
-Every change goes through `services.tasks` (which authorizes and re-plans), then the person's Home is
-re-published so the click shows in place. A refusal goes where the click came from: an ephemeral reply
+Every change goes through `services.tasks` (which authorizes and re-plans). A click on the Home tab
+re-publishes the Home so the click shows in place; a click under a message gets a line there instead
+(the Home is built afresh whenever the person opens the tab, so re-publishing it for a click elsewhere
+would cost the click a Home's worth of queries for nothing). A refusal goes where the click came from: an ephemeral reply
 under a message, or a small modal on the Home tab (which has nothing to reply under).
 """
 
@@ -54,8 +56,8 @@ def register(app: AsyncApp) -> None:
 # and the re-plan (for the owner's alerts) if the change moved the plan.
 Change = Callable[[Work, Task, str | None], Awaitable[tuple[str, plans.PlanSummary | None]]]
 # What a click's transaction hands to the steps after its commit: the reply line, the plan, the message
-# and the re-built Home.
-_Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any], dict[str, Any]]
+# and the re-built Home (for a click on the Home tab).
+_Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any], dict[str, Any] | None]
 
 
 async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
@@ -97,7 +99,7 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
                 task = await _task(work, action.get("value"))
                 note, plan = await change(work, task, action.get("action_id"))
                 reply = task_changed(task, note, plan, viewer_tz=work.actor.timezone)
-                return work, note, plan, reply, await build_home(work)
+                return work, note, plan, reply, await build_home(work) if _on_home(body) else None
 
             work, note, plan, reply, view = await in_unit_of_work(context, client, run)
             await _after_change(body, respond, client, work, view, reply)
@@ -168,12 +170,17 @@ def _from_message(body: dict[str, Any]) -> bool:
     return bool(body.get("response_url"))
 
 
+def _on_home(body: dict[str, Any]) -> bool:
+    return (body.get("view") or {}).get("type") == "home"
+
+
 async def _after_change(
     body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, work: Work,
-    view: dict[str, Any], reply: dict[str, Any],
+    view: dict[str, Any] | None, reply: dict[str, Any],
 ) -> None:
-    """The Home shows the change in place; a click under a message also gets a line there."""
-    await publish_home(client, work.actor.slack_user_id, view)
+    """The Home shows the change in place; a click under a message gets a line there."""
+    if view is not None:
+        await publish_home(client, work.actor.slack_user_id, view)
     if _from_message(body):
         try:
             await respond(**reply, response_type="ephemeral", replace_original=False)
