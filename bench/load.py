@@ -266,9 +266,12 @@ def outcome(sent: list[Sent], fake: Any | None) -> dict[str, Any]:
             busy += 1
             continue
         if record.kind == "home":
-            arrivals = publishes.get(record.user)
+            # The member's first publish not yet claimed that left after this request was sent.
+            arrivals = [at for at in publishes.get(record.user, []) if at >= record.sent]
             if arrivals:
-                replies.append(arrivals.pop(0) - record.sent)
+                publishes[record.user].remove(arrivals[0])
+                replies.append(arrivals[0] - record.sent)
+                by_kind.setdefault("home", []).append(arrivals[0] - record.sent)
             else:
                 missing += 1  # busy Home opens publish nothing; counted here, not as error ids
             continue
@@ -282,7 +285,6 @@ def outcome(sent: list[Sent], fake: Any | None) -> dict[str, Any]:
         if BUSY_MARK not in text:
             replies.append(call.at - record.sent)
             by_kind.setdefault(record.kind, []).append(call.at - record.sent)
-    by_kind["home"] = [latency for latency in replies if latency not in set().union(*by_kind.values())]
     result.update(replies=replies, busy=busy, error_ids=error_ids, missing=missing, by_kind=by_kind)
     return result
 

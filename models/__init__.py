@@ -1,7 +1,7 @@
 """Tables, the engine and the session factory. No business rules live here."""
 
 from models.approval import Approval, ApprovalMessage
-from models.audit import AuditEntry, ProcessedEvent
+from models.audit import AuditEntry
 from models.base import Base, utcnow
 from models.campaign import Campaign, Timeline, TimelineSnapshot
 from models.content import Asset, Attachment, Comment
@@ -21,7 +21,7 @@ from models.task import Task, TaskDependency
 from models.team import TeamMember
 
 __all__ = [
-    "ApprovalMessage", "ProcessedEvent",
+    "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
     "Campaign", "CampaignStatus", "Comment", "Notification", "NotificationChannel", "NotificationStatus",
     "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",

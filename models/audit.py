@@ -22,13 +22,3 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
-class ProcessedEvent(Base):
-    """Unused since event de-duplication stopped waiting on the database (handlers/slack/dedupe.py keeps
-    event ids in Redis or memory); the table stays until a migration drops it."""
-
-    __tablename__ = "processed_events"
-
-    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)

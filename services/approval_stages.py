@@ -269,13 +269,22 @@ class CampaignStages:
         return next((spec for spec in self.template if spec.name == name), None)
 
 
-async def campaign_stages(db: AsyncSession, campaign_id: int) -> CampaignStages:
-    """Read every stage's state: the rows, the template's stages, and the tasks that open them."""
-    return (await stages_of(db, [campaign_id]))[campaign_id]
+async def campaign_stages(
+    db: AsyncSession, campaign_id: int, *, stored: Sequence[Any] | None = None
+) -> CampaignStages:
+    """Read every stage's state: the rows, the template's stages, and the tasks that open them.
+    `stored`: the template's stages, where the caller has read the timeline already."""
+    return (await stages_of(db, [campaign_id], stored=None if stored is None else {campaign_id: stored}))[campaign_id]
 
 
-async def stages_of(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, CampaignStages]:
-    """`campaign_stages` for several campaigns in three queries (the App Home lists a few)."""
+async def stages_of(
+    db: AsyncSession, campaign_ids: Sequence[int], *, stored: Mapping[int, Sequence[Any]] | None = None
+) -> dict[int, CampaignStages]:
+    """`campaign_stages` for several campaigns in three queries (the App Home lists a few).
+
+    `stored`: the template stages (`Timeline.approval_stages`) of campaigns whose timeline the caller
+    has already read, so they are not read again.
+    """
     ids = list(dict.fromkeys(campaign_ids))
     if not ids:
         return {}
@@ -287,12 +296,15 @@ async def stages_of(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, 
         .execution_options(populate_existing=True)  # a lock may just have been waited for
     ):
         rows[row.campaign_id].append(row)
-    templates: dict[int, list[TemplateStage]] = {campaign_id: [] for campaign_id in ids}
-    for campaign_id, stored in await db.execute(
-        select(Timeline.campaign_id, Timeline.approval_stages).where(Timeline.campaign_id.in_(ids))
-    ):
-        templates[campaign_id] = [TemplateStage.from_stored(item) for item in stored or []
-                                  if isinstance(item, dict) and item.get("name")]
+    known = dict(stored or {})
+    unread = [campaign_id for campaign_id in ids if campaign_id not in known]
+    if unread:
+        for campaign_id, stored_stages in await db.execute(
+            select(Timeline.campaign_id, Timeline.approval_stages).where(Timeline.campaign_id.in_(unread))
+        ):
+            known[campaign_id] = stored_stages
+    templates = {campaign_id: [TemplateStage.from_stored(item) for item in known.get(campaign_id) or []
+                               if isinstance(item, dict) and item.get("name")] for campaign_id in ids}
     keys = {spec.after_task for specs in templates.values() for spec in specs if spec.after_task}
     after: dict[int, dict[str, tuple[int, TaskStatus]]] = {campaign_id: {} for campaign_id in ids}
     if keys:

@@ -10,9 +10,10 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -93,12 +94,21 @@ class HomeData:
 async def gather(*, db: AsyncSession, member: TeamMember, now: datetime) -> HomeData:
     today = now.astimezone(ZoneInfo(member.timezone)).date()
     groups = await my_tasks(db=db, member=member, today=today)
-    approvals, approvals_total = await approvals_waiting(db=db, member=member)
-    campaigns, campaigns_total = await campaigns_owned(db=db, member=member)
+    pending = await _pending_approvals(db, member)
+    owned, campaigns_total = await _owned_campaigns(db, member)
+    # One read of the stages for both lists; the owned campaigns' timelines came with them.
+    stages = await stages_of(
+        db, [campaign.id for _, campaign in pending] + [campaign.id for campaign in owned],
+        stored={campaign.id: campaign.timeline.approval_stages if campaign.timeline else [] for campaign in owned},
+    )
+    waiting = [PendingApproval(approval=approval, campaign=campaign) for approval, campaign in pending
+               if approval.stage in stages[campaign.id].open_names()]
+    campaigns = [replace(_health(campaign, campaign.timeline), stages=tuple(stage_lines(stages[campaign.id])))
+                 for campaign in owned]
     inbox, unread_total = await recent_notifications(db=db, member=member, now=now)
     return HomeData(
-        member=member, now=now, today=today, task_groups=groups, approvals=approvals,
-        approvals_total=approvals_total, campaigns=campaigns, campaigns_total=campaigns_total,
+        member=member, now=now, today=today, task_groups=groups, approvals=waiting[:APPROVALS_SHOWN],
+        approvals_total=len(waiting), campaigns=campaigns, campaigns_total=campaigns_total,
         inbox=inbox, unread_total=unread_total,
     )
 
@@ -113,18 +123,17 @@ def bucket_bounds(today: date, timezone: str) -> tuple[datetime, datetime, datet
     return midnight(0), midnight(1), midnight(WEEK_DAYS + 1)
 
 
-async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list[TaskGroup]:
-    """Open tasks assigned to the member in open campaigns, by bucket: the first few of each and its total.
+def _my_tasks_statement() -> Select[Any]:
+    """The bucketed task query, built once: bound per call to the member and their day boundaries.
 
-    Buckets go by the day a task is due in the member's calendar, not the hour: a task due at 10:00 today
-    is "due today" all day, as the date shown next to it says.
+    Building it is a third of a millisecond of Python, paid on every Home and `/task mine` otherwise;
+    a built statement also keeps its cache key, so SQLAlchemy finds the compiled SQL without walking it.
     """
-    today_start, tomorrow_start, week_end = bucket_bounds(today, member.timezone)
     bucket = case(
         (Task.due_at.is_(None), int(Bucket.LATER)),
-        (Task.due_at < today_start, int(Bucket.OVERDUE)),
-        (Task.due_at < tomorrow_start, int(Bucket.TODAY)),
-        (Task.due_at < week_end, int(Bucket.THIS_WEEK)),
+        (Task.due_at < bindparam("today_start"), int(Bucket.OVERDUE)),
+        (Task.due_at < bindparam("tomorrow_start"), int(Bucket.TODAY)),
+        (Task.due_at < bindparam("week_end"), int(Bucket.THIS_WEEK)),
         else_=int(Bucket.LATER),
     )
     ranked = (
@@ -137,19 +146,33 @@ async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list
         )
         .join(Campaign, Campaign.id == Task.campaign_id)
         .where(
-            Task.assignee_id == member.id,
+            Task.assignee_id == bindparam("member_id"),
             Task.status.in_(ACTIVE_TASK_STATUSES),
             Campaign.status.in_(OPEN_STATUSES),
         )
         .subquery()
     )
-    rows = await db.execute(
+    return (
         select(Task, ranked.c.bucket, ranked.c.total)
         .join(ranked, ranked.c.task_id == Task.id)
         .where(ranked.c.position <= TASKS_PER_BUCKET)
         .order_by(ranked.c.bucket, ranked.c.position)
         .options(joinedload(Task.campaign))
     )
+
+
+MY_TASKS = _my_tasks_statement()
+
+
+async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list[TaskGroup]:
+    """Open tasks assigned to the member in open campaigns, by bucket: the first few of each and its total.
+
+    Buckets go by the day a task is due in the member's calendar, not the hour: a task due at 10:00 today
+    is "due today" all day, as the date shown next to it says.
+    """
+    today_start, tomorrow_start, week_end = bucket_bounds(today, member.timezone)
+    rows = await db.execute(MY_TASKS, {"member_id": member.id, "today_start": today_start,
+                                       "tomorrow_start": tomorrow_start, "week_end": week_end})
     shown: dict[Bucket, list[Task]] = {key: [] for key in Bucket}
     totals: dict[Bucket, int] = dict.fromkeys(Bucket, 0)
     for task, key, total in rows:
@@ -158,10 +181,10 @@ async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list
     return [TaskGroup(bucket=key, tasks=shown[key], total=totals[key]) for key in Bucket]
 
 
-async def approvals_waiting(*, db: AsyncSession, member: TeamMember) -> tuple[list[PendingApproval], int]:
-    """Pending approvals the member gives, as approver or delegate, in stages that are open now
-    (not those queued behind an earlier stage), nearest deadline first; and how many."""
-    rows = (await db.execute(
+async def _pending_approvals(db: AsyncSession, member: TeamMember) -> list[tuple[Approval, Campaign]]:
+    """Pending approvals the member gives, as approver or delegate, in open campaigns, nearest deadline
+    first. The Home keeps those whose stage is open now (not queued behind an earlier stage)."""
+    rows = await db.execute(
         select(Approval, Campaign)
         .join(Campaign, Campaign.id == Approval.campaign_id)
         .where(
@@ -171,36 +194,22 @@ async def approvals_waiting(*, db: AsyncSession, member: TeamMember) -> tuple[li
         )
         .order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
         .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
-    )).all()
-    stages = await stages_of(db, [campaign.id for _, campaign in rows])
-    waiting = [PendingApproval(approval=approval, campaign=campaign) for approval, campaign in rows
-               if approval.stage in stages[campaign.id].open_names()]
-    return waiting[:APPROVALS_SHOWN], len(waiting)
+    )
+    return [(approval, campaign) for approval, campaign in rows]
 
 
-async def campaigns_owned(*, db: AsyncSession, member: TeamMember) -> tuple[list[CampaignHealth], int]:
-    """The member's open campaigns, soonest launch first, with their plan's health; and how many."""
+async def _owned_campaigns(db: AsyncSession, member: TeamMember) -> tuple[list[Campaign], int]:
+    """The member's first open campaigns, soonest launch first, each with its timeline; and how many."""
     rows = (
         await db.execute(
             select(Campaign, func.count().over())
             .where(Campaign.owner_id == member.id, Campaign.status.in_(OPEN_STATUSES))
             .order_by(Campaign.launch_date, Campaign.id)
             .limit(CAMPAIGNS_SHOWN)
+            .options(joinedload(Campaign.timeline))
         )
     ).all()
-    total = int(rows[0][1]) if rows else 0
-    campaigns = [campaign for campaign, _ in rows]
-    timelines = await _timelines(db, campaigns)
-    stages = await stages_of(db, [campaign.id for campaign in campaigns])
-    return [replace(_health(campaign, timelines.get(campaign.id)), stages=tuple(stage_lines(stages[campaign.id])))
-            for campaign in campaigns], total
-
-
-async def _timelines(db: AsyncSession, campaigns: Sequence[Campaign]) -> dict[int, Timeline]:
-    if not campaigns:
-        return {}
-    found = await db.scalars(select(Timeline).where(Timeline.campaign_id.in_([c.id for c in campaigns])))
-    return {timeline.campaign_id: timeline for timeline in found}
+    return [campaign for campaign, _ in rows], int(rows[0][1]) if rows else 0
 
 
 def _health(campaign: Campaign, timeline: Timeline | None) -> CampaignHealth:

@@ -132,7 +132,8 @@ async def list_campaigns(work: Work, args: list[str], command: dict[str, Any]) -
 async def show_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
     campaign = await _one_campaign(work, args, "show")
     plan = await plans.load_plan(db=work.db, campaign=campaign)
-    stages = approval_stages.stage_lines(await approval_stages.campaign_stages(work.db, campaign.id))
+    stages = approval_stages.stage_lines(await approval_stages.campaign_stages(
+        work.db, campaign.id, stored=plan.timeline.approval_stages if plan is not None else []))
     change = await plans.last_change(db=work.db, campaign=campaign) if plan is not None else None
     detail = campaign_detail(campaign, plan, stages=stages, template_title=_template_title(work, campaign.template),
                              today=work.today, viewer_tz=work.actor.timezone, change=change)
