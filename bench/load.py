@@ -42,6 +42,7 @@ SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
 MEMBERS, CAMPAIGNS, TASKS_PER_CAMPAIGN = 100, 1_000, 10
 BUSY_MARK = "busy right now"
+SETTLE_SECONDS = 10  # after a burst, how long the server idles before its memory is read again
 ERROR_MARK = "error id"
 TEMPLATE = "name: bench_ten\ntitle: Bench ten\ndescription: Ten tasks in a chain\nbuffer: 1d\ntasks:\n" + "".join(
     f"  - key: t{n}\n    title: Step {n}\n    duration: 4h\n    skill: copywriting\n"
@@ -292,6 +293,11 @@ def outcome(sent: list[Sent], fake: Any | None) -> dict[str, Any]:
 def report(title: str, result: dict[str, Any]) -> None:
     print(title)
     print(_line("ack", result["acks"]))
+    meter = result["meter"]
+    settled = f", {meter['rss_settled']:.0f} MB {SETTLE_SECONDS:g} s later" if "rss_settled" in meter else ""
+    print(f"  server CPU {meter['cpu_s'] * 1000 / max(result['requests'], 1):.2f} ms per request, "
+          f"{100 * meter['cpu_s'] / meter['wall_s']:.0f}% of one core; RSS {meter['rss_idle']:.0f} MB idle, "
+          f"{meter['rss_after']:.0f} MB after the burst{settled}")
     if "replies" in result:
         print(_line("reply (done, not busy)", result["replies"]))
         for kind, latencies in sorted(result["by_kind"].items()):
@@ -303,6 +309,33 @@ def report(title: str, result: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- processes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def metered(pid: int, work: Any, settle_seconds: float = 0) -> tuple[Any, dict[str, float]]:
+    """Await `work` and measure the process `pid` around it: CPU used, RSS before, right after, and
+    `settle_seconds` later (memory back towards idle or not)."""
+    idle_rss, before = rss_mb(pid), cpu_seconds(pid)
+    began = time.monotonic()
+    result = await work
+    meter = {"cpu_s": cpu_seconds(pid) - before, "wall_s": time.monotonic() - began, "rss_idle": idle_rss,
+             "rss_after": rss_mb(pid)}
+    if settle_seconds:
+        await asyncio.sleep(settle_seconds)
+        meter["rss_settled"] = rss_mb(pid)
+    return result, meter
 
 
 def _start_fake() -> tuple[Any, asyncio.AbstractEventLoop, threading.Thread]:
@@ -360,10 +393,11 @@ async def run_floor(rate: float, seconds: float, tasks: dict[str, list[int]], fa
                                                    cwd=ROOT)
     try:
         await _until_up(f"http://127.0.0.1:{port}/health", process)
-        sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, rate=rate, seconds=seconds)
+        sent, meter = await metered(process.pid, drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks,
+                                                       rate=rate, seconds=seconds))
     finally:
         await _stop(process)
-    return outcome(sent, None)
+    return {**outcome(sent, None), "meter": meter}
 
 
 async def run_app(url: str, templates: Path, rate: float, seconds: float, tasks: dict[str, list[int]], fake: Any,
@@ -375,13 +409,17 @@ async def run_app(url: str, templates: Path, rate: float, seconds: float, tasks:
     env.pop("REDIS_URL", None)
     cli = str(Path(sys.executable).parent / "campaign-manager")
     process = await asyncio.create_subprocess_exec(cli, "serve", env=env, cwd=templates)
-    try:
-        await _until_up(f"http://127.0.0.1:{port}/health", process)
+    async def burst() -> list[Sent]:
         sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, rate=rate, seconds=seconds)
         await wait_for_replies(fake, sent, 15)
+        return sent
+
+    try:
+        await _until_up(f"http://127.0.0.1:{port}/health", process)
+        sent, meter = await metered(process.pid, burst(), settle_seconds=SETTLE_SECONDS)
     finally:
         await _stop(process)
-    return outcome(sent, fake)
+    return {**outcome(sent, fake), "meter": meter}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,11 +35,6 @@ from bench import load
 KINDS = ("campaign help", "campaign show", "task mine", "start click (message)", "start click (home)", "home open")
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _request(kind: str, number: int, rng: random.Random, tasks: dict[str, list[int]], fake: Any) -> tuple[str, str, str]:
     """(user, body, content type)."""
     from tests.slack_requests import block_actions_payload, slash_command_form
@@ -73,7 +68,7 @@ async def measure(url: str, pid: int, fake: Any, tasks: dict[str, list[int]], ki
     rng = random.Random(20261129)
     latencies = []
     async with aiohttp.ClientSession() as http:
-        before = _cpu_seconds(pid)
+        before = load.cpu_seconds(pid)
         for number in range(count):
             user, body, content_type = _request(kind, number, rng, tasks, fake)
             seen = len(fake.calls_to("response_url")) + len(fake.calls_to("views.publish"))
@@ -88,7 +83,7 @@ async def measure(url: str, pid: int, fake: Any, tasks: dict[str, list[int]], ki
             latencies.append(time.monotonic() - began)
         # Let the last request's after-reply work (a Home re-publish) finish before reading the clock.
         await asyncio.sleep(0.3)
-        return (_cpu_seconds(pid) - before - 0.0) / count, latencies
+        return (load.cpu_seconds(pid) - before - 0.0) / count, latencies
 
 
 async def _reply_after(fake: Any, seen: int, kind: str) -> None:
@@ -101,9 +96,9 @@ async def _reply_after(fake: Any, seen: int, kind: str) -> None:
 
 async def _idle_cpu(pid: int) -> float:
     """CPU per second the idle server spends (timers, pings), subtracted from nothing, printed for honesty."""
-    before = _cpu_seconds(pid)
+    before = load.cpu_seconds(pid)
     await asyncio.sleep(2)
-    return (_cpu_seconds(pid) - before) / 2
+    return (load.cpu_seconds(pid) - before) / 2
 
 
 async def run(url: str, templates: Path, tasks: dict[str, list[int]], fake: Any, count: int,

@@ -75,6 +75,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve_async(settings: Settings) -> int:
+    from bot.heap import freeze_startup_objects
     from bot.runtime import Runtime, StartupError
 
     runtime = Runtime(settings, run_worker=settings.embedded, run_sweeper=True)
@@ -86,6 +87,7 @@ async def _serve_async(settings: Settings) -> int:
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

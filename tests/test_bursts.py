@@ -85,7 +85,8 @@ async def test_with_every_slot_taken_a_command_is_told_busy_in_its_own_answer(
         async with database_held(db_url):
             acks = [asyncio.create_task(app.slack.command("/campaign", "list", user_id=user))
                     for user in ("U0FIRST", "U0SECOND")]
-            await _until(lambda: work.waiting == 1)  # one holds the only slot, the other waits for it
+            # One holds the only slot, the other has waited for it long enough for new requests to be shed.
+            await _until(lambda: work.waiting == 1 and work.full())
             status, body = await app.slack.command("/campaign", "list", user_id="U0THIRD")
             assert status == 200 and BUSY_TEXT in body and '"ephemeral"' in body
             status, body = await app.slack.event(home_opened("U0THIRD"))
@@ -103,6 +104,34 @@ async def _until(ready: Callable[[], bool], limit: float = 20.0) -> None:
     async with asyncio.timeout(limit):
         while not ready():  # noqa: ASYNC110 - the slot state signals no event; polled within a bound
             await asyncio.sleep(0.01)
+
+
+async def test_a_queue_that_has_only_just_formed_sheds_nothing() -> None:
+    """A moment's queue (a garbage collection, a handful of requests in one millisecond) is served, not
+    refused: shedding starts once the first waiter has waited a fifth of the slot wait."""
+    from handlers.slack.inflight import ListenerWork
+
+    work = ListenerWork(max_inflight=1, slot_wait_seconds=60)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with work.slot():
+            held.set()
+            await release.wait()
+
+    async def wait_for_slot() -> None:
+        async with work.slot():
+            pass
+
+    holder = asyncio.create_task(hold())
+    await held.wait()
+    waiter = asyncio.create_task(wait_for_slot())
+    await _until(lambda: work.waiting == 1)
+    assert work.shed_after == 12 and 0 < work.oldest_wait() < work.shed_after
+    assert not work.full()  # every slot is taken and one waits, but the queue is seconds from stalling
+    release.set()
+    await asyncio.gather(holder, waiter)
+    assert (work.waiting, work.oldest_wait(), work.busy_answers) == (0, 0.0, 0)
 
 
 async def test_a_nested_unit_of_work_reuses_the_slot_it_holds() -> None:

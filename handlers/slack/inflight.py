@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -29,6 +31,12 @@ from services.errors import DomainError
 log = logging.getLogger(__name__)
 
 BUSY_TEXT = "I'm busy right now: nothing was changed. Try again in a moment."
+
+# New requests are shed once the oldest unit of work waiting for a slot has waited this share of the
+# slot wait. A queue that forms for a moment (a garbage collection, ten requests in the same
+# millisecond) clears within a few milliseconds and sheds nothing; one that does not move is the
+# overload that shedding is for.
+SHED_AFTER_SHARE_OF_WAIT = 0.2
 
 # Set while this task (or the task that spawned it) holds a slot: a nested unit of work reuses it
 # instead of waiting for a second one, which under full load could never come.
@@ -42,6 +50,12 @@ class Busy(DomainError):
         super().__init__(BUSY_TEXT)
 
 
+@dataclass
+class _Waiter:
+    since: float
+    gone: bool = False
+
+
 class ListenerWork:
     """The slots listeners take to use the database, and every listener task still running."""
 
@@ -50,9 +64,13 @@ class ListenerWork:
         self.slot_wait = slot_wait_seconds
         self._slots = asyncio.Semaphore(max_inflight)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.shed_after = slot_wait_seconds * SHED_AFTER_SHARE_OF_WAIT
         self.waiting = 0  # units of work queued for a slot now
         self.busy_answers = 0  # since start, for logs and the benchmark
         self._last_busy_log = 0.0
+        # When each waiter began to wait, in arrival order (the semaphore serves them in that order);
+        # a waiter that got its slot or gave up is marked and dropped once it reaches the front.
+        self._queue: deque[_Waiter] = deque()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -60,6 +78,8 @@ class ListenerWork:
         if _holding.get():
             yield
             return
+        waiter = _Waiter(since=time.monotonic())
+        self._queue.append(waiter)
         self.waiting += 1
         try:
             async with asyncio.timeout(self.slot_wait):
@@ -69,6 +89,8 @@ class ListenerWork:
             raise Busy() from None
         finally:
             self.waiting -= 1
+            waiter.gone = True
+            self._drop_gone()
         token = _holding.set(True)
         try:
             yield
@@ -77,9 +99,18 @@ class ListenerWork:
             self._slots.release()
 
     def full(self) -> bool:
-        """Every slot is taken and work already queues for one: a new request would only queue behind it
-        and be told it is busy, so it may as well be told at once, before any work starts for it."""
-        return self._slots.locked() and self.waiting > 0
+        """Every slot is taken and the queue for one has stopped moving: a new request would only wait
+        behind it and be told it is busy, so it may as well be told at once, before any work starts."""
+        return self._slots.locked() and self.oldest_wait() >= self.shed_after
+
+    def oldest_wait(self) -> float:
+        """How long the unit of work first in the queue for a slot has waited; 0 with no queue."""
+        self._drop_gone()
+        return time.monotonic() - self._queue[0].since if self._queue else 0.0
+
+    def _drop_gone(self) -> None:
+        while self._queue and self._queue[0].gone:
+            self._queue.popleft()
 
     def note_busy(self) -> None:
         self.busy_answers += 1
