@@ -401,14 +401,16 @@ async def run_floor(rate: float, seconds: float, tasks: dict[str, list[int]], fa
 
 
 async def run_app(url: str, templates: Path, rate: float, seconds: float, tasks: dict[str, list[int]], fake: Any,
-                  extra_env: dict[str, str]) -> dict[str, Any]:
+                  extra_env: dict[str, str], profile: str | None = None) -> dict[str, Any]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port), "SLACK_BOT_TOKEN": TOKEN,
            "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.base_url, "TEMPLATES_DIR": str(templates),
            "LOG_LEVEL": "WARNING", "SWEEP_INTERVAL_SECONDS": "3600", **extra_env}
     env.pop("REDIS_URL", None)
     cli = str(Path(sys.executable).parent / "campaign-manager")
-    process = await asyncio.create_subprocess_exec(cli, "serve", env=env, cwd=templates)
+    command = [sys.executable, "-m", "cProfile", "-o", profile, cli, "serve"] if profile else [cli, "serve"]
+    process = await asyncio.create_subprocess_exec(*command, env=env, cwd=templates)
+
     async def burst() -> list[Sent]:
         sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, rate=rate, seconds=seconds)
         await wait_for_replies(fake, sent, 15)
@@ -429,6 +431,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--floor-seconds", type=float, help="how long the floor runs (default: --seconds; 0 = skip)")
     parser.add_argument("--max-inflight", type=int, help="MAX_INFLIGHT for the server (default: its own)")
     parser.add_argument("--pool-size", type=int, help="DATABASE_POOL_SIZE for the server (default: its own)")
+    parser.add_argument("--profile", help="run the server under cProfile and write its statistics here "
+                                          "(its CPU figures are then inflated by the profiler)")
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor_server:
@@ -447,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
             templates = Path(folder)
             (templates / "bench_ten.yaml").write_text(TEMPLATE)
 
+            profile = str(Path(args.profile).resolve()) if args.profile else None
+
             async def go() -> None:
                 tasks = await seeded(url, templates)
                 print(f"Load: {args.rate:g} requests/s for {args.seconds:g} s, open loop "
@@ -455,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
                     floor = await run_floor(args.rate, floor_seconds, tasks, fake)
                     report(f"floor: bare Bolt app, ack only ({floor_seconds:g} s)", floor)
                 fake.reset()
-                app = await run_app(url, templates, args.rate, args.seconds, tasks, fake, extra_env)
+                app = await run_app(url, templates, args.rate, args.seconds, tasks, fake, extra_env, profile)
                 report("campaign-manager serve", app)
                 if floor_seconds:
                     ratio = _pct(app["acks"], .95) / _pct(floor["acks"], .95)

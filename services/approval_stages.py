@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -370,38 +370,66 @@ def _decider_name(row: Approval) -> str:
 
 
 async def load_stage(db: AsyncSession, campaign_id: int, stage: str) -> StageView:
-    campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner))
-        .execution_options(populate_existing=True)
-    )
-    if campaign is None:
-        raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
-    stages = await campaign_stages(db, campaign_id)
-    stage_rows = [row for row in stages.rows if row.stage == stage]
-    if not stage_rows:
+    view = (await load_stages(db, [(campaign_id, stage)])).get((campaign_id, stage))
+    if view is None:
+        campaign = await db.scalar(select(Campaign.id).where(Campaign.id == campaign_id))
+        if campaign is None:
+            raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
         raise NotFound(f"{format_ref(RefKind.CAMPAIGN, campaign_id)} has no approval stage with that name.")
-    status = stages.states[stage]
-    deciders = {row.decided_by_id for row in stage_rows if row.decided_by_id is not None}
+    return view
+
+
+async def load_stages(db: AsyncSession, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], StageView]:
+    """The views of several stages, by (campaign id, stage name), in a fixed number of queries however
+    many there are (`/approval mine` shows every stage waiting for a person). Unknown keys are left out."""
+    campaign_ids = list(dict.fromkeys(campaign_id for campaign_id, _ in keys))
+    if not campaign_ids:
+        return {}
+    campaigns = {campaign.id: campaign for campaign in await db.scalars(
+        select(Campaign).where(Campaign.id.in_(campaign_ids)).options(joinedload(Campaign.owner))
+        .execution_options(populate_existing=True)
+    )}
+    stages = await stages_of(db, list(campaigns))
+    deciders = {row.decided_by_id for campaign_stages in stages.values() for row in campaign_stages.rows
+                if row.decided_by_id is not None}
     members = {member.id: member for member in await db.scalars(select(TeamMember).where(TeamMember.id.in_(deciders)))}
-    assets = await db.scalars(
-        select(Asset).where(Asset.campaign_id == campaign_id, Asset.status != AssetStatus.ARCHIVED)
-        .order_by(Asset.id).limit(ASSETS_SHOWN)
-    )
-    first = stage_rows[0]
-    return StageView(
-        campaign_id=campaign.id, campaign_name=campaign.name, channel_id=campaign.channel_id,
-        owner=_person(campaign.owner), stage=stage, order=first.stage_order, rule=first.rule, round=first.round,
-        deadline=first.deadline, state=status.state, waits_for=status.waits_for, waits_for_task=status.waits_for_task,
-        votes=tuple(
-            Vote(approval_id=row.id, approver=_person(row.approver),
-                 delegate=_person(row.delegated_to) if row.delegated_to else None, status=row.status,
-                 decided_by=_person(members[row.decided_by_id]) if row.decided_by_id in members else None,
-                 decided_at=row.decided_at, comments=row.comments)
-            for row in stage_rows
-        ),
-        assets=tuple(AssetLink(name=asset.name, kind=asset.kind, url=asset.url) for asset in assets),
-        campaign_approved_at=campaign.approved_at,
-    )
+    assets = await _assets_shown(db, list(campaigns))
+    views = {}
+    for campaign_id, stage in keys:
+        campaign = campaigns.get(campaign_id)
+        stage_rows = [row for row in stages[campaign_id].rows if row.stage == stage] if campaign else []
+        if campaign is None or not stage_rows:
+            continue
+        status, first = stages[campaign_id].states[stage], stage_rows[0]
+        views[(campaign_id, stage)] = StageView(
+            campaign_id=campaign.id, campaign_name=campaign.name, channel_id=campaign.channel_id,
+            owner=_person(campaign.owner), stage=stage, order=first.stage_order, rule=first.rule, round=first.round,
+            deadline=first.deadline, state=status.state, waits_for=status.waits_for,
+            waits_for_task=status.waits_for_task,
+            votes=tuple(
+                Vote(approval_id=row.id, approver=_person(row.approver),
+                     delegate=_person(row.delegated_to) if row.delegated_to else None, status=row.status,
+                     decided_by=_person(members[row.decided_by_id]) if row.decided_by_id in members else None,
+                     decided_at=row.decided_at, comments=row.comments)
+                for row in stage_rows
+            ),
+            assets=tuple(AssetLink(name=asset.name, kind=asset.kind, url=asset.url)
+                         for asset in assets.get(campaign_id, [])),
+            campaign_approved_at=campaign.approved_at,
+        )
+    return views
+
+
+async def _assets_shown(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[Asset]]:
+    """Each campaign's first ASSETS_SHOWN assets that are not archived, in one query."""
+    position = func.row_number().over(partition_by=Asset.campaign_id, order_by=Asset.id).label("position")
+    ranked = (select(Asset.id, position)
+              .where(Asset.campaign_id.in_(campaign_ids), Asset.status != AssetStatus.ARCHIVED).subquery())
+    shown: dict[int, list[Asset]] = {}
+    for asset in await db.scalars(select(Asset).join(ranked, ranked.c.id == Asset.id)
+                                  .where(ranked.c.position <= ASSETS_SHOWN).order_by(Asset.id)):
+        shown.setdefault(asset.campaign_id, []).append(asset)
+    return shown
 
 
 def _person(member: TeamMember) -> Person:
@@ -416,14 +444,13 @@ async def waiting_for(db: AsyncSession, member: TeamMember, limit: int = 20) -> 
             or_(Approval.approver_id == member.id, Approval.delegated_to_id == member.id),
         ).order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
     )
+    approvals = mine.all()
+    views = await load_stages(db, [(approval.campaign_id, approval.stage) for approval in approvals])
     found: list[tuple[int, StageView]] = []
-    views: dict[tuple[int, str], StageView] = {}
-    for approval in mine.all():
-        key = (approval.campaign_id, approval.stage)
-        if key not in views:
-            views[key] = await load_stage(db, *key)
-        if views[key].state is StageState.OPEN:
-            found.append((approval.id, views[key]))
+    for approval in approvals:
+        view = views.get((approval.campaign_id, approval.stage))
+        if view is not None and view.state is StageState.OPEN:
+            found.append((approval.id, view))
             if len(found) == limit:
                 break
     return found
