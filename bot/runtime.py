@@ -18,7 +18,7 @@ from bot.sweeper import Sweeper
 from handlers.deps import Deps
 from handlers.slack.inflight import ListenerWork, track
 from models import migrate
-from models.db import create_engine, create_session_factory
+from models.db import create_engine, create_session_factory, reading_session_factory
 from services.planning.templates import TemplateLibrary, load_library
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class Runtime:
         if self.run_worker:
             queue.start_embedded_worker()
         self.deps = Deps(
-            settings=settings, engine=engine, sessions=create_session_factory(engine), redis=redis, queue=queue,
+            settings=settings, engine=engine, sessions=create_session_factory(engine),
+            reading_sessions=reading_session_factory(engine), redis=redis, queue=queue,
             templates=load_templates(settings),
             inflight=ListenerWork(max_inflight=settings.inflight_limit, slot_wait_seconds=settings.slot_wait_seconds),
         )

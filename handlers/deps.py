@@ -19,6 +19,8 @@ class Deps:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # For units of work that read first (lists, the Home): on SQLite they do not queue for the write lock.
+    reading_sessions: async_sessionmaker[AsyncSession] | None = None
     redis: Any | None = None  # redis.asyncio.Redis in Redis mode
     queue: Any | None = None  # bot.broker.Queue: the broker and, when embedded, its in-process worker
     templates: TemplateLibrary = field(default_factory=TemplateLibrary)

@@ -22,6 +22,10 @@ CONNECT_TIMEOUT_SECONDS = 2.0  # a local or same-region server answers in millis
 POOL_TIMEOUT_SECONDS = 3.0  # every pooled connection busy for this long: the server is not keeping up
 
 
+# Execution option marking connections of a `reads_first` session factory (see create_session_factory).
+READS_FIRST = "campaign_manager_reads_first"
+
+
 def create_engine(
     database_url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False,
     foreign_keys: bool = True,
@@ -95,11 +99,24 @@ def _sqlite_engine(database_url: str, *, echo: bool, foreign_keys: bool) -> Asyn
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A unit of work that reads first starts without the write lock, so reads do not queue behind
+        # writes (WAL lets them run side by side); should it write after all (a first contact), SQLite
+        # takes the lock then, and a conflict ends in "database is locked", which is retried.
+        reads_first = connection.get_execution_options().get(READS_FIRST)
+        connection.exec_driver_sql("BEGIN DEFERRED" if reads_first else "BEGIN IMMEDIATE")
 
     return engine
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_session_factory(engine: AsyncEngine, *, reads_first: bool = False) -> async_sessionmaker[AsyncSession]:
+    """`reads_first`: see `reading_session_factory`."""
+    bind = engine.execution_options(**{READS_FIRST: True}) if reads_first else engine
     # expire_on_commit=False: objects stay readable after the unit of work ends (for rendering).
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=True)
+
+
+def reading_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession] | None:
+    """Sessions for units of work that only read, where that makes a difference: on SQLite they begin
+    without the write lock, so they do not queue behind writes. PostgreSQL readers never wait for
+    writers, so there it is None (the usual sessions serve)."""
+    return create_session_factory(engine, reads_first=True) if engine.dialect.name == "sqlite" else None

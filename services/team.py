@@ -78,6 +78,12 @@ def apply_profile(member: TeamMember, profile: Profile) -> None:
     member.profile_synced_at = utcnow()
 
 
+async def is_known(*, db: AsyncSession, slack_user_id: str) -> bool:
+    """True when `ensure_member` would find the member and write nothing."""
+    synced = await db.scalar(select(TeamMember.profile_synced_at).where(TeamMember.slack_user_id == slack_user_id))
+    return synced is not None
+
+
 async def find_member(*, db: AsyncSession, slack_user_id: str) -> TeamMember | None:
     return await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == slack_user_id))
 

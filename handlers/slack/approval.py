@@ -92,7 +92,7 @@ async def approval_command(
         elif subcommand == "skip":
             reply = await skip(words[1:], context, client)
         elif subcommand == "mine":
-            async with unit_of_work(context, client) as work:
+            async with unit_of_work(context, client, reading=True) as work:
                 reply = await _mine(work)
         else:
             note = None if subcommand in ("help", "?") else f"`/approval {escape(truncate_word(words[0]))}` is not a command I know."

@@ -70,7 +70,8 @@ async def campaign_command(
             note = f"`/campaign {escape(truncate(words[0], 40))}` is not a command I know."
             await respond(**campaign_help(note, templates=template_names), response_type="ephemeral")
             return
-        reply = await in_unit_of_work(context, client, lambda work: action(work, words[1:], command))
+        reply = await in_unit_of_work(context, client, lambda work: action(work, words[1:], command),
+                                      reading=subcommand in READING)
         await respond(**reply)
 
 
@@ -204,6 +205,7 @@ def _template_title(work: Work, name: str) -> str:
     return template.title if template else name
 
 
+READING = {"list", "ls", "show", "view", "templates"}  # change nothing: see context.unit_of_work(reading=)
 SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Reply]]] = {
     "new": new_campaign,
     "create": new_campaign,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.deps import Deps
 from handlers.slack import inflight
@@ -74,28 +74,45 @@ PROFILE_RETRY_DELAY_MS = 60_000
 
 
 @asynccontextmanager
-async def unit_of_work(context: AsyncBoltContext, client: AsyncWebClient) -> AsyncIterator[Work]:
-    """Open a transaction (committed when the block ends without error) and resolve the actor."""
+async def unit_of_work(
+    context: AsyncBoltContext, client: AsyncWebClient, *, reading: bool = False
+) -> AsyncIterator[Work]:
+    """Open a transaction (committed when the block ends without error) and resolve the actor.
+
+    `reading`: the work only reads (a list, a Home). Where the database has reading sessions (SQLite,
+    whose writers queue for one lock), it runs in one that does not take the write lock, provided the
+    actor is known already: a first contact writes the member, so it takes the usual way.
+    """
     deps = deps_of(context)
-    async with inflight.slot(deps.inflight), deps.sessions.begin() as db:  # a slot, or Busy after SLOT_WAIT
-        actor = await team.ensure_member(
-            db=db, slack_user_id=context.user_id or "", fetch_profile=lambda uid: fetch_profile(client, uid)
-        )
-        yield Work(db=db, actor=actor, deps=deps)
+    async with inflight.slot(deps.inflight):  # a slot, or Busy after SLOT_WAIT
+        sessions = deps.sessions
+        if reading and deps.reading_sessions is not None and await _known(deps.reading_sessions, context.user_id):
+            sessions = deps.reading_sessions
+        async with sessions.begin() as db:
+            actor = await team.ensure_member(
+                db=db, slack_user_id=context.user_id or "", fetch_profile=lambda uid: fetch_profile(client, uid)
+            )
+            yield Work(db=db, actor=actor, deps=deps)
     await send_many(deps, client, notifications.written_in(db))  # committed: hand them out now
     if actor.profile_synced_at is None and deps.queue is not None:
         await _refresh_profile_later(deps, actor)
 
 
+async def _known(sessions: async_sessionmaker[AsyncSession], slack_user_id: str | None) -> bool:
+    """Whether `ensure_member` would only read: the member exists with a profile."""
+    async with sessions.begin() as db:
+        return await team.is_known(db=db, slack_user_id=slack_user_id or "")
+
+
 async def in_unit_of_work(
-    context: AsyncBoltContext, client: AsyncWebClient, body: Callable[[Work], Awaitable[T]]
+    context: AsyncBoltContext, client: AsyncWebClient, body: Callable[[Work], Awaitable[T]], *, reading: bool = False
 ) -> T:
     """`body` in a `unit_of_work`, run again whole (a new transaction) if the database aborted it to
     break a deadlock: two changes to one campaign can still collide, and the person should not hear of
     it. `body` must send nothing before the commit; what it returns is what the caller needs after it."""
 
     async def once() -> T:
-        async with unit_of_work(context, client) as work:
+        async with unit_of_work(context, client, reading=reading) as work:
             return await body(work)
 
     return await transactions.retrying(once)

@@ -33,7 +33,7 @@ async def home_opened(event: dict[str, Any], context: AsyncBoltContext, client: 
     if event.get("tab") != "home":  # the event also fires for the Messages tab
         return
     async with replying_errors(None):
-        async with unit_of_work(context, client) as work:
+        async with unit_of_work(context, client, reading=True) as work:
             data = await _gather(work)
             view = _render(work, data)
         await client.views_publish(user_id=work.actor.slack_user_id, view=view)

@@ -60,7 +60,8 @@ async def task_command(
             note = None if subcommand == "help" else f"`/task {escape(truncate_word(words[0]))}` is not a command I know."
             await respond(**task_help(note), response_type="ephemeral")
             return
-        reply, plan, because = await in_unit_of_work(context, client, lambda work: action(work, words[1:], client))
+        reply, plan, because = await in_unit_of_work(context, client, lambda work: action(work, words[1:], client),
+                                                     reading=subcommand in READING)
         await respond(**reply, response_type="ephemeral")
         await after_replan(client, plan, because=because, deps=deps_of(context))
 
@@ -179,6 +180,7 @@ async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tu
     return reply, None, because
 
 
+READING = {"mine", "list"}  # change nothing: see context.unit_of_work(reading=)
 SUBCOMMANDS: dict[str, Action] = {
     "mine": mine,
     "new": new_with_words,

@@ -45,7 +45,7 @@ async def team_command(
             note = None if subcommand == "help" else f"`/team {escape(truncate_word(words[0]))}` is not a command I know."
             await respond(**team_help(note), response_type="ephemeral")
             return
-        async with unit_of_work(context, client) as work:
+        async with unit_of_work(context, client, reading=subcommand == "list") as work:
             if subcommand == "list":
                 reply = team_list(await team.list_members(db=work.db))
             elif subcommand == "me":
