@@ -1,21 +1,23 @@
 """Load benchmark: signed Slack traffic at a fixed rate against a real `campaign-manager serve`.
 
-Run: .venv/bin/python -m bench.load [--rate 200] [--seconds 60] [--floor-seconds N] [--max-inflight N]
+Run: .venv/bin/python -m bench.load [--rate 200] [--seconds 60] [--floor-seconds N] [--mix KINDS]
+     [--max-inflight N] [--pool-size N] [--profile FILE]
      (from the repository root; needs the local PostgreSQL, TEST_POSTGRES_URL as in the tests)
 
 It creates its own PostgreSQL database and seeds it (100 members, 1,000 campaigns of a 10-task template,
 so 10,000 tasks, assigned round-robin), starts `campaign-manager serve` on it (embedded mode, the fake
 Slack of tests/fake_slack.py on a thread of this process as the Web API and the response_url target),
-and sends, open loop at `--rate` requests/s for `--seconds`: slash commands (`/campaign show CM-n`,
-`/task mine`, half of the traffic), "Start" clicks on a task of the clicker's (a quarter) and App Home
-opens (a quarter), each signed as Slack signs it, from the 100 members. Reported: ack latency (the
-HTTP answer), reply latency (request sent -> its response_url post arrives, or for a Home open the
-`views.publish` for that member, matched in order), busy answers, errors (non-200 acks, replies with an
-error id, replies that never came).
+and sends, open loop at `--rate` requests/s for `--seconds`, the kinds of `--mix` in turn (default:
+`/campaign show CM-n`, `/task mine`, a "Start" click under a message on one of the clicker's tasks, an
+App Home opening; one kind alone measures that kind), each signed as Slack signs it, from the 100
+members. Reported: ack latency (the HTTP answer), reply latency (request sent -> its response_url post
+arrives, or for a Home opening the member's next `views.publish`), busy answers, errors (non-200 acks,
+replies with an error id, replies that never came), and the server's CPU per request, share of a core
+and memory (idle, right after the burst, 10 s later).
 
 The floor, in the same run and with the same generator: a bare Bolt app on the same aiohttp adapter
 whose listeners only ack (`--floor-seconds`, default the same as `--seconds`; 0 skips it).
-Targets at 200 requests/s: ack p95 < 100 ms, 0 errors, reply p95 < 1 s.
+Targets at 200 requests/s: ack p95 < 100 ms, 0 error ids, reply p95 < 1 s, at most 1% answered busy.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
 MEMBERS, CAMPAIGNS, TASKS_PER_CAMPAIGN = 100, 1_000, 10
 BUSY_MARK = "busy right now"
+BUSY_TOLERATED = 0.01  # "busy, try again" is a refusal: a rate that needs more of them does not hold
 SETTLE_SECONDS = 10  # after a burst, how long the server idles before its memory is read again
 ERROR_MARK = "error id"
 TEMPLATE = "name: bench_ten\ntitle: Bench ten\ndescription: Ten tasks in a chain\nbuffer: 1d\ntasks:\n" + "".join(
@@ -162,18 +165,35 @@ class Sent:
     shed: bool = False  # told busy in the HTTP answer itself (no reply follows)
 
 
-def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], response_url: str) -> tuple[str, str, str, str]:
-    """(kind, user, body, content type) of request `number`."""
+MIX = ("show", "mine", "click", "home")  # the default mix, in equal shares
+KINDS_HELP = {"show": "/campaign show CM-n", "mine": "/task mine", "click": "a Start click under a message",
+              "home": "an App Home opening"}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    rate: float  # requests per second, open loop
+    seconds: float
+    mix: tuple[str, ...] = MIX  # kinds of request, taking turns
+
+    def describe(self) -> str:
+        shares = {kind: self.mix.count(kind) for kind in dict.fromkeys(self.mix)}
+        return ", ".join(f"{count}/{len(self.mix)} {KINDS_HELP[kind]}" for kind, count in shares.items())
+
+
+def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], response_url: str,
+              mix: tuple[str, ...] = MIX) -> tuple[str, str, str, str]:
+    """(kind, user, body, content type) of request `number`; kinds take turns in `mix`."""
     from tests.slack_requests import block_actions_payload, slash_command_form
 
     user = f"U0LOAD{rng.randrange(MEMBERS):03d}"
-    roll = number % 4
-    if roll < 2:
-        text = f"show CM-{rng.randrange(1, CAMPAIGNS + 1)}" if roll == 0 else "mine"
-        command = "/campaign" if roll == 0 else "/task"
+    kind = mix[number % len(mix)]
+    if kind in ("show", "mine"):
+        text = f"show CM-{rng.randrange(1, CAMPAIGNS + 1)}" if kind == "show" else "mine"
+        command = "/campaign" if kind == "show" else "/task"
         body = slash_command_form(command=command, text=text, user_id=user, response_url=response_url)
         return "command", user, body, "application/x-www-form-urlencoded"
-    if roll == 2:
+    if kind == "click":
         payload = block_actions_payload(user_id=user, action_id="task_start", value=str(rng.choice(tasks[user])),
                                         response_url=response_url)
         return "click", user, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
@@ -189,7 +209,7 @@ def home_opened(user: str, event_id: str) -> dict[str, Any]:
     return event_envelope(event=event, event_id=event_id)
 
 
-async def drive(url: str, fake: Any, tasks: dict[str, list[int]], *, rate: float, seconds: float) -> list[Sent]:
+async def drive(url: str, fake: Any, tasks: dict[str, list[int]], traffic: Traffic) -> list[Sent]:
     """Open loop: request n goes at start + n / rate whatever became of the ones before it."""
     from tests.slack_requests import sign_headers
 
@@ -211,11 +231,11 @@ async def drive(url: str, fake: Any, tasks: dict[str, list[int]], *, rate: float
 
         pending = []
         start = time.monotonic()
-        for number in range(int(rate * seconds)):
-            delay = start + number / rate - time.monotonic()
+        for number in range(int(traffic.rate * traffic.seconds)):
+            delay = start + number / traffic.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            kind, user, body, content_type = _requests(number, rng, tasks, fake.response_url(f"r{number}"))
+            kind, user, body, content_type = _requests(number, rng, tasks, fake.response_url(f"r{number}"), traffic.mix)
             record = Sent(number, kind, user, time.monotonic())
             sent.append(record)
             pending.append(asyncio.create_task(one(record, body, content_type)))
@@ -387,20 +407,19 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def run_floor(rate: float, seconds: float, tasks: dict[str, list[int]], fake: Any) -> dict[str, Any]:
+async def run_floor(traffic: Traffic, tasks: dict[str, list[int]], fake: Any) -> dict[str, Any]:
     port = _free_port()
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.load", "--floor-server", str(port),
                                                    cwd=ROOT)
     try:
         await _until_up(f"http://127.0.0.1:{port}/health", process)
-        sent, meter = await metered(process.pid, drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks,
-                                                       rate=rate, seconds=seconds))
+        sent, meter = await metered(process.pid, drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, traffic))
     finally:
         await _stop(process)
     return {**outcome(sent, None), "meter": meter}
 
 
-async def run_app(url: str, templates: Path, rate: float, seconds: float, tasks: dict[str, list[int]], fake: Any,
+async def run_app(url: str, templates: Path, traffic: Traffic, tasks: dict[str, list[int]], fake: Any,
                   extra_env: dict[str, str], profile: str | None = None) -> dict[str, Any]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port), "SLACK_BOT_TOKEN": TOKEN,
@@ -412,7 +431,7 @@ async def run_app(url: str, templates: Path, rate: float, seconds: float, tasks:
     process = await asyncio.create_subprocess_exec(*command, env=env, cwd=templates)
 
     async def burst() -> list[Sent]:
-        sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, rate=rate, seconds=seconds)
+        sent = await drive(f"http://127.0.0.1:{port}/slack/events", fake, tasks, traffic)
         await wait_for_replies(fake, sent, 15)
         return sent
 
@@ -429,6 +448,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=200, help="requests per second (default 200)")
     parser.add_argument("--seconds", type=float, default=60, help="how long to send (default 60)")
     parser.add_argument("--floor-seconds", type=float, help="how long the floor runs (default: --seconds; 0 = skip)")
+    parser.add_argument("--mix", default=",".join(MIX),
+                        help=f"kinds of request taking turns, comma-separated (default {','.join(MIX)}; "
+                             f"one of them alone measures that kind)")
     parser.add_argument("--max-inflight", type=int, help="MAX_INFLIGHT for the server (default: its own)")
     parser.add_argument("--pool-size", type=int, help="DATABASE_POOL_SIZE for the server (default: its own)")
     parser.add_argument("--profile", help="run the server under cProfile and write its statistics here "
@@ -442,6 +464,10 @@ def main(argv: list[str] | None = None) -> None:
     from tests import services
 
     floor_seconds = args.seconds if args.floor_seconds is None else args.floor_seconds
+    mix = tuple(kind.strip() for kind in args.mix.split(",") if kind.strip())
+    if not mix or set(mix) - set(KINDS_HELP):
+        parser.error(f"--mix takes kinds from {', '.join(KINDS_HELP)}")
+    traffic, floor_traffic = Traffic(args.rate, args.seconds, mix), Traffic(args.rate, floor_seconds, mix)
     extra_env = {name: str(value) for name, value in (("MAX_INFLIGHT", args.max_inflight),
                                                       ("DATABASE_POOL_SIZE", args.pool_size)) if value is not None}
     url = services.create_postgres_database()
@@ -456,19 +482,20 @@ def main(argv: list[str] | None = None) -> None:
             async def go() -> None:
                 tasks = await seeded(url, templates)
                 print(f"Load: {args.rate:g} requests/s for {args.seconds:g} s, open loop "
-                      f"(1/2 slash commands, 1/4 Start clicks, 1/4 App Home opens){' ' + str(extra_env) if extra_env else ''}")
+                      f"({traffic.describe()}){' ' + str(extra_env) if extra_env else ''}")
                 if floor_seconds:
-                    floor = await run_floor(args.rate, floor_seconds, tasks, fake)
+                    floor = await run_floor(floor_traffic, tasks, fake)
                     report(f"floor: bare Bolt app, ack only ({floor_seconds:g} s)", floor)
                 fake.reset()
-                app = await run_app(url, templates, args.rate, args.seconds, tasks, fake, extra_env, profile)
+                app = await run_app(url, templates, traffic, tasks, fake, extra_env, profile)
                 report("campaign-manager serve", app)
                 if floor_seconds:
                     ratio = _pct(app["acks"], .95) / _pct(floor["acks"], .95)
                     print(f"  ack p95 ratio to the floor: {ratio:.2f}x")
                 ok = (_pct(app["acks"], .95) < 0.1 and app["error_ids"] == 0 and app["bad_acks"] == 0
-                      and _pct(app["replies"], .95) < 1.0)
-                print(f"  targets (ack p95 < 100 ms, 0 error ids, reply p95 < 1 s): {'hold' if ok else 'MISSED'}")
+                      and _pct(app["replies"], .95) < 1.0 and app["busy"] <= BUSY_TOLERATED * app["requests"])
+                print(f"  targets (ack p95 < 100 ms, 0 error ids, reply p95 < 1 s, at most "
+                      f"{BUSY_TOLERATED:.0%} answered busy): {'hold' if ok else 'MISSED'}")
 
             asyncio.run(go())
     finally:
