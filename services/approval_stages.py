@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -277,6 +277,15 @@ async def campaign_stages(
     return (await stages_of(db, [campaign_id], stored=None if stored is None else {campaign_id: stored}))[campaign_id]
 
 
+# Built once: every request that shows stages runs it (building it cost more than running it).
+APPROVALS_OF = (
+    select(Approval).where(Approval.campaign_id.in_(bindparam("campaign_ids", expanding=True)))
+    .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
+    .order_by(Approval.stage_order, Approval.id)
+    .execution_options(populate_existing=True)  # a lock may just have been waited for
+)
+
+
 async def stages_of(
     db: AsyncSession, campaign_ids: Sequence[int], *, stored: Mapping[int, Sequence[Any]] | None = None
 ) -> dict[int, CampaignStages]:
@@ -289,12 +298,7 @@ async def stages_of(
     if not ids:
         return {}
     rows: dict[int, list[Approval]] = {campaign_id: [] for campaign_id in ids}
-    for row in await db.scalars(
-        select(Approval).where(Approval.campaign_id.in_(ids))
-        .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
-        .order_by(Approval.stage_order, Approval.id)
-        .execution_options(populate_existing=True)  # a lock may just have been waited for
-    ):
+    for row in await db.scalars(APPROVALS_OF, {"campaign_ids": ids}):
         rows[row.campaign_id].append(row)
     known = dict(stored or {})
     unread = [campaign_id for campaign_id in ids if campaign_id not in known]

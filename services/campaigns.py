@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -78,6 +78,17 @@ async def create_campaign(
     return plan
 
 
+# Built once: nearly every request runs one of these (building one costs about as much as running it).
+CAMPAIGN_WITH_OWNER = select(Campaign).where(Campaign.id == bindparam("campaign_id")).options(joinedload(Campaign.owner))
+CAMPAIGN_LOCKED = (CAMPAIGN_WITH_OWNER.with_for_update(of=Campaign)
+                   .execution_options(populate_existing=True))  # what the last writer left
+TASKS_AGAIN = (
+    select(Task).where(Task.id.in_(bindparam("task_ids", expanding=True))).order_by(Task.id)
+    .options(joinedload(Task.assignee), joinedload(Task.campaign).joinedload(Campaign.owner))
+    .execution_options(populate_existing=True)
+)
+
+
 async def lock_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
     """Take the campaign's row for the rest of the transaction, owner loaded and fresh from the database.
 
@@ -85,10 +96,7 @@ async def lock_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
     before it touches tasks or approvals, so they queue here instead of deadlocking on the children.
     (SQLite has no row locks; its BEGIN IMMEDIATE already lets one writer in.)
     """
-    campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner))
-        .with_for_update(of=Campaign).execution_options(populate_existing=True)
-    )
+    campaign = await db.scalar(CAMPAIGN_LOCKED, {"campaign_id": campaign_id})
     if campaign is None:
         raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
     return campaign
@@ -104,19 +112,13 @@ async def lock_with_tasks(db: AsyncSession, campaign_id: int, tasks: Sequence[Ta
     """
     campaign = await lock_campaign(db, campaign_id)
     if tasks:
-        fresh = await db.scalars(
-            select(Task).where(Task.id.in_([task.id for task in tasks])).order_by(Task.id)
-            .options(joinedload(Task.assignee), joinedload(Task.campaign).joinedload(Campaign.owner))
-            .execution_options(populate_existing=True)
-        )
+        fresh = await db.scalars(TASKS_AGAIN, {"task_ids": [task.id for task in tasks]})
         fresh.all()  # populate_existing has refreshed the objects in place; the result itself is not needed
     return campaign
 
 
 async def get_campaign(*, db: AsyncSession, campaign_id: int) -> Campaign:
-    campaign = await db.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(joinedload(Campaign.owner))
-    )
+    campaign = await db.scalar(CAMPAIGN_WITH_OWNER, {"campaign_id": campaign_id})
     if campaign is None:
         raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
     return campaign

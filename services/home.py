@@ -163,6 +163,33 @@ def _my_tasks_statement() -> Select[Any]:
 
 MY_TASKS = _my_tasks_statement()
 
+# The Home's other queries, built once too (see _my_tasks_statement).
+PENDING_APPROVALS = (
+    select(Approval, Campaign)
+    .join(Campaign, Campaign.id == Approval.campaign_id)
+    .where(
+        Approval.status == ApprovalStatus.PENDING,
+        or_(Approval.approver_id == bindparam("member_id"), Approval.delegated_to_id == bindparam("member_id")),
+        Campaign.status.in_(OPEN_STATUSES),
+    )
+    .order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
+    .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
+)
+OWNED_CAMPAIGNS = (
+    select(Campaign, func.count().over())
+    .where(Campaign.owner_id == bindparam("member_id"), Campaign.status.in_(OPEN_STATUSES))
+    .order_by(Campaign.launch_date, Campaign.id)
+    .limit(CAMPAIGNS_SHOWN)
+    .options(joinedload(Campaign.timeline))
+)
+RECENT_NOTIFICATIONS = (
+    select(Notification, func.sum(case((Notification.read_at.is_(None), 1), else_=0)).over())
+    .where(Notification.recipient_id == bindparam("member_id"), Notification.scheduled_for <= bindparam("now"),
+           Notification.status != NotificationStatus.WITHDRAWN)
+    .order_by(Notification.scheduled_for.desc(), Notification.id.desc())
+    .limit(INBOX_SHOWN)
+)
+
 
 async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list[TaskGroup]:
     """Open tasks assigned to the member in open campaigns, by bucket: the first few of each and its total.
@@ -184,31 +211,13 @@ async def my_tasks(*, db: AsyncSession, member: TeamMember, today: date) -> list
 async def _pending_approvals(db: AsyncSession, member: TeamMember) -> list[tuple[Approval, Campaign]]:
     """Pending approvals the member gives, as approver or delegate, in open campaigns, nearest deadline
     first. The Home keeps those whose stage is open now (not queued behind an earlier stage)."""
-    rows = await db.execute(
-        select(Approval, Campaign)
-        .join(Campaign, Campaign.id == Approval.campaign_id)
-        .where(
-            Approval.status == ApprovalStatus.PENDING,
-            or_(Approval.approver_id == member.id, Approval.delegated_to_id == member.id),
-            Campaign.status.in_(OPEN_STATUSES),
-        )
-        .order_by(Approval.deadline.is_(None), Approval.deadline, Approval.id)
-        .options(joinedload(Approval.approver), joinedload(Approval.delegated_to))
-    )
+    rows = await db.execute(PENDING_APPROVALS, {"member_id": member.id})
     return [(approval, campaign) for approval, campaign in rows]
 
 
 async def _owned_campaigns(db: AsyncSession, member: TeamMember) -> tuple[list[Campaign], int]:
     """The member's first open campaigns, soonest launch first, each with its timeline; and how many."""
-    rows = (
-        await db.execute(
-            select(Campaign, func.count().over())
-            .where(Campaign.owner_id == member.id, Campaign.status.in_(OPEN_STATUSES))
-            .order_by(Campaign.launch_date, Campaign.id)
-            .limit(CAMPAIGNS_SHOWN)
-            .options(joinedload(Campaign.timeline))
-        )
-    ).all()
+    rows = (await db.execute(OWNED_CAMPAIGNS, {"member_id": member.id})).all()
     return [campaign for campaign, _ in rows], int(rows[0][1]) if rows else 0
 
 
@@ -230,16 +239,7 @@ async def recent_notifications(
 
     A reminder scheduled for later is not news yet, so it stays out until its time comes.
     """
-    unread = func.sum(case((Notification.read_at.is_(None), 1), else_=0)).over()
-    rows = (
-        await db.execute(
-            select(Notification, unread)
-            .where(Notification.recipient_id == member.id, Notification.scheduled_for <= now,
-                   Notification.status != NotificationStatus.WITHDRAWN)
-            .order_by(Notification.scheduled_for.desc(), Notification.id.desc())
-            .limit(INBOX_SHOWN)
-        )
-    ).all()
+    rows = (await db.execute(RECENT_NOTIFICATIONS, {"member_id": member.id, "now": now})).all()
     total_unread = int(rows[0][1] or 0) if rows else 0
     return [notification for notification, _ in rows], total_unread
 
