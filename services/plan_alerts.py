@@ -17,12 +17,19 @@ PLAN_ALERT = "plan_alert"
 async def write(*, db: AsyncSession, plan: PlanSummary | None, key: str, because: str, now: datetime) -> None:
     """One alert row for the re-plan's findings, if any. `key` names the cause (once per key); `because`
     is plain text (the renderer escapes it)."""
+    alert = draft(plan, key=key, because=because)
+    if alert is not None:
+        await notifications.notify_many(db=db, drafts=[alert], now=now)
+
+
+def draft(plan: PlanSummary | None, *, key: str, because: str) -> notifications.Draft | None:
+    """The alert row `write` writes, for callers that write many in one insert (the daily re-plan)."""
     if plan is None or not plan.alerts:
-        return
+        return None
     campaign = plan.campaign
-    await notifications.notify(
-        db=db, dedupe_key=f"plan-alert:{campaign.id}:{key}", kind=PLAN_ALERT,
+    return notifications.Draft(
+        dedupe_key=f"plan-alert:{campaign.id}:{key}", kind=PLAN_ALERT,
         payload={"campaign_id": campaign.id, "campaign_name": campaign.name, "alerts": list(plan.alerts),
                  "because": because},
-        recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=now,
+        recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH,
     )

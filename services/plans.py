@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified, get_history
 
 from models import (
     Campaign,
@@ -28,7 +29,7 @@ from models import (
     Timeline,
     TimelineSnapshot,
 )
-from services.approval_stages import SETTLED, StageState, campaign_stages
+from services.approval_stages import SETTLED, CampaignStages, StageState, stages_of
 from services.errors import InvalidInput
 from services.planning.calendar import WorkingCalendar
 from services.planning.schedule import CycleError, Link, Schedule, compute_schedule
@@ -182,8 +183,10 @@ async def create_plan(
     calendar = campaign_calendar(campaign.owner, holidays)
     gates = [SignoffGate(after_task_id=by_key[stage.after_task].id, allowed_hours=stage.allowed_hours)
              for stage in template.approvals if stage.after_task in by_key]
-    return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason="planned", alert=False,
+    plan = _schedule(campaign, timeline, tasks, dependencies, calendar, now, reason="planned", alert=False,
                      gates=gates)
+    db.add(TimelineSnapshot(**_snapshot(plan, reason="planned", now=now)))
+    return plan
 
 
 def _stage_specs(template: Template) -> list[dict[str, object]]:
@@ -230,31 +233,71 @@ async def replan(
 
     Writes in one order: the campaign's row, then its tasks by id (the flush sorts them by key). A caller
     that changed a task took the campaign's row before that change (`campaigns.lock_campaign`), so taking it
-    here again costs nothing; a re-plan with no change before it (the daily one in the sweep) queues here
-    behind people's changes instead of deadlocking with them on the tasks.
+    here again costs nothing.
     """
-    await _hold(db, campaign.id)
-    timeline = await db.scalar(select(Timeline).where(Timeline.campaign_id == campaign.id))
-    if timeline is None:
-        return None
-    tasks = list(await db.scalars(select(Task).where(Task.campaign_id == campaign.id).order_by(Task.id)))
-    ids = [task.id for task in tasks]
-    dependencies = list(await db.scalars(select(TaskDependency).where(TaskDependency.successor_id.in_(ids))))
-    calendar = campaign_calendar(campaign.owner, holidays)
-    gates = await signoff_gates(db=db, campaign_id=campaign.id, tasks=tasks)
-    return _schedule(db, campaign, timeline, tasks, dependencies, calendar, now, reason=reason, alert=True,
-                     gates=gates)
+    plans = await replan_many(db=db, campaigns=[campaign], now=now, reason=reason, holidays=holidays)
+    return plans.get(campaign.id)
 
 
-async def _hold(db: AsyncSession, campaign_id: int) -> None:
-    """The campaign's row, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+async def replan_many(
+    *, db: AsyncSession, campaigns: Sequence[Campaign], now: datetime, reason: str,
+    holidays: frozenset[date] = frozenset(),
+) -> dict[int, PlanSummary]:
+    """`replan` for several campaigns (owners loaded) in a fixed number of statements, however many there are.
+
+    Returns the new plans by campaign id, in the order given; a campaign without a plan is left out.
+    Takes every campaign's row first, all in one statement in ascending id order (the project's lock
+    order), so a re-plan with no change before it (the daily one in the sweep) queues behind people's
+    changes instead of deadlocking with them on the tasks. Then one read each for the timelines, the
+    tasks, the links and the sign-off stages, and one flush that writes each table in one statement.
+    """
+    ids = [campaign.id for campaign in campaigns]
+    if not ids:
+        return {}
+    await _hold(db, ids)
+    timelines = {timeline.campaign_id: timeline
+                 for timeline in await db.scalars(select(Timeline).where(Timeline.campaign_id.in_(ids)))}
+    planned = [campaign for campaign in campaigns if campaign.id in timelines]
+    if not planned:
+        return {}
+    planned_ids = [campaign.id for campaign in planned]
+    tasks: dict[int, list[Task]] = {campaign_id: [] for campaign_id in planned_ids}
+    for task in await db.scalars(select(Task).where(Task.campaign_id.in_(planned_ids)).order_by(Task.id)):
+        tasks[task.campaign_id].append(task)
+    dependencies = await _dependencies_by_campaign(db, planned_ids)
+    stages = await stages_of(db, planned_ids)
+    plans = {
+        campaign.id: _schedule(campaign, timelines[campaign.id], tasks[campaign.id], dependencies[campaign.id],
+                               campaign_calendar(campaign.owner, holidays), now, reason=reason, alert=True,
+                               gates=_gates(stages[campaign.id], tasks[campaign.id]))
+        for campaign in planned
+    }
+    await _write(db, list(plans.values()), reason=reason, now=now)
+    return plans
+
+
+async def _hold(db: AsyncSession, campaign_ids: Sequence[int]) -> None:
+    """The campaigns' rows, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     lets one writer in). Only the lock: `campaigns.lock_campaign` also reloads it, and imports this module."""
-    await db.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
+    await db.execute(select(Campaign.id).where(Campaign.id.in_(sorted(set(campaign_ids)))).order_by(Campaign.id)
+                     .with_for_update())
 
 
-async def signoff_gates(*, db: AsyncSession, campaign_id: int, tasks: Sequence[Task]) -> list[SignoffGate]:
+async def _dependencies_by_campaign(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[TaskDependency]]:
+    """The links into each campaign's tasks (a link never crosses campaigns), in one query."""
+    found: dict[int, list[TaskDependency]] = {campaign_id: [] for campaign_id in campaign_ids}
+    rows = await db.execute(
+        select(TaskDependency, Task.campaign_id).join(Task, Task.id == TaskDependency.successor_id)
+        .where(Task.campaign_id.in_(campaign_ids))
+        .order_by(TaskDependency.successor_id, TaskDependency.predecessor_id)
+    )
+    for dependency, campaign_id in rows:
+        found[campaign_id].append(dependency)
+    return found
+
+
+def _gates(stages: CampaignStages, tasks: Sequence[Task]) -> list[SignoffGate]:
     """The campaign's template sign-offs as they stand, for the planner."""
-    stages = await campaign_stages(db, campaign_id)
     by_key = {task.template_key: task.id for task in tasks if task.template_key}
     gates = []
     for spec in stages.template:
@@ -268,8 +311,38 @@ async def signoff_gates(*, db: AsyncSession, campaign_id: int, tasks: Sequence[T
     return gates
 
 
+# What a (re)plan sets. A row whose plan moved gets all of its table's columns written, even those that
+# kept their value: the unit of work batches rows that set the same columns into one executemany, so a
+# batch of plans is one UPDATE per table instead of one per row and combination of changed columns.
+_PLANNED_TASK_COLUMNS = ("earliest_start_at", "earliest_finish_at", "due_at", "start_at", "float_hours",
+                         "on_critical_path")
+_PLANNED_TIMELINE_COLUMNS = ("critical_path", "milestones", "compressed_days", "buffer_consumed_pct",
+                             "projected_launch", "progress_pct", "computed_at", "alert_level")
+
+
+async def _write(db: AsyncSession, plans: Sequence[PlanSummary], *, reason: str, now: datetime) -> None:
+    """Write the plans: the tasks, the timelines and the snapshots, each in one statement.
+
+    Rows whose plan did not move are not written (their `updated_at` stays), as a plain flush would do.
+    The snapshots go in as one bulk insert: the unit of work would insert them one by one on SQLite,
+    where it cannot match generated ids to rows in a multi-row insert, and nothing reads their ids.
+    """
+    for plan in plans:
+        _write_whole_if_moved(plan.timeline, _PLANNED_TIMELINE_COLUMNS)
+        for task in plan.tasks:
+            _write_whole_if_moved(task, _PLANNED_TASK_COLUMNS)
+    await db.flush()
+    await db.execute(insert(TimelineSnapshot).execution_options(render_nulls=True),
+                     [_snapshot(plan, reason=reason, now=now) for plan in plans])
+
+
+def _write_whole_if_moved(row: Task | Timeline, columns: Sequence[str]) -> None:
+    if any(get_history(row, column).has_changes() for column in columns):
+        for column in columns:
+            flag_modified(row, column)
+
+
 def _schedule(
-    db: AsyncSession,
     campaign: Campaign,
     timeline: Timeline,
     tasks: list[Task],
@@ -344,11 +417,17 @@ def _schedule(
     timeline.computed_at = now
     alerts = _alerts(campaign, timeline, previous_projection) if alert else []
     timeline.alert_level = next((level for level in ALERT_LEVELS if timeline.buffer_consumed_pct >= level), 0)
-    db.add(TimelineSnapshot(campaign_id=campaign.id, at=now, reason=reason[:200], projected_launch=projected,
-                            buffer_consumed_pct=timeline.buffer_consumed_pct, progress_pct=timeline.progress_pct))
     return PlanSummary(campaign=campaign, timeline=timeline, tasks=active, alerts=alerts,
                        change=_change(before, timeline, active, reason=reason[:200], at=now),
                        path_lags=_path_lags(timeline.critical_path, dependencies))
+
+
+def _snapshot(plan: PlanSummary, *, reason: str, now: datetime) -> dict[str, object]:
+    """The plan's point on the buffer fever chart, as a `TimelineSnapshot` row."""
+    timeline = plan.timeline
+    return {"campaign_id": plan.campaign.id, "at": now, "reason": reason[:200],
+            "projected_launch": timeline.projected_launch, "buffer_consumed_pct": timeline.buffer_consumed_pct,
+            "progress_pct": timeline.progress_pct}
 
 
 def _planned_finishes(

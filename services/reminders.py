@@ -22,7 +22,7 @@ written, then one multi-row insert-or-ignore (`notify_many`) for the notificatio
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from models import (
     TeamMember,
     Urgency,
 )
+from models.upsert import one_of
 from services.approval_stages import stages_of
 from services.notifications import Draft, channel_for, notify_many
 from services.quiet_hours import IMMEDIATE, has_hours, next_delivery_time, out_of_office, windows_on, zone
@@ -59,7 +60,7 @@ DEFAULT_POLICY: dict[str, Any] = {
 # Two more keys have no fixed default: approval_grace_hours falls back to the task grace, and
 # contact_after_hours (level 2 of late work, counted from level 1) to the grace that applied to the task.
 DIGEST_AT = time(9, 0)
-KEY_CHUNK = 500
+KEY_CHUNK = 500  # ids in one IN list (the weekly posts written per sweep: see status_reports)
 MAX_WRITES = 1000  # a backlog is written over several sweeps, so no sweep holds the write lock for long
 
 
@@ -234,26 +235,25 @@ async def _campaigns(db: AsyncSession) -> dict[int, _Camp]:
 
 async def _people(db: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
     wanted = sorted({i for i in ids if i is not None})
-    people: dict[int, Person] = {}
-    for start in range(0, len(wanted), KEY_CHUNK):
-        rows = (await db.execute(
-            select(*PERSON_COLUMNS).where(TeamMember.id.in_(wanted[start:start + KEY_CHUNK]))
-        )).all()
-        for r in rows:
-            people[r.id] = Person.from_row(r)
-    return people
+    if not wanted:
+        return {}
+    rows = (await db.execute(select(*PERSON_COLUMNS).where(one_of(db, TeamMember.id, wanted)))).all()
+    return {r.id: Person.from_row(r) for r in rows}
+
+
+async def existing_keys(db: AsyncSession, keys: Collection[str]) -> set[str]:
+    """Those of `keys` already in the outbox, in one query however many (a steady-state sweep wants
+    thousands, nearly all written before)."""
+    if not keys:
+        return set()
+    return set(await db.scalars(select(Notification.dedupe_key).where(one_of(db, Notification.dedupe_key, keys))))
 
 
 async def _not_written(db: AsyncSession, wanted: Sequence[Pending]) -> list[Pending]:
-    """Drop the keys already in the outbox (one query per 500 keys) so a steady-state sweep inserts nothing."""
+    """Drop the keys already in the outbox, so a steady-state sweep inserts nothing."""
     by_key = {p.key: p for p in wanted}
-    keys = sorted(by_key)
-    for start in range(0, len(keys), KEY_CHUNK):
-        existing = await db.scalars(
-            select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys[start:start + KEY_CHUNK]))
-        )
-        for key in existing:
-            by_key.pop(key, None)
+    for key in await existing_keys(db, by_key.keys()):
+        by_key.pop(key, None)
     return list(by_key.values())
 
 

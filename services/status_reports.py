@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import (
     ApprovalStatus,
     Campaign,
-    Notification,
     Task,
     TaskStatus,
     TeamMember,
@@ -39,11 +38,19 @@ from models import (
     Urgency,
 )
 from services.approval_stages import stages_of
-from services.notifications import notify
+from services.notifications import Draft, notify_many
 from services.plans import HOURS_PER_DAY, PlanSummary
 from services.quiet_hours import next_delivery_time, zone
 from services.refs import RefKind, format_ref
-from services.reminders import CLOSED_TASKS, DIGEST_AT, KEY_CHUNK, LIVE_CAMPAIGNS, PERSON_COLUMNS, Person
+from services.reminders import (
+    CLOSED_TASKS,
+    DIGEST_AT,
+    KEY_CHUNK,
+    LIVE_CAMPAIGNS,
+    PERSON_COLUMNS,
+    Person,
+    existing_keys,
+)
 
 KIND = "campaign_status"
 POST_AT = DIGEST_AT  # the same morning hour as the digests
@@ -81,7 +88,7 @@ async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: in
     counts = await _task_counts(db, ids, now)
     tasks = await _open_tasks(db, ids, now)
     approvals = await _approvals(db, ids)
-    written = 0
+    drafts = []
     for item in due:
         if item.campaign_id not in plans:
             continue  # deleted between the queries: nothing to report
@@ -89,13 +96,13 @@ async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: in
         payload = _payload(campaign, timeline, item, now, counts.get(campaign.id, (0, 0, 0)),
                            tasks[campaign.id], approvals.get(campaign.id, (0, [])))
         to_owner = item.channel_id is None
-        created = await notify(
-            db=db, dedupe_key=item.key, kind=KIND, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,
+        drafts.append(Draft(
+            dedupe_key=item.key, kind=KIND, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,
             recipient_id=item.owner.id if to_owner else None, recipient_channel=item.channel_id,
-            channel=item.owner.channel if to_owner else None, scheduled_for=item.scheduled_for, now=now,
-        )
-        written += created is not None
-    return written
+            channel=item.owner.channel if to_owner else None, scheduled_for=item.scheduled_for,
+        ))
+    # One multi-row insert-or-ignore for every post (at most KEY_CHUNK, one chunk of notify_many).
+    return len(await notify_many(db=db, drafts=drafts, now=now))
 
 
 def week_key(campaign_id: int, local: datetime) -> tuple[str, str] | None:
@@ -137,12 +144,8 @@ async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
             if scheduled >= next_week:
                 continue  # off all week: next Monday's post says it better
         wanted[slot[0]] = _Due(r.campaign_id, slot[0], slot[1], owner, r.channel_id, scheduled)
-    keys = sorted(wanted)
-    for start in range(0, len(keys), KEY_CHUNK):
-        for key in await db.scalars(
-            select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys[start:start + KEY_CHUNK]))
-        ):
-            wanted.pop(key, None)
+    for key in await existing_keys(db, wanted.keys()):
+        wanted.pop(key, None)
     return list(wanted.values())
 
 

@@ -54,8 +54,10 @@ async def replan_stale(
 
     Work nobody touched is late all the same; without this its buffer use would only show at the next
     edit. Alerts go to the owner through the outbox in this same transaction, one key per campaign a day.
+    The whole batch is re-planned together (`plans.replan_many`) and its alerts written in one insert, so
+    the sweep's statements do not grow with the batch.
     """
-    stale = await db.scalars(
+    stale = list(await db.scalars(
         select(Campaign)
         .join(Timeline, Timeline.campaign_id == Campaign.id)
         .where(Campaign.status.in_((CampaignStatus.PLANNING, CampaignStatus.ACTIVE)),
@@ -63,14 +65,12 @@ async def replan_stale(
         .options(joinedload(Campaign.owner))
         .order_by(Timeline.computed_at)
         .limit(limit)
-    )
-    count = 0
-    for campaign in stale:
-        plan = await plans.replan(db=db, campaign=campaign, now=now, reason="daily re-plan", holidays=holidays)
-        count += 1
-        await plan_alerts.write(db=db, plan=plan, key=f"daily:{now.date().isoformat()}", because="the daily re-plan",
-                                now=now)
-    return count
+    ))
+    replanned = await plans.replan_many(db=db, campaigns=stale, now=now, reason="daily re-plan", holidays=holidays)
+    key = f"daily:{now.date().isoformat()}"
+    drafts = [plan_alerts.draft(plan, key=key, because="the daily re-plan") for plan in replanned.values()]
+    await notifications.notify_many(db=db, drafts=[alert for alert in drafts if alert is not None], now=now)
+    return len(stale)
 
 
 async def try_lock(db: AsyncSession) -> bool:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Approval, ApprovalStatus, Notification, NotificationChannel, Task, TeamMember
 from services.home import INBOX_SHOWN
@@ -25,24 +24,11 @@ from tests.conftest import RunningApp
 from tests.fake_slack import FakeSlack
 from tests.home_helpers import home_opened, planned_campaign
 from tests.slack_requests import block_actions_payload
+from tests.statements import counting_statements
 
 SMALL, BUSY = "U0ALICE", "U0BOB"
 BUSY_CAMPAIGNS = 12  # more than the Home shows (10), each with five tasks: sixty open tasks
 INBOX = {SMALL: 1, BUSY: 15}  # unread notifications: both Home opens mark some read; the busy one shows 10
-
-
-@contextmanager
-def counting(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", seen)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", seen)
 
 
 async def seed(app: RunningApp) -> dict[str, dict[str, int]]:
@@ -97,7 +83,7 @@ async def test_a_request_costs_the_same_statements_for_a_busy_person(
         tasks = first[user]
         campaign = (await _campaign_of(sessions, tasks["brief"]))
         fake_slack.reset()
-        with counting(engine) as statements:
+        with counting_statements(engine) as statements:
             if request_kind == "home":
                 await running_app.slack.event(home_opened(user))
                 await fake_slack.wait_for("views.publish")
