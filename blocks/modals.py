@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from blocks.tasks import task_created
 from blocks.text import context, plain, section
 from models import Campaign, Priority
 from services.campaigns import MAX_NAME_LENGTH, campaign_ref
 from services.planning.templates import Template
-from services.tasks import DEFAULT_ESTIMATE, MAX_DESCRIPTION, MAX_TITLE
+from services.refs import RefKind, format_ref
+from services.tasks import DEFAULT_ESTIMATE, MAX_DESCRIPTION, MAX_TITLE, CreatedTask
 
 CAMPAIGN_MODAL = "campaign_new_modal"
 TASK_MODAL = "task_new_modal"
@@ -100,6 +102,13 @@ def done_view(title: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
             "blocks": blocks[:100]}
 
 
+def working_view(title: str, text: str) -> dict[str, Any]:
+    """What a form shows when its work takes longer than the ack may wait; the result replaces it."""
+    blocks = [section(f":hourglass_flowing_sand: {text}"), context("This changes to the result in a moment.")]
+    return {"type": "modal", "title": plain(title, MODAL_TITLE_LIMIT), "close": plain("Close", MODAL_TITLE_LIMIT),
+            "blocks": blocks}
+
+
 def notice_view(text: str) -> dict[str, Any]:
     """A form that cannot be shown, and why. `text` is escaped."""
     return {"type": "modal", "title": plain("Campaign Manager", MODAL_TITLE_LIMIT),
@@ -107,6 +116,18 @@ def notice_view(text: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- tasks
+
+ADDING_TASK = working_view("New task", "Adding the task…")
+
+
+def task_added_view(created: CreatedTask, *, viewer_tz: str) -> dict[str, Any]:
+    """The task form once its task is in; a form sent again says it added nothing new."""
+    blocks = task_created(created, viewer_tz=viewer_tz)["blocks"]
+    if created.repeated:
+        ref = format_ref(RefKind.TASK, created.task.id)
+        repeat = f":repeat: This form was sent before: {ref} was already added, so nothing new was."
+        blocks = [context(repeat), *blocks]
+    return done_view("Task added", blocks)
 
 
 def task_modal(

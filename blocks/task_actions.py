@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from blocks.campaigns import task_title
+from blocks.modals import done_view, working_view
 from blocks.text import context, fit_escaped, plain, section
 from models import Task
 from services.campaigns import campaign_ref
@@ -43,6 +44,22 @@ def block_reason_modal(task: Task) -> dict[str, Any]:
             context("The campaign is re-planned at once; its owner hears about it if the launch moves."),
         ],
     }
+
+
+def blocking_view(task_id: int | None) -> dict[str, Any]:
+    """The reason form while the block takes longer than the ack may wait; `blocked_view` replaces it."""
+    ref = format_ref(RefKind.TASK, task_id) if task_id is not None else "the task"
+    return working_view("Block a task", f"Blocking {ref}…")
+
+
+def blocked_view(task: Task) -> dict[str, Any]:
+    """The reason form once the task is blocked (only when that took longer than the ack may wait)."""
+    ref = format_ref(RefKind.TASK, task.id)
+    return done_view(f"{ref} blocked", [
+        section(f":no_entry: {ref} is blocked: *{fit_escaped(task.title, 200)}*\n"
+                f"_Waiting for:_ {fit_escaped(task.blocked_reason or '', 500)}"),
+        context("The campaign was re-planned; its owner hears about it if the launch moved."),
+    ])
 
 
 def notice_modal(text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from models.enums import (
     TaskStatus,
     Urgency,
 )
+from models.form_submission import FormSubmission
 from models.notification import Notification
 from models.task import Task, TaskDependency
 from models.team import TeamMember
@@ -23,7 +24,7 @@ from models.team import TeamMember
 __all__ = [
     "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
-    "Campaign", "CampaignStatus", "Comment", "Notification", "NotificationChannel", "NotificationStatus",
-    "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",
+    "Campaign", "CampaignStatus", "Comment", "FormSubmission", "Notification", "NotificationChannel",
+    "NotificationStatus", "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",
     "utcnow",
 ]

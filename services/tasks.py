@@ -16,11 +16,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from models import Campaign, CampaignStatus, Comment, Priority, Task, TaskDependency, TaskStatus, TeamMember
+from models import (
+    Campaign,
+    CampaignStatus,
+    Comment,
+    FormSubmission,
+    Priority,
+    Task,
+    TaskDependency,
+    TaskStatus,
+    TeamMember,
+)
+from models.form_submission import MAX_VIEW_ID
+from models.upsert import insert_ignore
 from services import audit, authz, plans, signoffs
 from services.approval_stages import campaign_stages
 from services.campaigns import lock_campaign, lock_with_tasks
@@ -210,10 +222,46 @@ class CreatedTask:
     plan: plans.PlanSummary | None
     after: list[Task] = field(default_factory=list)  # what it waits for
     before: list[Task] = field(default_factory=list)  # what waits for it
+    repeated: bool = False  # the same form was sent before: this is the task it added; nothing changed now
 
 
-async def create_task(*, db: AsyncSession, new: NewTask, ctx: Context) -> CreatedTask:
-    """Add a task to an open campaign (its team may) and re-plan. Raises InvalidField naming what is wrong."""
+async def create_task(
+    *, db: AsyncSession, new: NewTask, ctx: Context, submission_id: str | None = None
+) -> CreatedTask:
+    """Add a task to an open campaign (its team may) and re-plan. Raises InvalidField naming what is wrong.
+
+    `submission_id` (the form's Slack view id) makes a repeat harmless: the same form submitted again, or
+    twice at once, adds nothing and returns the task the first submission added (`repeated`). The id is
+    claimed first, in this transaction: a concurrent repeat waits on the claim until this one commits
+    (then finds the task) or rolls back (then adds it itself), so a refused form stays free to be
+    corrected and sent again, as Slack keeps the same view while it shows the errors.
+    """
+    if submission_id is None:
+        return await _add_task(db, new, ctx)
+    if len(submission_id) > MAX_VIEW_ID:
+        raise InvalidInput("That form's id is not one Slack sends; open the form again.")
+    if not await insert_ignore(db, FormSubmission, {"view_id": submission_id}, conflict=["view_id"]):
+        return await _added_before(db, submission_id)
+    created = await _add_task(db, new, ctx)
+    await db.execute(update(FormSubmission).where(FormSubmission.view_id == submission_id)
+                     .values(task_id=created.task.id))
+    return created
+
+
+async def _added_before(db: AsyncSession, submission_id: str) -> CreatedTask:
+    """The task an earlier submission of the same form added, with its links as they are now."""
+    task_id = await db.scalar(select(FormSubmission.task_id).where(FormSubmission.view_id == submission_id))
+    if task_id is None:  # the claim and the task commit together, and the row goes with its task
+        raise InvalidInput("This form was sent before and its task is gone; open a new form to add one.")
+    task = await get_task(db=db, task_id=task_id)
+    after = await db.scalars(select(Task).join(TaskDependency, TaskDependency.predecessor_id == Task.id)
+                             .where(TaskDependency.successor_id == task.id).order_by(Task.id))
+    before = await db.scalars(select(Task).join(TaskDependency, TaskDependency.successor_id == Task.id)
+                              .where(TaskDependency.predecessor_id == task.id).order_by(Task.id))
+    return CreatedTask(task=task, plan=None, after=list(after), before=list(before), repeated=True)
+
+
+async def _add_task(db: AsyncSession, new: NewTask, ctx: Context) -> CreatedTask:
     try:
         campaign = await lock_campaign(db, new.campaign_id)  # first: the re-plan below writes every task
     except DomainError as error:

@@ -4,6 +4,7 @@ or refuse, under the field at fault."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import timedelta
@@ -50,9 +51,16 @@ def user(value: str | None) -> dict[str, Any]:
     return {"type": "users_select", "selected_user": value}
 
 
+_VIEW_IDS = itertools.count(1)
+
+
 async def submit(app: RunningApp, callback_id: str, values: dict[str, Any], *, user_id: str = "U0ALICE") -> dict:
-    """Send a view submission; return the ack's JSON body ({} for a plain ack)."""
-    payload = view_submission_payload(user_id=user_id, callback_id=callback_id,
+    """Send a view submission as a form of its own; return the ack's JSON body ({} for a plain ack).
+
+    Each call is another view: a task form sent again as the same view adds nothing (the idempotence is
+    tested in test_form_submissions.py), and the fuzz in test_fuzz_commands.py means every example to
+    reach the task form's checks."""
+    payload = view_submission_payload(user_id=user_id, callback_id=callback_id, view_id=f"V0FORM{next(_VIEW_IDS)}",
                                       values={block: {"value": leaf} for block, leaf in values.items()})
     status, body = await app.slack.interaction(payload)
     assert status == 200, body

@@ -1,21 +1,38 @@
-"""Reading a submitted modal and answering it: values by block id, and errors under the right field.
+"""Reading a submitted modal and answering it: values by block id, errors under the right field, and an
+answer within Slack's 3 seconds however long the work takes (`answer_in_time`).
 
-A modal's work runs before its ack, so a refusal can be shown on the form where the person still is;
-each form's work is one short transaction, well inside Slack's 3 seconds.
+A modal's work runs before its ack when it can, so a refusal can be shown on the form where the person
+still is. Under load it cannot always: past ACK_WITHIN_SECONDS the form is acked with a "working" view,
+and the result (or what went wrong) follows by `views.update`. Slack gives up on an ack after 3 s and
+shows the person an error even though the work went on; the bound leaves room for Bolt's 10 ms ack
+polling and the trip back to Slack.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from blocks.modals import VALUE
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.modals import VALUE, notice_view
 from blocks.text import truncate
 from handlers.slack.errors import describe
 from services.errors import DomainError
 from services.fields import InvalidField
 
+log = logging.getLogger(__name__)
+
 ERROR_LIMIT = 200  # Slack shows a field's error as a short line under the input
+ACK_WITHIN_SECONDS = 2.0  # read at each submission, so tests can lower it
+
+T = TypeVar("T")
 
 
 class Form:
@@ -24,6 +41,7 @@ class Form:
     def __init__(self, view: dict[str, Any]):
         self.values: dict[str, Any] = (view.get("state") or {}).get("values") or {}
         self.private_metadata = str(view.get("private_metadata") or "")
+        self.view_id = view_id_of(view)
 
     def _state(self, block_id: str) -> dict[str, Any]:
         state = (self.values.get(block_id) or {}).get(VALUE)
@@ -50,6 +68,12 @@ class Form:
             return None
 
 
+def view_id_of(view: dict[str, Any]) -> str | None:
+    """The submitted view's id (Slack always sends one): what a repeat of the same submission shares."""
+    view_id = view.get("id")
+    return view_id if isinstance(view_id, str) and view_id else None
+
+
 def errors_for(error: Exception, *, fields: set[str], fallback: str) -> dict[str, str]:
     """Where a failure is shown on the form: under its field, or the `fallback` one.
 
@@ -59,3 +83,60 @@ def errors_for(error: Exception, *, fields: set[str], fallback: str) -> dict[str
         return {error.field: truncate(str(error), ERROR_LIMIT)}
     text = str(error) if isinstance(error, DomainError) else describe(error)
     return {fallback: truncate(text, ERROR_LIMIT)}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a form answers once its work is done: `ack`, the ack's arguments ({} closes the form), when
+    the work finished in time; `view`, what the form becomes through views.update when it did not."""
+
+    ack: dict[str, Any]
+    view: dict[str, Any]
+
+
+async def answer_in_time(
+    ack: AsyncAck, client: AsyncWebClient, view_id: str | None, work: Awaitable[T], *,
+    working: dict[str, Any], answer: Callable[[T], Answer], refusal: Callable[[Exception], dict[str, Any]],
+    not_done: str, after: Callable[[T], Awaitable[None]],
+) -> None:
+    """Run a submitted form's `work` and ack within ACK_WITHIN_SECONDS, whatever happens.
+
+    Done in time: ack with `answer(result).ack`, or with `refusal(error)` (the errors under the fields).
+    Not yet: ack at once with the `working` view and let the work go on (the ack does not cancel it),
+    then update form `view_id` to `answer(result).view`, or to a notice: `not_done` and why.
+    Then, if the work succeeded, `after(result)`: what goes out after its commit (the Home, alerts).
+    """
+    running = asyncio.ensure_future(work)
+    finished, _ = await asyncio.wait({running}, timeout=ACK_WITHIN_SECONDS)
+    if finished:
+        error = _failure(running)
+        await ack(**(refusal(error) if error else answer(running.result()).ack))
+    else:
+        await ack(response_action="update", view=working)
+        with contextlib.suppress(Exception):  # its failure is read below; a shutdown may still cancel it
+            await running
+        await _show_late_outcome(client, view_id, running, answer, not_done)
+    if _failure(running) is None:
+        await after(running.result())
+
+
+def _failure(finished: asyncio.Future[Any]) -> Exception | None:
+    error = finished.exception()
+    if error is None or isinstance(error, Exception):
+        return error
+    raise error  # KeyboardInterrupt and the like are not the person's to hear about
+
+
+async def _show_late_outcome(
+    client: AsyncWebClient, view_id: str | None, finished: asyncio.Future[T], answer: Callable[[T], Answer],
+    not_done: str,
+) -> None:
+    """Replace the working view with the result, or with what went wrong: nothing ends silently."""
+    error = _failure(finished)
+    try:
+        view = notice_view(f"{not_done} {describe(error)}") if error else answer(finished.result()).view
+        if view_id is None:  # Slack always sends the view's id; without it there is nothing to update
+            raise ValueError("a view submission without a view id")
+        await client.views_update(view_id=view_id, view=view)
+    except Exception:  # after the ack a raise only reaches Bolt's log; the person may have closed the form
+        log.warning("could not show the outcome of form %s", view_id, exc_info=True)

@@ -26,17 +26,26 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.help import error_message
 from blocks.home import TASK_BLOCK, TASK_DONE, TASK_START
 from blocks.reminders import TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW
-from blocks.task_actions import BLOCK_MODAL, REASON_ACTION, REASON_BLOCK, block_reason_modal, notice_modal
+from blocks.task_actions import (
+    BLOCK_MODAL,
+    REASON_ACTION,
+    REASON_BLOCK,
+    block_reason_modal,
+    blocked_view,
+    blocking_view,
+    notice_modal,
+)
 from blocks.tasks import task_changed
 from blocks.text import fit_escaped, truncate
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import describe
+from handlers.slack.forms import Answer, answer_in_time, view_id_of
 from handlers.slack.home import build_home, publish_home
 from handlers.slack.notify import after_replan
 from models import Task
 from services import authz, plans, tasks
 from services.errors import DomainError, InvalidInput
-from services.refs import parse_id
+from services.refs import RefKind, format_ref, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +67,8 @@ Change = Callable[[Work, Task, str | None], Awaitable[tuple[str, plans.PlanSumma
 # What a click's transaction hands to the steps after its commit: the reply line, the plan, the message
 # and the re-built Home (for a click on the Home tab).
 _Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any], dict[str, Any] | None]
+# What the reason form's transaction hands on: the blocked task, the re-plan and the re-built Home.
+_Blocked = tuple[Work, Task, plans.PlanSummary | None, dict[str, Any]]
 
 
 async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
@@ -135,23 +146,31 @@ async def block_submitted(
     if not reason.split():
         await ack(response_action="errors", errors={REASON_BLOCK: "Say what the task is waiting for."})
         return
-    async def run(work: Work) -> tuple[Work, Task, plans.PlanSummary | None, dict[str, Any]]:
+    async def run(work: Work) -> _Blocked:
         task = await _task(work, view.get("private_metadata"))
         plan = await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
         return work, task, plan, await build_home(work)
 
-    # The change runs before the ack so a refusal can be shown on the form, where the person still is.
-    # It is one short transaction (a re-plan is milliseconds; a retry after a conflict adds tens of
-    # milliseconds), well inside Slack's 3 seconds.
-    try:
-        work, task, plan, home_view = await in_unit_of_work(context, client, run)
-    except Exception as error:
+    def answer(blocked: _Blocked) -> Answer:
+        return Answer(ack={}, view=blocked_view(blocked[1]))  # in time: the form just closes
+
+    def refusal(error: Exception) -> dict[str, Any]:
         text = str(error) if isinstance(error, DomainError) else describe(error)
-        await ack(response_action="errors", errors={REASON_BLOCK: truncate(text, MODAL_ERROR_LIMIT)})
-        return
-    await ack()
-    await publish_home(client, work.actor.slack_user_id, home_view)
-    await after_replan(client, plan, because=_because(work, f"{tasks.task_ref(task)} is blocked"), deps=work.deps)
+        return {"response_action": "errors", "errors": {REASON_BLOCK: truncate(text, MODAL_ERROR_LIMIT)}}
+
+    async def after(blocked: _Blocked) -> None:
+        work, task, plan, home_view = blocked
+        await publish_home(client, work.actor.slack_user_id, home_view)
+        because = _because(work, f"{tasks.task_ref(task)} is blocked")
+        await after_replan(client, plan, because=because, deps=work.deps)
+
+    # The change runs before the ack when it can, so a refusal can be shown on the form, where the person
+    # still is; under load the form says "Blocking T-n…" and shows the outcome later.
+    task_id = parse_id(view.get("private_metadata"))
+    not_done = f"{format_ref(RefKind.TASK, task_id) if task_id is not None else 'The task'} was not blocked:"
+    blocking = in_unit_of_work(context, client, run)
+    await answer_in_time(ack, client, view_id_of(view), blocking, working=blocking_view(task_id), answer=answer,
+                         refusal=refusal, not_done=not_done, after=after)
 
 
 async def _task(work: Work, value: object) -> Task:

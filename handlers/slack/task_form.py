@@ -3,7 +3,9 @@
 Both open the same form. The campaign list comes from one short read (the campaigns the person may add
 to), so the form opens well inside the trigger_id's 3 seconds; the shortcut also asks Slack for the
 message's permalink at the same time. On submit the task is created and the campaign re-planned before
-the ack, so a bad value (a loop between tasks, say) is shown under its field.
+the ack when that is quick, so a bad value (a loop between tasks, say) is shown under its field; when it
+is not, the form says "Adding the task…" and shows the result later (`forms.answer_in_time`). The form's
+view id makes a repeat (a retry, a second click) answer with the task the first submission added.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import error_message
 from blocks.modals import (
+    ADDING_TASK,
     AFTER,
     ASSIGNEE,
     BEFORE,
@@ -28,16 +31,15 @@ from blocks.modals import (
     ESTIMATE,
     PRIORITY,
     TITLE,
-    done_view,
     notice_view,
+    task_added_view,
     task_modal,
 )
-from blocks.tasks import task_created
 from blocks.text import fit_escaped, truncate
 from handlers.slack.args import plain_message_text
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import replying_errors
-from handlers.slack.forms import Form, errors_for
+from handlers.slack.forms import Answer, Form, answer_in_time, errors_for
 from handlers.slack.notify import after_replan
 from handlers.slack.profiles import fetch_profile
 from models import Campaign, Priority, TeamMember
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 
 SHORTCUT = "create_task_from_message"
 FIELDS = {CAMPAIGN, TITLE, DESCRIPTION, ESTIMATE, DUE, ASSIGNEE, PRIORITY, AFTER, BEFORE}
+# What a submission's transaction hands to the steps after its commit: the task and the form's new view.
+_Added = tuple[Work, tasks.CreatedTask, dict[str, Any]]
 NO_CAMPAIGNS = ("There is no open campaign you can add tasks to: that takes owning one, or having a task in "
                 "it. Start one with `/campaign new`.")
 
@@ -91,24 +95,32 @@ async def submitted(
 ) -> None:
     form = Form(view)
 
-    async def run(work: Work) -> tuple[Work, tasks.CreatedTask, dict[str, Any]]:
+    async def run(work: Work) -> _Added:
         new = tasks.NewTask(
             campaign_id=_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
             description=form.text(DESCRIPTION), estimate=form.text(ESTIMATE), due=form.day(DUE),
             assignee=await _assignee(work.db, work.actor, form.user(ASSIGNEE), client),
             priority=_priority(form.option(PRIORITY)), after=form.text(AFTER), before=form.text(BEFORE),
         )
-        created = await tasks.create_task(db=work.db, new=new, ctx=work.task_context())
-        return work, created, task_created(created, viewer_tz=work.actor.timezone)
+        created = await tasks.create_task(db=work.db, new=new, ctx=work.task_context(),
+                                          submission_id=form.view_id)
+        return work, created, task_added_view(created, viewer_tz=work.actor.timezone)
 
-    try:
-        work, created, reply = await in_unit_of_work(context, client, run)
-    except Exception as error:
-        await ack(response_action="errors", errors=errors_for(error, fields=FIELDS, fallback=CAMPAIGN))
-        return
-    await ack(response_action="update", view=done_view("Task added", reply["blocks"]))
-    because = f"{tasks.task_ref(created.task)} added ({fit_escaped(work.actor.name, 60)})"
-    await after_replan(client, created.plan, because=because, deps=work.deps)
+    def answer(added: _Added) -> Answer:
+        shown = added[2]
+        return Answer(ack={"response_action": "update", "view": shown}, view=shown)
+
+    def refusal(error: Exception) -> dict[str, Any]:
+        return {"response_action": "errors", "errors": errors_for(error, fields=FIELDS, fallback=CAMPAIGN)}
+
+    async def after(added: _Added) -> None:
+        work, created, _ = added
+        because = f"{tasks.task_ref(created.task)} added ({fit_escaped(work.actor.name, 60)})"
+        await after_replan(client, created.plan, because=because, deps=work.deps)  # a repeat has no plan
+
+    adding = in_unit_of_work(context, client, run)
+    await answer_in_time(ack, client, form.view_id, adding, working=ADDING_TASK, answer=answer, refusal=refusal,
+                         not_done="The task was not added:", after=after)
 
 
 def message_title(text: str) -> str:
