@@ -52,7 +52,7 @@ from handlers.slack.args import (
 )
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
-from handlers.slack.home import refresh_home
+from handlers.slack.home import republish_home
 from handlers.slack.profiles import fetch_profile
 from models import ApprovalRule
 from services import approval_stages, approvals, team
@@ -320,7 +320,7 @@ async def delegate_submitted(
         elif change.note:
             await replier(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
         if from_home:
-            await _refresh_home(work, client)
+            await republish_home(work.deps, client, work.actor)
 
 
 async def _settle(
@@ -332,17 +332,11 @@ async def _settle(
         await replier(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
     await after_decision(client, work.deps, change)
     if from_home:
-        await _refresh_home(work, client)
+        await republish_home(work.deps, client, work.actor)
     elif from_list and change.changed:  # the `/approval mine` list the click came from: show what is left
         async with work.deps.sessions.begin() as db:
             reply = await _mine(Work(db=db, actor=work.actor, deps=work.deps))
         await replier(**reply, replace_original=True)
-
-
-async def _refresh_home(work: Work, client: AsyncWebClient) -> None:
-    """After the decision's transaction: a new one, for the same person."""
-    async with work.deps.sessions.begin() as db:
-        await refresh_home(Work(db=db, actor=work.actor, deps=work.deps), client)
 
 
 async def _check_click(context: AsyncBoltContext, client: AsyncWebClient, approval_id: int, opened: Any) -> None:

@@ -15,9 +15,12 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.home import home_view
+from handlers.deps import Deps
+from handlers.slack import inflight
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.dashboard import signed_link
 from handlers.slack.errors import replying_errors
+from models import TeamMember
 from services import home
 
 log = logging.getLogger(__name__)
@@ -47,18 +50,20 @@ async def build_home(work: Work) -> dict[str, Any]:
     return _render(work, await _gather(work))
 
 
-async def refresh_home(work: Work, client: AsyncWebClient) -> None:
-    """Re-publish after a button on the Home tab changed something. Best effort: the change is saved."""
-    async with replying_errors(None):
-        await client.views_publish(user_id=work.actor.slack_user_id, view=await build_home(work))
+async def republish_home(deps: Deps, client: AsyncWebClient, member: TeamMember) -> None:
+    """Build the person's Home afresh and publish it, after a change of theirs has committed.
 
-
-async def publish_home(client: AsyncWebClient, slack_user_id: str, view: dict[str, Any]) -> None:
-    """Publish a view built earlier (inside a unit of work that has committed since). Best effort."""
+    In a reading transaction of its own, not in the change's: that one holds its campaign's lock (on
+    SQLite, the one write lock) and should not also wait for the Home's queries. Best effort: the change
+    is saved whatever happens here.
+    """
+    sessions = deps.reading_sessions or deps.sessions
     try:
-        await client.views_publish(user_id=slack_user_id, view=view)
+        async with inflight.slot(deps.inflight), sessions.begin() as db:
+            view = await build_home(Work(db=db, actor=member, deps=deps))
+        await client.views_publish(user_id=member.slack_user_id, view=view)
     except Exception:
-        log.warning("could not re-publish the home of %s", slack_user_id, exc_info=True)
+        log.warning("could not re-publish the home of %s", member.slack_user_id, exc_info=True)
 
 
 async def _gather(work: Work) -> home.HomeData:

@@ -40,7 +40,7 @@ from blocks.text import fit_escaped, truncate
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import describe
 from handlers.slack.forms import Answer, answer_in_time, view_id_of
-from handlers.slack.home import build_home, publish_home
+from handlers.slack.home import republish_home
 from handlers.slack.notify import after_replan
 from models import Task
 from services import authz, plans, tasks
@@ -64,11 +64,10 @@ def register(app: AsyncApp) -> None:
 # A button's change: given the unit of work and the task, do it; return the icon + line for the reply,
 # and the re-plan (for the owner's alerts) if the change moved the plan.
 Change = Callable[[Work, Task, str | None], Awaitable[tuple[str, plans.PlanSummary | None]]]
-# What a click's transaction hands to the steps after its commit: the reply line, the plan, the message
-# and the re-built Home (for a click on the Home tab).
-_Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any], dict[str, Any] | None]
-# What the reason form's transaction hands on: the blocked task, the re-plan and the re-built Home.
-_Blocked = tuple[Work, Task, plans.PlanSummary | None, dict[str, Any]]
+# What a click's transaction hands to the steps after its commit: the reply line, the plan and the message.
+_Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any]]
+# What the reason form's transaction hands on: the blocked task and the re-plan.
+_Blocked = tuple[Work, Task, plans.PlanSummary | None]
 
 
 async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
@@ -110,10 +109,10 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
                 task = await _task(work, action.get("value"))
                 note, plan = await change(work, task, action.get("action_id"))
                 reply = task_changed(task, note, plan, viewer_tz=work.actor.timezone)
-                return work, note, plan, reply, await build_home(work) if _on_home(body) else None
+                return work, note, plan, reply
 
-            work, note, plan, reply, view = await in_unit_of_work(context, client, run)
-            await _after_change(body, respond, client, work, view, reply)
+            work, note, plan, reply = await in_unit_of_work(context, client, run)
+            await _after_change(body, respond, client, work, reply)
             await after_replan(client, plan, because=_because(work, note.split(" ", 1)[1]), deps=work.deps)
 
     return clicked
@@ -149,7 +148,7 @@ async def block_submitted(
     async def run(work: Work) -> _Blocked:
         task = await _task(work, view.get("private_metadata"))
         plan = await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
-        return work, task, plan, await build_home(work)
+        return work, task, plan
 
     def answer(blocked: _Blocked) -> Answer:
         return Answer(ack={}, view=blocked_view(blocked[1]))  # in time: the form just closes
@@ -159,8 +158,8 @@ async def block_submitted(
         return {"response_action": "errors", "errors": {REASON_BLOCK: truncate(text, MODAL_ERROR_LIMIT)}}
 
     async def after(blocked: _Blocked) -> None:
-        work, task, plan, home_view = blocked
-        await publish_home(client, work.actor.slack_user_id, home_view)
+        work, task, plan = blocked
+        await republish_home(work.deps, client, work.actor)
         because = _because(work, f"{tasks.task_ref(task)} is blocked")
         await after_replan(client, plan, because=because, deps=work.deps)
 
@@ -194,12 +193,11 @@ def _on_home(body: dict[str, Any]) -> bool:
 
 
 async def _after_change(
-    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, work: Work,
-    view: dict[str, Any] | None, reply: dict[str, Any],
+    body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, work: Work, reply: dict[str, Any],
 ) -> None:
-    """The Home shows the change in place; a click under a message gets a line there."""
-    if view is not None:
-        await publish_home(client, work.actor.slack_user_id, view)
+    """A click on the Home shows there; a click under a message gets a line there."""
+    if _on_home(body):
+        await republish_home(work.deps, client, work.actor)
     if _from_message(body):
         try:
             await respond(**reply, response_type="ephemeral", replace_original=False)
@@ -232,10 +230,11 @@ async def telling_errors(
 
 
 async def _republish(context: AsyncBoltContext, client: AsyncWebClient) -> None:
+    """The Home again after a refused click on it (it was most likely out of date)."""
     try:
-        async with unit_of_work(context, client) as work:
-            view = await build_home(work)
+        async with unit_of_work(context, client, reading=True) as work:
+            pass  # only who clicked: the Home is read in its own transaction
     except Exception:
-        log.warning("could not rebuild the home of %s", context.user_id, exc_info=True)
+        log.warning("could not find who clicked to re-publish their home (%s)", context.user_id, exc_info=True)
         return
-    await publish_home(client, work.actor.slack_user_id, view)
+    await republish_home(work.deps, client, work.actor)
