@@ -43,7 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
 MEMBERS, CAMPAIGNS, TASKS_PER_CAMPAIGN = 100, 1_000, 10
+Tasks = dict[str, list[tuple[int, int]]]  # each member's tasks: (task id, campaign id)
 BUSY_MARK = "busy right now"
+WORKING_MARK = "Adding the task"  # a form's working view: its result follows by views.update
 BUSY_TOLERATED = 0.01  # "busy, try again" is a refusal: a rate that needs more of them does not hold
 SETTLE_SECONDS = 10  # after a burst, how long the server idles before its memory is read again
 ERROR_MARK = "error id"
@@ -75,6 +77,7 @@ def serve_floor(port: int) -> None:
     app.command("/campaign")(just_ack)
     app.command("/task")(just_ack)
     app.action("task_start")(just_ack)
+    app.view("task_new_modal")(just_ack)
     async def nothing() -> None:
         return None
 
@@ -92,7 +95,7 @@ def serve_floor(port: int) -> None:
 # --------------------------------------------------------------------------- seeding
 
 
-async def seeded(url: str, templates_dir: Path) -> dict[str, list[int]]:
+async def seeded(url: str, templates_dir: Path) -> Tasks:
     """Migrate the empty database at `url` and seed it; returns each member's task ids."""
     from models import migrate
     from models.db import create_engine
@@ -109,7 +112,7 @@ async def seeded(url: str, templates_dir: Path) -> dict[str, list[int]]:
     return tasks
 
 
-async def seed(url: str, templates_dir: Path) -> dict[str, list[int]]:
+async def seed(url: str, templates_dir: Path) -> Tasks:
     """Members U0LOAD000..099 and 1,000 campaigns; returns each member's task ids."""
     from sqlalchemy import select, text
 
@@ -141,13 +144,13 @@ async def seed(url: str, templates_dir: Path) -> dict[str, list[int]]:
             first = members[0].id
             await connection.execute(text(f"UPDATE tasks SET assignee_id = {first} + (id - 1) % {MEMBERS}"))
         async with sessions() as db:
-            rows = (await db.execute(select(Task.id, TeamMember.slack_user_id).join(
+            rows = (await db.execute(select(Task.id, Task.campaign_id, TeamMember.slack_user_id).join(
                 TeamMember, Task.assignee_id == TeamMember.id))).all()
     finally:
         await engine.dispose()
-    tasks: dict[str, list[int]] = {}
-    for task_id, user in rows:
-        tasks.setdefault(user, []).append(task_id)
+    tasks: Tasks = {}
+    for task_id, campaign_id, user in rows:
+        tasks.setdefault(user, []).append((task_id, campaign_id))
     return tasks
 
 
@@ -157,17 +160,23 @@ async def seed(url: str, templates_dir: Path) -> dict[str, list[int]]:
 @dataclass
 class Sent:
     number: int
-    kind: str  # command | click | home
+    kind: str  # command | click | home | form
     user: str
     sent: float
     acked: float | None = None
     status: int | None = None
     shed: bool = False  # told busy in the HTTP answer itself (no reply follows)
+    answer: str = ""  # a form's HTTP answer: its result, or the working view that a views.update replaces
+
+    @property
+    def answered_in_ack(self) -> bool:
+        """A form whose result came in its HTTP answer (no views.update follows)."""
+        return self.kind == "form" and WORKING_MARK not in self.answer
 
 
 MIX = ("show", "mine", "click", "home")  # the default mix, in equal shares
 KINDS_HELP = {"show": "/campaign show CM-n", "mine": "/task mine", "click": "a Start click under a message",
-              "home": "an App Home opening"}
+              "home": "an App Home opening", "form": "a task form submitted"}
 
 
 @dataclass(frozen=True)
@@ -181,10 +190,10 @@ class Traffic:
         return ", ".join(f"{count}/{len(self.mix)} {KINDS_HELP[kind]}" for kind, count in shares.items())
 
 
-def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], response_url: str,
+def _requests(number: int, rng: random.Random, tasks: Tasks, response_url: str,
               mix: tuple[str, ...] = MIX) -> tuple[str, str, str, str]:
     """(kind, user, body, content type) of request `number`; kinds take turns in `mix`."""
-    from tests.slack_requests import block_actions_payload, slash_command_form
+    from tests.slack_requests import block_actions_payload, slash_command_form, view_submission_payload
 
     user = f"U0LOAD{rng.randrange(MEMBERS):03d}"
     kind = mix[number % len(mix)]
@@ -194,10 +203,32 @@ def _requests(number: int, rng: random.Random, tasks: dict[str, list[int]], resp
         body = slash_command_form(command=command, text=text, user_id=user, response_url=response_url)
         return "command", user, body, "application/x-www-form-urlencoded"
     if kind == "click":
-        payload = block_actions_payload(user_id=user, action_id="task_start", value=str(rng.choice(tasks[user])),
+        task_id, _ = rng.choice(tasks[user])
+        payload = block_actions_payload(user_id=user, action_id="task_start", value=str(task_id),
                                         response_url=response_url)
         return "click", user, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+    if kind == "form":  # the task form, adding a task to a campaign the person works in
+        _, campaign_id = rng.choice(tasks[user])
+        payload = view_submission_payload(user_id=user, callback_id="task_new_modal", view_id=form_view_id(number),
+                                          values=task_form(campaign_id, f"Load task {number}"))
+        return "form", user, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
     return "home", user, json.dumps(home_opened(user, f"EvLoad{number}")), "application/json"
+
+
+def form_view_id(number: int) -> str:
+    return f"VLOAD{number}"
+
+
+def task_form(campaign_id: int, title: str) -> dict[str, Any]:
+    """The task form's state as Slack sends it: a campaign, a title and an estimate; the rest left empty."""
+    empty_select = {"type": "static_select", "selected_option": None}
+    chosen = {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": "c"},
+                                                           "value": str(campaign_id)}}
+    leaves: dict[str, Any] = {"campaign": chosen, "title": title, "description": "", "estimate": "4h",
+                              "due": {"type": "datepicker", "selected_date": None},
+                              "assignee": {"type": "users_select", "selected_user": None},
+                              "priority": empty_select, "after": "", "before": ""}
+    return {block: {"value": leaf} for block, leaf in leaves.items()}
 
 
 def home_opened(user: str, event_id: str) -> dict[str, Any]:
@@ -209,7 +240,7 @@ def home_opened(user: str, event_id: str) -> dict[str, Any]:
     return event_envelope(event=event, event_id=event_id)
 
 
-async def drive(url: str, fake: Any, tasks: dict[str, list[int]], traffic: Traffic) -> list[Sent]:
+async def drive(url: str, fake: Any, tasks: Tasks, traffic: Traffic) -> list[Sent]:
     """Open loop: request n goes at start + n / rate whatever became of the ones before it."""
     from tests.slack_requests import sign_headers
 
@@ -222,8 +253,10 @@ async def drive(url: str, fake: Any, tasks: dict[str, list[int]], traffic: Traff
             headers = {**sign_headers(body, SECRET), "Content-Type": content_type}
             try:
                 async with http.post(url, data=body.encode(), headers=headers) as response:
-                    await response.read()
+                    answer = await response.read()
                     record.status = response.status
+                    if record.kind == "form":
+                        record.answer = answer.decode()
                     record.shed = response.headers.get("X-Campaign-Manager-Busy") == "1"
             except aiohttp.ClientError:
                 record.status = -1
@@ -260,10 +293,11 @@ def _line(label: str, values: list[float]) -> str:
 
 
 async def wait_for_replies(fake: Any, sent: list[Sent], seconds: float) -> None:
-    expected = sum(1 for record in sent if record.status == 200 and not record.shed)
+    expected = sum(1 for record in sent if record.status == 200 and not record.shed and not record.answered_in_ack)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if len(fake.calls_to("response_url")) + len(fake.calls_to("views.publish")) >= expected:
+        arrived = sum(len(fake.calls_to(method)) for method in ("response_url", "views.publish", "views.update"))
+        if arrived >= expected:
             return
         await asyncio.sleep(0.2)
 
@@ -280,11 +314,26 @@ def outcome(sent: list[Sent], fake: Any | None) -> dict[str, Any]:
     publishes: dict[str, list[float]] = {}
     for call in fake.calls_to("views.publish"):
         publishes.setdefault(str(call.args.get("user_id")), []).append(call.at)
+    updates = {str(call.args.get("view_id")): call for call in fake.calls_to("views.update")}
     for record in sent:
         if record.status != 200:
             continue
         if record.shed:  # answered busy in its own HTTP answer: nothing more comes
             busy += 1
+            continue
+        if record.kind == "form":
+            update = updates.get(form_view_id(record.number))
+            text = record.answer if record.answered_in_ack else json.dumps(update.args) if update else ""
+            arrived = record.acked if record.answered_in_ack else update.at if update else None
+            if arrived is None:
+                missing += 1
+            elif BUSY_MARK in text:
+                busy += 1
+            elif ERROR_MARK in text or '"errors"' in text or "was not added" in text:
+                error_ids += 1  # every form the bench sends is valid: any refusal is a failure
+            else:
+                replies.append(arrived - record.sent)
+                by_kind.setdefault("form", []).append(arrived - record.sent)
             continue
         if record.kind == "home":
             # The member's first publish not yet claimed that left after this request was sent.
@@ -407,7 +456,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def run_floor(traffic: Traffic, tasks: dict[str, list[int]], fake: Any) -> dict[str, Any]:
+async def run_floor(traffic: Traffic, tasks: Tasks, fake: Any) -> dict[str, Any]:
     port = _free_port()
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.load", "--floor-server", str(port),
                                                    cwd=ROOT)
@@ -419,7 +468,7 @@ async def run_floor(traffic: Traffic, tasks: dict[str, list[int]], fake: Any) ->
     return {**outcome(sent, None), "meter": meter}
 
 
-async def run_app(url: str, templates: Path, traffic: Traffic, tasks: dict[str, list[int]], fake: Any,
+async def run_app(url: str, templates: Path, traffic: Traffic, tasks: Tasks, fake: Any,
                   extra_env: dict[str, str], profile: str | None = None) -> dict[str, Any]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port), "SLACK_BOT_TOKEN": TOKEN,

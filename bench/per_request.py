@@ -32,12 +32,13 @@ import aiohttp
 
 from bench import load
 
-KINDS = ("campaign help", "campaign show", "task mine", "start click (message)", "start click (home)", "home open")
+KINDS = ("campaign help", "campaign show", "task mine", "start click (message)", "start click (home)", "home open",
+         "task form")
 
 
-def _request(kind: str, number: int, rng: random.Random, tasks: dict[str, list[int]], fake: Any) -> tuple[str, str, str]:
+def _request(kind: str, number: int, rng: random.Random, tasks: load.Tasks, fake: Any) -> tuple[str, str, str]:
     """(user, body, content type)."""
-    from tests.slack_requests import block_actions_payload, slash_command_form
+    from tests.slack_requests import block_actions_payload, slash_command_form, view_submission_payload
 
     user = f"U0LOAD{rng.randrange(load.MEMBERS):03d}"
     url = fake.response_url(f"p{number}")
@@ -50,17 +51,22 @@ def _request(kind: str, number: int, rng: random.Random, tasks: dict[str, list[i
     if kind == "task mine":
         return user, slash_command_form(command="/task", text="mine", user_id=user, response_url=url), form
     if kind.startswith("start click"):
-        task = str(rng.choice(tasks[user]))
+        task = str(rng.choice(tasks[user])[0])
         if kind.endswith("(home)"):
             payload = block_actions_payload(user_id=user, action_id="task_start", value=task,
                                             view={"id": "VHOME", "type": "home"}, trigger_id=f"trig.{number}")
         else:
             payload = block_actions_payload(user_id=user, action_id="task_start", value=task, response_url=url)
         return user, urlencode({"payload": json.dumps(payload)}), form
+    if kind == "task form":  # the reply is the HTTP answer itself (the form's done view)
+        _, campaign_id = rng.choice(tasks[user])
+        payload = view_submission_payload(user_id=user, callback_id="task_new_modal", view_id=f"VCOST{number}",
+                                          values=load.task_form(campaign_id, f"Cost task {number}"))
+        return user, urlencode({"payload": json.dumps(payload)}), form
     return user, json.dumps(load.home_opened(user, f"EvCost{number}")), "application/json"
 
 
-async def measure(url: str, pid: int, fake: Any, tasks: dict[str, list[int]], kind: str, count: int,
+async def measure(url: str, pid: int, fake: Any, tasks: load.Tasks, kind: str, count: int,
                   waits_for_reply: bool) -> tuple[float, list[float]]:
     """CPU seconds per request and reply latencies, for `count` requests of `kind` one after another."""
     from tests.slack_requests import sign_headers
@@ -101,7 +107,7 @@ async def _idle_cpu(pid: int) -> float:
     return (load.cpu_seconds(pid) - before) / 2
 
 
-async def run(url: str, templates: Path, tasks: dict[str, list[int]], fake: Any, count: int,
+async def run(url: str, templates: Path, tasks: load.Tasks, fake: Any, count: int,
               profile: str | None, kinds: tuple[str, ...]) -> None:
     floor_port, app_port = load._free_port(), load._free_port()
     floor = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.load", "--floor-server",
@@ -124,7 +130,7 @@ async def run(url: str, templates: Path, tasks: dict[str, list[int]], fake: Any,
                                          kind, count, waits_for_reply=False)
             fake.reset()
             app_cpu, latencies = await measure(f"http://127.0.0.1:{app_port}/slack/events", app.pid, fake, tasks,
-                                               kind, count, waits_for_reply=True)
+                                               kind, count, waits_for_reply=kind != "task form")
             fake.reset()
             ms = sorted(latency * 1000 for latency in latencies)
             print(f"{kind:<24}{floor_cpu * 1000:>9.2f} ms{app_cpu * 1000:>9.2f} ms{app_cpu / floor_cpu:>7.1f}x"
