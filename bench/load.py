@@ -143,6 +143,11 @@ async def seed(url: str, templates_dir: Path) -> Tasks:
         async with engine.begin() as connection:
             first = members[0].id
             await connection.execute(text(f"UPDATE tasks SET assignee_id = {first} + (id - 1) % {MEMBERS}"))
+        # Planner statistics, as autovacuum keeps them on a database in use. Seconds after the seed they
+        # are missing or stale (autovacuum looks once a minute), and PostgreSQL then guessed 3 open
+        # campaigns instead of 1,000 and nested-looped over them: 3 ms of database CPU per task list.
+        async with engine.connect() as connection:
+            await (await connection.execution_options(isolation_level="AUTOCOMMIT")).execute(text("ANALYZE"))
         async with sessions() as db:
             rows = (await db.execute(select(Task.id, Task.campaign_id, TeamMember.slack_user_id).join(
                 TeamMember, Task.assignee_id == TeamMember.id))).all()
@@ -367,6 +372,8 @@ def report(title: str, result: dict[str, Any]) -> None:
     print(f"  server CPU {meter['cpu_s'] * 1000 / max(result['requests'], 1):.2f} ms per request, "
           f"{100 * meter['cpu_s'] / meter['wall_s']:.0f}% of one core; RSS {meter['rss_idle']:.0f} MB idle, "
           f"{meter['rss_after']:.0f} MB after the burst{settled}")
+    print(f"  beside it: PostgreSQL {100 * meter['db_cpu_s'] / meter['wall_s']:.0f}% of one core, the bench process "
+          f"(generator and fake Slack) {100 * meter['bench_cpu_s'] / meter['wall_s']:.0f}%")
     if "replies" in result:
         print(_line("reply (done, not busy)", result["replies"]))
         for kind, latencies in sorted(result["by_kind"].items()):
@@ -386,6 +393,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine (the server runs beside the bench here)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone since the listing
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -396,11 +417,14 @@ def rss_mb(pid: int) -> float:
 async def metered(pid: int, work: Any, settle_seconds: float = 0) -> tuple[Any, dict[str, float]]:
     """Await `work` and measure the process `pid` around it: CPU used, RSS before, right after, and
     `settle_seconds` later (memory back towards idle or not)."""
-    idle_rss, before = rss_mb(pid), cpu_seconds(pid)
+    idle_rss, before, own_before, db_before = rss_mb(pid), cpu_seconds(pid), cpu_seconds(os.getpid()), \
+        postgres_cpu_seconds()
     began = time.monotonic()
     result = await work
     meter = {"cpu_s": cpu_seconds(pid) - before, "wall_s": time.monotonic() - began, "rss_idle": idle_rss,
-             "rss_after": rss_mb(pid)}
+             "rss_after": rss_mb(pid),
+             # The generator and the fake Slack share this process: near a whole core, it is the bottleneck.
+             "bench_cpu_s": cpu_seconds(os.getpid()) - own_before, "db_cpu_s": postgres_cpu_seconds() - db_before}
     if settle_seconds:
         await asyncio.sleep(settle_seconds)
         meter["rss_settled"] = rss_mb(pid)
