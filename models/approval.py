@@ -18,6 +18,8 @@ class Approval(Timestamps, Base):
         UniqueConstraint("campaign_id", "stage", "approver_id"),
         Index("ix_approvals_status_deadline", "status", "deadline"),
         Index("ix_approvals_approver_id_status", "approver_id", "status"),
+        # "Waiting for me" asks approver_id = me OR delegated_to_id = me: without both indexes, a table scan.
+        Index("ix_approvals_delegated_to_id", "delegated_to_id"),
         {"sqlite_autoincrement": True},  # ids back the AP-<n> refs
     )
 
