@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Campaign, CampaignStatus, Timeline
-from services import notifications, plan_alerts, plans
+from services import notifications, plan_alerts, plans, tasks
 from services.reminders import MAX_WRITES, due_notifications
 from services.status_reports import weekly_status_posts
 
@@ -43,6 +43,7 @@ async def sweep(
     written = await due_notifications(db=db, now=now)
     # After the re-plan (fresh risk and buffer) and the reminders, within what is left of the same budget.
     written += await weekly_status_posts(db=db, now=now, max_writes=MAX_WRITES - written)
+    await tasks.forget_submissions(db=db, before=now - tasks.SUBMISSION_REMEMBERED)
     await db.flush()
     return SweepResult(written=written, due_ids=await notifications.due_ids(db=db, now=now, limit=limit))
 

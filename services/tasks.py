@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -51,6 +51,7 @@ MAX_DESCRIPTION = 3000  # what a Slack text input holds
 MAX_COMMENT = 3000
 MAX_LINKS = 20  # refs in one "waits for" or "before" field
 DEFAULT_ESTIMATE = "1d"
+SUBMISSION_REMEMBERED = timedelta(days=1)  # how long a task form's view id guards against a repeat
 OPEN_CAMPAIGN_STATUSES = (CampaignStatus.PLANNING, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
 
 
@@ -246,6 +247,12 @@ async def create_task(
     await db.execute(update(FormSubmission).where(FormSubmission.view_id == submission_id)
                      .values(task_id=created.task.id))
     return created
+
+
+async def forget_submissions(*, db: AsyncSession, before: datetime) -> None:
+    """Drop the claims of forms submitted before `before` (the sweep does it): a repeat comes within
+    minutes of the first submission, and the table would otherwise grow by a row per task added."""
+    await db.execute(delete(FormSubmission).where(FormSubmission.created_at < before))
 
 
 async def _added_before(db: AsyncSession, submission_id: str) -> CreatedTask:

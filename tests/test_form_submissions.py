@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.slack import forms
-from models import Task, TaskStatus
+from models import FormSubmission, Task, TaskStatus
 from services import plans
+from services.sweep import sweep
 from tests.conftest import RunningApp
 from tests.fake_slack import Call, FakeSlack, view_problems
 from tests.held_database import database_held
@@ -267,3 +270,15 @@ async def test_a_quick_block_form_still_just_closes(running_app: RunningApp, fak
     await next_publish(fake_slack, "U0ALICE", 0)  # the steps after the ack have run
     assert (await get_task(running_app, ids["brief"])).status is TaskStatus.BLOCKED
     assert fake_slack.calls_to("views.update") == []
+
+
+async def test_the_sweep_forgets_form_submissions_after_a_day(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A repeat comes within minutes; the claims would otherwise pile up, one per task added by a form."""
+    now = datetime.now(UTC)
+    async with sessions.begin() as db:
+        db.add_all([FormSubmission(view_id="V0OLD", created_at=now - timedelta(days=1, minutes=1)),
+                    FormSubmission(view_id="V0RECENT", created_at=now - timedelta(hours=23))])
+    async with sessions.begin() as db:
+        await sweep(db=db, now=now)
+    async with sessions() as db:
+        assert list(await db.scalars(select(FormSubmission.view_id))) == ["V0RECENT"]
