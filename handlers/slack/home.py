@@ -45,11 +45,6 @@ async def home_opened(event: dict[str, Any], context: AsyncBoltContext, client: 
                 await home.mark_read(db=db, member=work.actor, notification_ids=data.unread_shown_ids, now=data.now)
 
 
-async def build_home(work: Work) -> dict[str, Any]:
-    """The acting person's Home view (called inside their unit of work)."""
-    return _render(work, await _gather(work))
-
-
 async def republish_home(deps: Deps, client: AsyncWebClient, member: TeamMember) -> None:
     """Build the person's Home afresh and publish it, after a change of theirs has committed.
 
@@ -60,7 +55,8 @@ async def republish_home(deps: Deps, client: AsyncWebClient, member: TeamMember)
     sessions = deps.reading_sessions or deps.sessions
     try:
         async with inflight.slot(deps.inflight), sessions.begin() as db:
-            view = await build_home(Work(db=db, actor=member, deps=deps))
+            work = Work(db=db, actor=member, deps=deps)
+            view = _render(work, await _gather(work))
         await client.views_publish(user_id=member.slack_user_id, view=view)
     except Exception:
         log.warning("could not re-publish the home of %s", member.slack_user_id, exc_info=True)
