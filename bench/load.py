@@ -195,13 +195,12 @@ class Traffic:
         return ", ".join(f"{count}/{len(self.mix)} {KINDS_HELP[kind]}" for kind, count in shares.items())
 
 
-def _requests(number: int, rng: random.Random, tasks: Tasks, response_url: str,
-              mix: tuple[str, ...] = MIX) -> tuple[str, str, str, str]:
-    """(kind, user, body, content type) of request `number`; kinds take turns in `mix`."""
+def request(kind: str, number: int, rng: random.Random, tasks: Tasks, response_url: str) -> tuple[str, str, str, str]:
+    """Request `number`, of `kind` (see KINDS_HELP), from a member picked by `rng`:
+    (what it is for the report: command | click | form | home, user, body, content type)."""
     from tests.slack_requests import block_actions_payload, slash_command_form, view_submission_payload
 
     user = f"U0LOAD{rng.randrange(MEMBERS):03d}"
-    kind = mix[number % len(mix)]
     if kind in ("show", "mine"):
         text = f"show CM-{rng.randrange(1, CAMPAIGNS + 1)}" if kind == "show" else "mine"
         command = "/campaign" if kind == "show" else "/task"
@@ -273,7 +272,8 @@ async def drive(url: str, fake: Any, tasks: Tasks, traffic: Traffic) -> list[Sen
             delay = start + number / traffic.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            kind, user, body, content_type = _requests(number, rng, tasks, fake.response_url(f"r{number}"), traffic.mix)
+            kind, user, body, content_type = request(traffic.mix[number % len(traffic.mix)], number, rng, tasks,
+                                                     fake.response_url(f"r{number}"))
             record = Sent(number, kind, user, time.monotonic())
             sent.append(record)
             pending.append(asyncio.create_task(one(record, body, content_type)))
