@@ -287,12 +287,14 @@ APPROVALS_OF = (
 
 
 async def stages_of(
-    db: AsyncSession, campaign_ids: Sequence[int], *, stored: Mapping[int, Sequence[Any]] | None = None
+    db: AsyncSession, campaign_ids: Sequence[int], *, stored: Mapping[int, Sequence[Any]] | None = None,
+    tasks: Mapping[int, Sequence[Task]] | None = None,
 ) -> dict[int, CampaignStages]:
     """`campaign_stages` for several campaigns in three queries (the App Home lists a few).
 
     `stored`: the template stages (`Timeline.approval_stages`) of campaigns whose timeline the caller
-    has already read, so they are not read again.
+    has already read, so they are not read again. `tasks`: every task of each campaign, as the caller
+    has just read them (a re-plan does), so the tasks that hold stages are looked up instead of read.
     """
     ids = list(dict.fromkeys(campaign_ids))
     if not ids:
@@ -311,13 +313,17 @@ async def stages_of(
                                if isinstance(item, dict) and item.get("name")] for campaign_id in ids}
     keys = {spec.after_task for specs in templates.values() for spec in specs if spec.after_task}
     after: dict[int, dict[str, tuple[int, TaskStatus]]] = {campaign_id: {} for campaign_id in ids}
-    if keys:
-        for campaign_id, key, task_id, status in await db.execute(
+    found: list[tuple[int, str | None, int, TaskStatus]] = []
+    if keys and tasks is not None:
+        found = [(task.campaign_id, task.template_key, task.id, task.status)
+                 for campaign_id in ids for task in tasks.get(campaign_id, ()) if task.template_key in keys]
+    elif keys:
+        found = [(campaign_id, key, task_id, status) for campaign_id, key, task_id, status in await db.execute(
             select(Task.campaign_id, Task.template_key, Task.id, Task.status)
-            .where(Task.campaign_id.in_(ids), Task.template_key.in_(keys))
-        ):
-            if key is not None:
-                after[campaign_id][key] = (task_id, status)
+            .where(Task.campaign_id.in_(ids), Task.template_key.in_(keys)))]
+    for campaign_id, key, task_id, status in found:
+        if key is not None:
+            after[campaign_id][key] = (task_id, status)
     return {campaign_id: _assemble(rows[campaign_id], templates[campaign_id], after[campaign_id]) for campaign_id in ids}
 
 

@@ -19,6 +19,7 @@ from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, Tas
 from services import audit, authz, signoffs
 from services.errors import InvalidInput, NotFound
 from services.fields import InvalidField
+from services.held_rows import note_held
 from services.planning.templates import Template
 from services.plans import PlanSummary, create_plan
 from services.refs import RefKind, format_ref
@@ -99,6 +100,7 @@ async def lock_campaign(db: AsyncSession, campaign_id: int) -> Campaign:
     campaign = await db.scalar(CAMPAIGN_LOCKED, {"campaign_id": campaign_id})
     if campaign is None:
         raise NotFound(f"There is no campaign {format_ref(RefKind.CAMPAIGN, campaign_id)}.")
+    note_held(db, [campaign_id])
     return campaign
 
 

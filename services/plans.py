@@ -31,6 +31,7 @@ from models import (
 )
 from services.approval_stages import SETTLED, CampaignStages, StageState, stages_of
 from services.errors import InvalidInput
+from services.held_rows import not_yet_held, note_held
 from services.planning.calendar import WorkingCalendar
 from services.planning.schedule import CycleError, Link, Schedule, compute_schedule
 from services.planning.templates import Template
@@ -265,7 +266,8 @@ async def replan_many(
     for task in await db.scalars(select(Task).where(Task.campaign_id.in_(planned_ids)).order_by(Task.id)):
         tasks[task.campaign_id].append(task)
     dependencies = await _dependencies_by_campaign(db, planned_ids)
-    stages = await stages_of(db, planned_ids)
+    stages = await stages_of(db, planned_ids, tasks=tasks,
+                             stored={campaign_id: timelines[campaign_id].approval_stages for campaign_id in planned_ids})
     plans = {
         campaign.id: _schedule(campaign, timelines[campaign.id], tasks[campaign.id], dependencies[campaign.id],
                                campaign_calendar(campaign.owner, holidays), now, reason=reason, alert=True,
@@ -278,9 +280,12 @@ async def replan_many(
 
 async def _hold(db: AsyncSession, campaign_ids: Sequence[int]) -> None:
     """The campaigns' rows, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
-    lets one writer in). Only the lock: `campaigns.lock_campaign` also reloads it, and imports this module."""
-    await db.execute(select(Campaign.id).where(Campaign.id.in_(sorted(set(campaign_ids)))).order_by(Campaign.id)
-                     .with_for_update())
+    lets one writer in). Only the lock: `campaigns.lock_campaign` also reloads it, and imports this module.
+    A change that locked its campaign before changing it is not asked again (`held_rows`)."""
+    wanted = not_yet_held(db, campaign_ids)
+    if wanted:
+        await db.execute(select(Campaign.id).where(Campaign.id.in_(wanted)).order_by(Campaign.id).with_for_update())
+        note_held(db, wanted)
 
 
 async def _dependencies_by_campaign(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[TaskDependency]]:
