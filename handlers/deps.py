@@ -25,3 +25,4 @@ class Deps:
     queue: Any | None = None  # bot.broker.Queue: the broker and, when embedded, its in-process worker
     templates: TemplateLibrary = field(default_factory=TemplateLibrary)
     inflight: ListenerWork | None = None  # bounds and tracks Slack listener work; None = unbounded (console)
+    known_members: set[str] = field(default_factory=set)  # Slack ids seen with a profile: handlers.slack.profiles

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence  # TRANSITION
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,8 +32,6 @@ class Profile:
     timezone: str | None = None
 
 
-ProfileFetcher = Callable[[str], Awaitable[Profile | None]]
-
 # A Slack user id: `U` (or `W` on Enterprise Grid), then capitals and digits; the column holds 32.
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}", re.ASCII)
 
@@ -47,17 +45,22 @@ def require_slack_user_id(slack_user_id: object) -> str:
     raise InvalidInput(f"`{_shorten(slack_user_id)}` is not someone in this Slack workspace.")
 
 
-async def ensure_member(*, db: AsyncSession, slack_user_id: str, fetch_profile: ProfileFetcher) -> TeamMember:
-    """Return the member for a Slack user, creating them from their profile on first contact.
+async def ensure_member(
+    *, db: AsyncSession, slack_user_id: str, profile: Profile | None = None,
+    fetch_profile: Callable[[str], Awaitable[Profile | None]] | None = None,  # TRANSITION: callers not moved yet
+) -> TeamMember:
+    """Return the member for a Slack user, creating them on first contact.
 
-    A profile lookup that fails still creates the member (named by id) so the person's request goes
-    through; the next contact fills the profile in. An id Slack would not send is refused (InvalidInput).
+    `profile`: what Slack said about the person, looked up by the caller BEFORE the transaction began
+    (a lookup inside it would hold the transaction, and on SQLite the one write lock, for a round trip).
+    None when the caller knew the member or the lookup failed: a new member is then named by id so the
+    person's request goes through, and the profile is filled in later. An id Slack would not send is
+    refused (InvalidInput).
     """
     require_slack_user_id(slack_user_id)
     member = await find_member(db=db, slack_user_id=slack_user_id)
     if member is not None and member.profile_synced_at is not None:
         return member
-    profile = await _fetch_quietly(fetch_profile, slack_user_id)
     if member is None:
         # Two first requests from one person can race: the unique slack_user_id decides, no error.
         await insert_ignore(
@@ -65,6 +68,11 @@ async def ensure_member(*, db: AsyncSession, slack_user_id: str, fetch_profile: 
         )
         member = await find_member(db=db, slack_user_id=slack_user_id)
         assert member is not None
+    if profile is None and fetch_profile is not None:  # TRANSITION
+        try:
+            profile = await fetch_profile(slack_user_id)
+        except Exception:
+            log.warning("profile lookup failed for %s", slack_user_id, exc_info=True)
     if profile is not None:
         apply_profile(member, profile)
     return member
@@ -78,10 +86,13 @@ def apply_profile(member: TeamMember, profile: Profile) -> None:
     member.profile_synced_at = utcnow()
 
 
-async def is_known(*, db: AsyncSession, slack_user_id: str) -> bool:
-    """True when `ensure_member` would find the member and write nothing."""
-    synced = await db.scalar(select(TeamMember.profile_synced_at).where(TeamMember.slack_user_id == slack_user_id))
-    return synced is not None
+async def known_ids(*, db: AsyncSession, slack_user_ids: Iterable[str]) -> set[str]:
+    """Those of `slack_user_ids` for whom `ensure_member` would find the member and write nothing."""
+    wanted = sorted(set(slack_user_ids))
+    if not wanted:
+        return set()
+    return set(await db.scalars(select(TeamMember.slack_user_id).where(
+        TeamMember.slack_user_id.in_(wanted), TeamMember.profile_synced_at.is_not(None))))
 
 
 async def find_member(*, db: AsyncSession, slack_user_id: str) -> TeamMember | None:
@@ -141,14 +152,6 @@ def valid_timezone(name: str) -> bool:
     return True
 
 
-async def _fetch_quietly(fetch_profile: ProfileFetcher, slack_user_id: str) -> Profile | None:
-    try:
-        return await fetch_profile(slack_user_id)
-    except Exception:  # a profile is a nicety; never fail the person's request over it
-        log.warning("profile lookup failed for %s", slack_user_id, exc_info=True)
-        return None
-
-
 @dataclass
 class MemberChanges:
     """What `/team add` or `/team me` asked to change; None leaves a field as it is."""
@@ -180,7 +183,8 @@ class ProfileWrite:
 
 
 async def write_profile(
-    *, db: AsyncSession, actor: authz.Actor, slack_user_id: str, changes: MemberChanges, fetch_profile: ProfileFetcher
+    *, db: AsyncSession, actor: authz.Actor, slack_user_id: str, changes: MemberChanges, profile: Profile | None = None,
+    fetch_profile: Callable[[str], Awaitable[Profile | None]] | None = None,  # TRANSITION
 ) -> ProfileWrite:
     """`/team me` and `/team add`: the one way a profile is written, and who may write it.
 
@@ -198,7 +202,8 @@ async def write_profile(
                       "theirs to set with `/team me`.")
     elif not changes.is_empty():
         authz.require(authz.can_edit_member(actor, existing), "Only an admin can change someone else's profile.")
-    member = existing or await ensure_member(db=db, slack_user_id=slack_user_id, fetch_profile=fetch_profile)
+    member = existing or await ensure_member(db=db, slack_user_id=slack_user_id, profile=profile,
+                                             fetch_profile=fetch_profile)
     changed = apply_changes(db=db, member=member, changes=changes, actor=actor.member)
     return ProfileWrite(member=member, changed=changed, added=existing is None)
 

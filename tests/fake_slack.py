@@ -326,6 +326,7 @@ class FakeSlack(SlackMethods):
         call = Call(method, args, dict(request.headers), http_method=request.method)
         if holds := self._holds.get(method):
             self.holding.append(call)
+            await self._notify()  # a test may wait for the call to be hanging
             gone = await self._held_until_gone(request, holds.popleft())
             self.holding.remove(call)
             if gone:

@@ -37,6 +37,7 @@ from tests.home_helpers import (
     task_buckets,
     texts,
 )
+from tests.support.waiting import settled
 
 
 async def test_home_lists_my_campaigns_and_not_others(running_app: RunningApp, fake_slack: FakeSlack) -> None:
@@ -286,10 +287,7 @@ async def test_the_inbox_shows_the_newest_and_marks_them_read(running_app: Runni
     assert inbox[0].startswith(":large_blue_circle:") and inbox[3].startswith(":white_small_square:")
     assert "Inbox (11 unread)" in shown and any("2 older unread" in text for text in shown)
     assert not any("Not yet due" in text or "For Bob" in text for text in shown)
-    for _ in range(50):  # marked after Slack took the view
-        if await _read_ids(running_app) == already_read | set(ids[:10]):
-            break
-        await asyncio.sleep(0.05)
+    await settled(running_app)  # marked after Slack took the view
     assert await _read_ids(running_app) == already_read | set(ids[:10])
 
     again = texts(await open_home(running_app, fake_slack))
@@ -301,7 +299,7 @@ async def test_the_inbox_shows_the_newest_and_marks_them_read(running_app: Runni
 async def test_the_messages_tab_publishes_nothing(running_app: RunningApp, fake_slack: FakeSlack) -> None:
     status, _ = await running_app.slack.event(home_opened("U0ALICE", tab="messages"))
     assert status == 200
-    await asyncio.sleep(0.3)
+    await settled(running_app)
     assert fake_slack.calls_to("views.publish") == []
 
 
@@ -319,7 +317,7 @@ async def test_a_redelivered_event_is_handled_once(running_app: RunningApp, fake
     await fake_slack.wait_for("views.publish")
     status, _ = await running_app.slack.event(envelope, retry_num=1, retry_reason="http_timeout")
     assert status == 200
-    await asyncio.sleep(0.3)
+    await settled(running_app)
     assert len(fake_slack.calls_to("views.publish")) == 1
     status, _ = await running_app.slack.event(home_opened("U0ALICE", event_id="Ev0OTHER"))
     await fake_slack.wait_for("views.publish", count=2)
@@ -330,5 +328,5 @@ async def test_simultaneous_redeliveries_publish_once(running_app: RunningApp, f
     results = await asyncio.gather(*(running_app.slack.event(envelope, retry_num=n) for n in range(3)))
     assert [status for status, _ in results] == [200, 200, 200]
     await fake_slack.wait_for("views.publish")
-    await asyncio.sleep(0.3)
+    await settled(running_app)
     assert len(fake_slack.calls_to("views.publish")) == 1

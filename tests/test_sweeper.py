@@ -22,6 +22,7 @@ from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
+from tests.support.waiting import redis_jobs_done, settled
 from tests.test_cli import CLI, cli_env
 
 
@@ -61,7 +62,7 @@ async def test_embedded_sweep_delivers_a_reminder_once(db_url: str, fake_slack: 
         row = await delivered(app, fake_slack)
         again = await sweeper.run_once()  # the same slot again: nothing new, nothing resent
         assert again is not None and again.written == 0
-        await asyncio.sleep(0.5)
+        await settled(app)
     assert row.slack_ts and len(reminders_posted(fake_slack)) == 1
     posted = reminders_posted(fake_slack)[0]
     actions = [block for block in posted.args["blocks"] if block["type"] == "actions"][0]
@@ -95,7 +96,7 @@ async def test_redis_down_then_back_loses_nothing(
             await sweeper.run_once()
             await sweeper.run_once()  # a second sweep before delivery hands it out again: still one post
             await delivered(app, fake_slack, seconds=30)
-            await asyncio.sleep(0.5)
+            await redis_jobs_done(services.REDIS_URL, redis_prefix)  # the second hand-out was run too
     finally:
         worker.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(worker.communicate(), 30)

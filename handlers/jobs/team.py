@@ -24,15 +24,19 @@ async def refresh_profile(env: JobEnvironment, *, member_id: int) -> None:
     if resources.slack is None:
         log.info("no Slack token: profile of member %s stays as it is", member_id)
         return
+    async with resources.sessions.begin() as db:  # who, read first: Slack is asked with no transaction open
+        member = await db.get(TeamMember, member_id)
+        slack_user_id = None if member is None or member.profile_synced_at is not None else member.slack_user_id
+    if slack_user_id is None:
+        return  # deleted meanwhile, or another contact already filled it in
+    try:
+        profile = await fetch_profile(resources.slack, slack_user_id)
+    except SlackApiError as error:
+        if error.response.get("error") in PERMANENT_ERRORS:
+            log.warning("profile of %s cannot be read: %s", slack_user_id, error.response.get("error"))
+            return
+        raise  # Dramatiq retries with backoff
     async with resources.sessions.begin() as db:
         member = await db.get(TeamMember, member_id)
-        if member is None or member.profile_synced_at is not None:
-            return  # deleted meanwhile, or another contact already filled it in
-        try:
-            profile = await fetch_profile(resources.slack, member.slack_user_id)
-        except SlackApiError as error:
-            if error.response.get("error") in PERMANENT_ERRORS:
-                log.warning("profile of %s cannot be read: %s", member.slack_user_id, error.response.get("error"))
-                return
-            raise  # Dramatiq retries with backoff
-        team.apply_profile(member, profile)
+        if member is not None and member.profile_synced_at is None:
+            team.apply_profile(member, profile)

@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.deps import Deps
-from handlers.slack import inflight
+from handlers.slack import inflight, profiles
 from handlers.slack.notify import send_many
-from handlers.slack.profiles import fetch_profile
 from models import TeamMember
 from services import authz, notifications, tasks, team, transactions
 
@@ -84,24 +83,21 @@ async def unit_of_work(
     actor is known already: a first contact writes the member, so it takes the usual way.
     """
     deps = deps_of(context)
+    user_id = context.user_id or ""
     async with inflight.slot(deps.inflight):  # a slot, or Busy after SLOT_WAIT
+        new = await profiles.newcomers(deps, client, [user_id])  # Slack asked before the transaction opens
         sessions = deps.sessions
-        if reading and deps.reading_sessions is not None and await _known(deps.reading_sessions, context.user_id):
+        if reading and deps.reading_sessions is not None and user_id not in new:
             sessions = deps.reading_sessions
         async with sessions.begin() as db:
-            actor = await team.ensure_member(
-                db=db, slack_user_id=context.user_id or "", fetch_profile=lambda uid: fetch_profile(client, uid)
-            )
+            actor = await team.ensure_member(db=db, slack_user_id=user_id, profile=new.get(user_id))
             yield Work(db=db, actor=actor, deps=deps)
     await send_many(deps, client, notifications.written_in(db))  # committed: hand them out now
-    if actor.profile_synced_at is None and deps.queue is not None:
-        await _refresh_profile_later(deps, actor)
-
-
-async def _known(sessions: async_sessionmaker[AsyncSession], slack_user_id: str | None) -> bool:
-    """Whether `ensure_member` would only read: the member exists with a profile."""
-    async with sessions.begin() as db:
-        return await team.is_known(db=db, slack_user_id=slack_user_id or "")
+    if actor.profile_synced_at is None:
+        if deps.queue is not None:
+            await _refresh_profile_later(deps, actor)
+    else:
+        profiles.remember(deps, [user_id])
 
 
 async def in_unit_of_work(

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: waiting on definite signals (waiting.py)."""
