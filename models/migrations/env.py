@@ -1,8 +1,14 @@
-"""Alembic environment: uses the connection handed over by models.migrate, or DATABASE_URL for the CLI."""
+"""Alembic environment: uses the connection handed over by models.migrate, or DATABASE_URL for the CLI.
+
+The app migrates through models.migrate (`campaign-manager migrate`, or on start), which hands the
+connection over. Running `alembic` by hand reads DATABASE_URL itself: models do not import the app's
+settings (bot/), which sit above them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy import Connection
@@ -24,10 +30,11 @@ def run_with(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_from_settings() -> None:
-    from bot.settings import load_settings  # only the alembic CLI path needs settings
-
-    engine = create_engine(load_settings().database_url)
+async def run_from_environment() -> None:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("Set DATABASE_URL to run alembic by hand, or run `campaign-manager migrate`.")
+    engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(run_with)
     await engine.dispose()
@@ -37,4 +44,4 @@ shared = context.config.attributes.get("connection")
 if shared is not None:
     run_with(shared)
 else:
-    asyncio.run(run_from_settings())
+    asyncio.run(run_from_environment())
