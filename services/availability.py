@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 
 from services.errors import InvalidInput
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # the keys of `weekly_availability`, Monday first
 _DAY_NAMES = {day: index for index, day in enumerate(DAYS)} | {
     name: index for index, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
 }

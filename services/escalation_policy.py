@@ -7,8 +7,6 @@ is stored. Callers own the transaction.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Campaign, TeamMember
 from services import audit, authz
 from services.campaigns import FINAL_STATUSES, campaign_ref
+from services.durations import ELAPSED_TIME, DurationError, hours_of
 from services.errors import InvalidInput
 from services.reminders import Policy
 from services.team import find_member
@@ -40,9 +39,6 @@ MAX_HOURS = 30 * 24
 MAX_REMINDERS = 5
 # Offsets before a due date or deadline must be positive; graces may be 0 (escalate as soon as it is late).
 _OFFSETS = ("reminders", "approval-reminder")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)\s*(m|min|mins|minutes?|h|hr|hrs|hours?|d|days?)?$")
-_UNIT_HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0}
-DURATION_EXAMPLE = "`30m`, `4h`, `1.5h` or `1d` (a bare number is hours)"
 
 
 class Keep:
@@ -106,21 +102,21 @@ def parse_change(words: Sequence[str]) -> PolicyChange:
     return PolicyChange(values=values, reset=reset, contact=contact)
 
 
-def parse_duration(key: str, text: str) -> float:
-    """`30m`, `4h`, `1.5h`, `1d`, `4` (hours) -> hours, rounded to the minute."""
-    match = _DURATION.match(text.strip().lower())
-    if not match:
-        raise InvalidInput(f"`{key}=`: `{_short(text)}` is not a duration. Write it like {DURATION_EXAMPLE}.")
-    number, unit = match.groups()
-    hours = float(number) * _UNIT_HOURS[(unit or "h")[0]]
-    if not math.isfinite(hours):
-        raise InvalidInput(f"`{key}=`: `{_short(text)}` is not a duration. Write it like {DURATION_EXAMPLE}.")
+def elapsed_hours(key: str, text: str) -> float:
+    """`30m`, `4h`, `1.5h`, `1d` (24 hours), `4` (hours) -> elapsed hours, rounded to the minute.
+
+    Elapsed, not working, time: a grace runs through nights and weekends (see `services.durations`).
+    """
+    try:
+        hours = hours_of(text, ELAPSED_TIME)
+    except DurationError as error:
+        raise InvalidInput(f"`{key}=`: `{_short(text)}` {error.problem}.") from None
     return round(hours * 60) / 60
 
 
 def parse_hours(key: str, text: str) -> float:
     """One duration for `key`, within its bounds: graces 0 to 30 days, a reminder more than 0."""
-    hours = parse_duration(key, text)
+    hours = elapsed_hours(key, text)
     if key in _OFFSETS and not 0 < hours <= MAX_HOURS:
         raise InvalidInput(f"`{key}=` must be more than 0 and at most 30 days; `{_short(text)}` is not.")
     if hours > MAX_HOURS:

@@ -30,6 +30,7 @@ from models import (
     TimelineSnapshot,
 )
 from services.approval_stages import SETTLED, CampaignStages, StageState, stages_of
+from services.durations import HOURS_PER_DAY
 from services.errors import InvalidInput
 from services.held_rows import not_yet_held, note_held
 from services.planning.calendar import WorkingCalendar
@@ -37,7 +38,6 @@ from services.planning.schedule import CycleError, Link, Schedule, compute_sched
 from services.planning.templates import Template
 
 ALERT_LEVELS = (100, 50)
-HOURS_PER_DAY = 8.0  # the campaign calendar's 09:00-17:00
 CLOSED = (TaskStatus.DONE, TaskStatus.CANCELLED)
 
 

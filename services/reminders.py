@@ -116,8 +116,8 @@ def _optional_hours(value: Any) -> timedelta | None:
 
 
 @dataclass
-class Person:
-    """The columns of a member the sweep reads (satisfies quiet_hours.HasHours)."""
+class Recipient:
+    """Someone the sweep may write to: the member columns it reads (satisfies quiet_hours.HasHours)."""
 
     id: int
     slack_user_id: str
@@ -130,16 +130,16 @@ class Person:
     channel: NotificationChannel = NotificationChannel.SLACK  # from notify_via (services.notifications)
 
     @classmethod
-    def from_row(cls, r: Any) -> Person:
-        """From a row selected with PERSON_COLUMNS."""
+    def from_row(cls, r: Any) -> Recipient:
+        """From a row selected with RECIPIENT_COLUMNS."""
         return cls(r.id, r.slack_user_id, r.timezone, r.weekly_availability or {}, r.out_of_office_from,
                    r.out_of_office_until, r.is_active, muted_campaign_ids(r.muted_campaigns),
                    channel_for(r.notify_via, r.email))
 
 
-PERSON_COLUMNS = (TeamMember.id, TeamMember.slack_user_id, TeamMember.timezone, TeamMember.weekly_availability,
-                  TeamMember.out_of_office_from, TeamMember.out_of_office_until, TeamMember.is_active,
-                  TeamMember.muted_campaigns, TeamMember.notify_via, TeamMember.email)
+RECIPIENT_COLUMNS = (TeamMember.id, TeamMember.slack_user_id, TeamMember.timezone,
+                     TeamMember.weekly_availability, TeamMember.out_of_office_from, TeamMember.out_of_office_until,
+                     TeamMember.is_active, TeamMember.muted_campaigns, TeamMember.notify_via, TeamMember.email)
 
 
 @dataclass
@@ -233,12 +233,12 @@ async def _campaigns(db: AsyncSession) -> dict[int, _Camp]:
             for r in rows}
 
 
-async def _people(db: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
+async def _people(db: AsyncSession, ids: Iterable[int | None]) -> dict[int, Recipient]:
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return {}
-    rows = (await db.execute(select(*PERSON_COLUMNS).where(one_of(db, TeamMember.id, wanted)))).all()
-    return {r.id: Person.from_row(r) for r in rows}
+    rows = (await db.execute(select(*RECIPIENT_COLUMNS).where(one_of(db, TeamMember.id, wanted)))).all()
+    return {r.id: Recipient.from_row(r) for r in rows}
 
 
 async def existing_keys(db: AsyncSession, keys: Collection[str]) -> set[str]:
@@ -257,7 +257,7 @@ async def _not_written(db: AsyncSession, wanted: Sequence[Pending]) -> list[Pend
     return list(by_key.values())
 
 
-def _task_rules(task: Any, camp: _Camp, people: dict[int, Person], now: datetime,
+def _task_rules(task: Any, camp: _Camp, people: dict[int, Recipient], now: datetime,
                 digests: dict[int, _Digest]) -> list[Pending]:
     assignee = people.get(task.assignee_id)
     if assignee is None:
@@ -311,7 +311,7 @@ def _task_rules(task: Any, camp: _Camp, people: dict[int, Person], now: datetime
     return out
 
 
-def _approval_rules(approval: Any, camp: _Camp, people: dict[int, Person], now: datetime,
+def _approval_rules(approval: Any, camp: _Camp, people: dict[int, Recipient], now: datetime,
                     digests: dict[int, _Digest]) -> list[Pending]:
     recipient = people.get(approval.delegated_to_id or approval.approver_id)
     if recipient is not None and recipient.is_active and camp.id not in recipient.muted:
@@ -347,7 +347,7 @@ def _approval_rules(approval: Any, camp: _Camp, people: dict[int, Person], now: 
     return out
 
 
-def _digest_rules(digests: dict[int, _Digest], people: dict[int, Person], now: datetime) -> list[Pending]:
+def _digest_rules(digests: dict[int, _Digest], people: dict[int, Recipient], now: datetime) -> list[Pending]:
     """A morning summary per person on a working day, once their local clock passes 09:00."""
     out: list[Pending] = []
     for member_id, digest in digests.items():

@@ -38,8 +38,9 @@ from models import (
     Urgency,
 )
 from services.approval_stages import stages_of
+from services.durations import HOURS_PER_DAY
 from services.notifications import Draft, notify_many
-from services.plans import HOURS_PER_DAY, PlanSummary
+from services.plans import PlanSummary
 from services.quiet_hours import next_delivery_time, zone
 from services.refs import RefKind, format_ref
 from services.reminders import (
@@ -47,8 +48,8 @@ from services.reminders import (
     DIGEST_AT,
     KEY_CHUNK,
     LIVE_CAMPAIGNS,
-    PERSON_COLUMNS,
-    Person,
+    RECIPIENT_COLUMNS,
+    Recipient,
     existing_keys,
 )
 
@@ -67,7 +68,7 @@ class _Due:
     campaign_id: int
     key: str
     week: str
-    owner: Person
+    owner: Recipient
     channel_id: str | None
     scheduled_for: datetime
 
@@ -122,7 +123,7 @@ def week_start(local: datetime) -> datetime:
 
 async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
     rows = (await db.execute(
-        select(Campaign.id.label("campaign_id"), Campaign.channel_id, Campaign.created_at, *PERSON_COLUMNS)
+        select(Campaign.id.label("campaign_id"), Campaign.channel_id, Campaign.created_at, *RECIPIENT_COLUMNS)
         .join(TeamMember, TeamMember.id == Campaign.owner_id)
         .join(Timeline, Timeline.campaign_id == Campaign.id)
         .where(Campaign.status.in_(LIVE_CAMPAIGNS))
@@ -134,7 +135,7 @@ async def _due(db: AsyncSession, now: datetime) -> list[_Due]:
         slot = week_key(r.campaign_id, local)
         if slot is None or week_start(local) <= r.created_at:
             continue
-        owner = Person.from_row(r)
+        owner = Recipient.from_row(r)
         scheduled = now
         if r.channel_id is None:
             if not owner.is_active or r.campaign_id in owner.muted:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.availability import DAYS
 from services.planning.assignment import Candidate, Choice, TaskNeed, assign_many, choose
 
 OWNER = "Europe/Berlin"
@@ -226,7 +227,6 @@ def test_explanation_counts_every_reason_nobody_fits() -> None:
 # --- properties ---------------------------------------------------------------------------------------
 
 ZONES = ["UTC", "Asia/Tokyo", "America/Los_Angeles", "Pacific/Kiritimati", "Asia/Kolkata", "Europe/Berlin"]
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 BASE = datetime(2025, 10, 20, tzinfo=UTC)  # the weeks of the EU and US clock changes
 clock = st.integers(0, 48).map(lambda i: f"{i // 2:02d}:{i % 2 * 30:02d}")
 weeks = st.dictionaries(st.sampled_from(DAYS), st.lists(st.lists(clock, min_size=2, max_size=2), max_size=2))

@@ -59,8 +59,9 @@ def test_reset_and_contact_words() -> None:
 @pytest.mark.parametrize(
     ("typed", "names"),
     [
-        ("grace=soon", "`grace=`: `soon` is not a duration"),
-        ("critical=-1h", "`critical=`: `-1h` is not a duration"),
+        ("grace=soon", "`grace=`: `soon` is not a duration (write it like 30m, 4h or 1d; 2d = 48 hours"),
+        ("critical=-1h", "`critical=`: `-1h` is negative"),
+        ("grace=1w", "`grace=`: `1w` is not a duration"),
         ("grace=nan", "`grace=`: `nan` is not a duration"),
         ("grace=", "`grace=`: `` is not a duration"),
         ("grace=31d", "`grace=` must be between 0 and 30 days"),

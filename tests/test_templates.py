@@ -311,7 +311,7 @@ TASK_A = "  - key: a\n    title: A\n    duration: 1d\n"
         ("title: T\nbuffer: soon\ntasks:\n" + TASK_A + LAUNCH, 1, "buffer: 'soon' is not a duration"),
         ("title: T\ntasks:\n  - key: a\n    title: A\n" + LAUNCH, 3, "tasks[0] 'a': missing field 'duration'"),
         ("title: T\ntasks:\n  - key: a\n    title: A\n    duration: 2x\n" + LAUNCH, 3,
-         "tasks[0] 'a': duration: '2x' is not a duration (write it like 4h, 2d, 1.5d or 30m)"),
+         "tasks[0] 'a': duration: '2x' is not a duration (write it like 4h, 1.5d or 30m; 2d = two working days of 8 hours)"),
         ("title: T\ntasks:\n  - key: a\n    title: A\n    duration: -1d\n" + LAUNCH, 3, "'-1d' is negative"),
         ("title: T\ntasks:\n  - key: a\n    title: A\n    duration: 0\n" + LAUNCH, 3, "duration must be more than 0"),
         ("title: T\ntasks:\n" + TASK_A + "    skill: SEO!\n" + LAUNCH, 3,
@@ -420,7 +420,7 @@ def test_parse_duration(text: str | int | float, hours: float) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "'' is not a duration (write it like 4h, 2d, 1.5d or 30m)"),
+        ("", "'' is not a duration (write it like 4h, 1.5d or 30m; 2d = two working days of 8 hours)"),
         ("soon", "'soon' is not a duration"), ("2x", "'2x' is not a duration"), ("1e3h", "is not a duration"),
         ("4 h 30 m", "is not a duration"), ("nan", "is not a duration"), (True, "True is not a duration"),
         (None, "None is not a duration"), (float("nan"), "is not a duration"), ("-2d", "'-2d' is negative"),

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+from services.availability import DAYS  # the weekday keys of `weekly_availability`
+
+_LABELS = tuple(day.capitalize() for day in DAYS)
 _DAY_MINUTES = 24 * 60
 _OWNER_HOURS = (9 * 60, 17 * 60)
 _OK, _NO_HOURS, _OOO = 0, 1, 2

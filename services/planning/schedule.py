@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from itertools import compress
 from typing import Any
 
+from services.planning import cycles
+from services.planning.cycles import CycleError
+
 # Two times this close are equal: a link is "driving" when it alone would put the successor where it is.
 TOLERANCE = 1e-9
 # Float a task may carry above the minimum, from rounding alone, and still be looked at for the path.
@@ -48,15 +51,6 @@ class Link:
             raise ValueError(f"task {self.predecessor} is linked to itself")
         if not (math.isfinite(self.lag) and self.lag >= 0):
             raise ValueError(f"link {self.predecessor} -> {self.successor}: lag must be finite, not negative")
-
-
-class CycleError(ValueError):
-    """The links loop back on themselves; `cycle` lists the task ids of one loop in order."""
-
-    def __init__(self, cycle: list[int]) -> None:
-        self.cycle = cycle
-        loop = " -> ".join(str(task) for task in [*cycle, cycle[0]])
-        super().__init__(f"the links form a cycle: {loop}")
 
 
 @dataclass
@@ -90,47 +84,25 @@ def _adjacency(task_count: int, links: Sequence[Link]) -> tuple[_Outgoing, list[
             pairs.append(link.lag)
             incoming_count[successor] += 1
     except IndexError:
-        bad = next(link for link in links if max(link.predecessor, link.successor) >= task_count)
-        raise ValueError(
-            f"link {bad.predecessor} -> {bad.successor} names a task outside 0..{task_count - 1}"
-        ) from None
+        raise _outside(task_count, links) from None
     return outgoing, incoming_count
 
 
-def _cycle_among(task_count: int, links: Sequence[Link], left_out: list[bool]) -> list[int]:
-    """One cycle among the tasks Kahn's algorithm could not order.
+def _outside(task_count: int, links: Sequence[Link]) -> ValueError:
+    bad = next(link for link in links if max(link.predecessor, link.successor) >= task_count)
+    return ValueError(f"link {bad.predecessor} -> {bad.successor} names a task outside 0..{task_count - 1}")
 
-    Each task left out has a predecessor also left out, so walking predecessors must revisit a task;
-    the tasks from its first visit on, reversed, are a cycle in link order.
-    """
-    predecessors: list[list[int]] = [[] for _ in range(task_count)]
-    for link in links:
-        if left_out[link.predecessor] and left_out[link.successor]:
-            predecessors[link.successor].append(link.predecessor)
-    visited_at = [-1] * task_count
-    walk: list[int] = []
-    task = left_out.index(True)
-    while visited_at[task] < 0:
-        visited_at[task] = len(walk)
-        walk.append(task)
-        task = predecessors[task][0]
-    cycle = walk[visited_at[task] :]
-    cycle.reverse()
-    return cycle
+
+def _pairs(links: Sequence[Link]) -> list[tuple[int, int]]:
+    return [(link.predecessor, link.successor) for link in links]
 
 
 def find_cycle(task_count: int, links: Sequence[Link]) -> list[int] | None:
     """One cycle of the links (task ids in link order, the first not repeated), or None if there is none."""
-    outgoing, waiting = _adjacency(task_count, links)
-    order = [task for task in range(task_count) if not waiting[task]]
-    for task in order:
-        for successor in outgoing[task][::2]:
-            waiting[successor] -= 1
-            if not waiting[successor]:
-                order.append(successor)
-    if len(order) == task_count:
-        return None
-    return _cycle_among(task_count, links, [count > 0 for count in waiting])
+    try:
+        return cycles.find_cycle(range(task_count), _pairs(links))
+    except KeyError:  # a link names a task past the last
+        raise _outside(task_count, links) from None
 
 
 def _require_finite(values: list[float], what: str, *, non_negative: bool) -> None:
@@ -183,7 +155,8 @@ def compute_schedule(
             if not left:
                 ready(successor)
     if len(order) < task_count:
-        raise CycleError(_cycle_among(task_count, links, [count > 0 for count in waiting]))
+        stuck = [task for task in range(task_count) if waiting[task]]
+        raise CycleError(cycles.trace_cycle(stuck, _pairs(links)))
 
     # Backward pass in reverse order, pulling from successors. Starting from the deadline is the same as
     # "deadline for tasks without successors": a successor's latest start minus a lag never exceeds it.

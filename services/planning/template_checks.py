@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
+from services.planning.cycles import CycleError
 from services.planning.templates import (
     RULES,
     ApprovalStage,
-    CycleError,
     Template,
     TemplateDependency,
     TemplateProblem,
@@ -228,7 +228,7 @@ class _Checker:
         try:
             _topological(tasks)
         except CycleError as error:
-            label, task_line = self.where[error.keys[0]]
+            label, task_line = self.where[error.cycle[0]]
             self.report(task_line, f"{label}{error}")
             return
         has_successor = {dep.task for task in tasks for dep in task.after}

@@ -19,47 +19,24 @@ from pathlib import Path
 
 import yaml
 
+from services.durations import HOURS_PER_DAY, WORKING_TIME, hours_of
 from services.errors import InvalidInput
+from services.planning.cycles import topological_order
 
 BUILTIN_DIR = Path(__file__).with_name("templates")
-HOURS_PER_DAY = 8.0
 # The built-in vocabulary: the built-in templates use only these. A team's templates may name others.
 SKILLS = ("strategy", "positioning", "copywriting", "design", "video", "email", "web", "ads", "analytics",
           "social", "pr", "events", "legal", "approvals")  # fmt: skip
 RULES = ("all", "any")
 
-_UNITS = {"": 1.0, "m": 1 / 60, "h": 1.0, "d": HOURS_PER_DAY, "w": 5 * HOURS_PER_DAY}
-_UNIT_WORDS = {"min": "m", "mins": "m", "minute": "m", "minutes": "m", "hr": "h", "hrs": "h", "hour": "h",
-               "hours": "h", "day": "d", "days": "d", "wk": "w", "week": "w", "weeks": "w"}  # fmt: skip
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)")
-
 
 def parse_duration(text: str | int | float) -> float:
-    """Hours in a duration: ``4h`` -> 4, ``2d`` -> 16, ``1.5d`` -> 12, ``30m`` -> 0.5, ``1w`` -> 40.
+    """Working hours in a duration: ``4h`` -> 4, ``2d`` -> 16, ``1.5d`` -> 12, ``30m`` -> 0.5, ``1w`` -> 40.
 
-    Bare numbers are hours. Raises ValueError, with a message meant for people, on anything else.
+    Bare numbers are hours. Raises ValueError (a DurationError), with a message meant for people, on
+    anything else. The grammar and the working day live in ``services.durations``.
     """
-    huge = isinstance(text, int) and abs(text) > 10**12  # repr() of a 5,000-digit int raises
-    shown = "that number" if huge else repr(text) if len(repr(text)) <= 32 else repr(text)[:30] + "…"
-    hours, negative = math.nan, False
-    if isinstance(text, str):
-        cleaned = text.strip().lower()
-        negative = cleaned.startswith("-")
-        match = _DURATION.fullmatch(cleaned.removeprefix("-").lstrip())
-        unit = _UNIT_WORDS.get(match.group(2), match.group(2)) if match else ""
-        hours = float(match.group(1)) * _UNITS[unit] if match and unit in _UNITS else math.nan
-    elif isinstance(text, int | float) and not isinstance(text, bool):
-        try:
-            hours = float(text)
-        except OverflowError:  # an int beyond float
-            hours = math.inf if text > 0 else -math.inf
-    if math.isnan(hours):
-        raise ValueError(f"{shown} is not a duration (write it like 4h, 2d, 1.5d or 30m)")
-    if negative or hours < 0:
-        raise ValueError(f"{shown} is negative")
-    if math.isinf(hours):
-        raise ValueError(f"{shown} is too long")
-    return hours + 0.0  # no -0.0
+    return hours_of(text, WORKING_TIME)
 
 
 def normalize_name(name: str) -> str:
@@ -212,26 +189,11 @@ def read_template(path: Path) -> tuple[Template | None, list[TemplateProblem]]:
     return checker.template(data, path.stem), checker.problems
 
 
-class CycleError(ValueError):
-    """Tasks that wait on one another; ``keys`` runs round the loop, e.g. ``[a, b, a]``."""
-
-    def __init__(self, keys: list[str]) -> None:
-        super().__init__("dependency cycle " + " -> ".join(keys))
-        self.keys = keys
-
-
 def _topological(tasks: Iterable[TemplateTask]) -> list[TemplateTask]:
-    """Tasks, each after its dependencies (unknown ones are ignored); CycleError if there is a loop."""
-    pending = {task.key: task for task in tasks}
-    ordered: list[TemplateTask] = []
-    while pending:
-        ready = [t for t in pending.values() if not any(dep.task in pending for dep in t.after)]
-        if not ready:  # every pending task waits on another: walk back until a task repeats
-            path = [next(iter(pending))]
-            while path.count(path[-1]) < 2:
-                path.append(next(dep.task for dep in pending[path[-1]].after if dep.task in pending))
-            loop = path[path.index(path[-1]) : -1][::-1]  # predecessors first
-            start = min(range(len(loop)), key=lambda i: list(pending).index(loop[i]))  # first in file
-            raise CycleError([*loop[start:], *loop[:start], loop[start]])
-        ordered += [pending.pop(task.key) for task in ready]
-    return ordered
+    """Tasks, each after its dependencies (unknown ones are ignored); CycleError if there is a loop.
+
+    The loop is named by task keys, starting from the one that comes first in the file.
+    """
+    by_key = {task.key: task for task in tasks}
+    edges = [(dep.task, task.key) for task in by_key.values() for dep in task.after if dep.task in by_key]
+    return [by_key[key] for key in topological_order(by_key, edges)]
