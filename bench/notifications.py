@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     timeout = args.timeout or 60 + args.count / 100
 
     from bot.broker import create_queue
+    from bot.jobs import declare_jobs_on
     from bot.settings import Settings
     from models import migrate
     from models.db import create_engine
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             admin_user_ids="",
         )  # type: ignore[arg-type]
         queue = create_queue(services.REDIS_URL, namespace=namespace)
-        queue.declare_jobs(settings)
+        declare_jobs_on(queue, settings)
         noop = declare_noop(queue.broker)
         env = cli_env(
             DATABASE_URL=url,

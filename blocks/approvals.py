@@ -2,20 +2,22 @@
 what the owner hears, `/approval mine`, and the reject and delegate modals.
 
 Every copy of a request is rendered from one `StageView`, so all copies say the same thing; an
-approver's copy adds the buttons while their own answer is still needed. Times are Slack date tokens,
-shown in each reader's own time zone.
+approver's copy adds the buttons while their own answer is still needed. The outbox's approval rows
+(`services.approval_notices`) are rendered here at delivery: requests and copy updates from the stage as
+it is then, the owner's news from its payload. Times are Slack date tokens, shown in each reader's own
+time zone.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from blocks.text import (
-    channel_mention,
     context,
+    escape,
     fit_escaped,
     header,
     message,
@@ -23,8 +25,10 @@ from blocks.text import (
     section,
     user_mention,
 )
-from models import ApprovalRule, ApprovalStatus
+from models import ApprovalRule, ApprovalStatus, NotificationChannel
+from services.approval_notices import RequestNotice, StageOutcome, Told
 from services.approval_stages import AssetLink, StageLine, StageState, StageView, Vote, approval_ref
+from services.refs import RefKind, format_ref
 
 APPROVE, REJECT, DELEGATE = "approval_approve", "approval_reject", "approval_delegate"
 REJECT_CALLBACK, DELEGATE_CALLBACK = "approval_reject_modal", "approval_delegate_modal"
@@ -85,6 +89,23 @@ def request_copy(view: StageView, approval_id: int | None) -> dict[str, Any]:
     blocks.append(context(footer))
     text = f"{title}: {fit_escaped(view.stage, 100)} · {view.campaign_ref} {fit_escaped(view.campaign_name, 120)}"
     return message(text, blocks)
+
+
+def request_notice(payload: Mapping[str, Any], stage: StageView) -> dict[str, Any]:
+    """An outbox request or copy update (`approval_request`, `approval_copy_update`): the copy whose
+    approval the payload names, rendered from the stage as it is at delivery."""
+    approval_id = payload.get("approval_id")
+    return request_copy(stage, approval_id if isinstance(approval_id, int) else None)
+
+
+def request_fallback(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A request rendered without its stage (a renderer that only has the payload): where to decide."""
+    notice = RequestNotice.from_payload(dict(payload))
+    ref = format_ref(RefKind.CAMPAIGN, notice.campaign_id)
+    text = (f":memo: Your sign-off on *{fit_escaped(notice.stage, 100)}* · {ref} "
+            f"{fit_escaped(notice.campaign_name, 120)} is requested.")
+    return message(f"Approval requested: {fit_escaped(notice.stage, 100)} · {ref}",
+                   [section(text), context("Decide on my Home tab, or with `/approval mine`.")])
 
 
 def decision_buttons(approval_id: int) -> dict[str, Any]:
@@ -198,24 +219,31 @@ def quote(text: str | None) -> str:
     return "\n".join(f"> {line}" for line in fit_escaped(text, REASON_SHOWN).splitlines())
 
 
-def owner_update(view: StageView, opened: Sequence[str] = ()) -> dict[str, Any]:
-    """A direct message to the campaign owner when a stage passed or was rejected."""
-    title = stage_title(view)
-    if view.state is StageState.REJECTED:
-        rejection = view.rejection
-        who = user_mention(rejection.decided_by.slack_user_id) if rejection and rejection.decided_by else "someone"
-        ref = rejection.ref if rejection else view.campaign_ref
-        blocks = [section(f":x: {title} was rejected by {who}:\n{quote(rejection.comments if rejection else None)}"),
-                  context(f"Change what they ask for, then `/approval resubmit {ref}` sends it to the approvers again.")]
-        return message(f"Rejected: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
-    if view.campaign_approved_at:
-        blocks = [section(f":tada: *{view.campaign_ref} {fit_escaped(view.campaign_name, 120)} is approved*: "
-                          f"every sign-off is in, the last one {fit_escaped(view.stage, 100)}.")]
-        return message(f"{view.campaign_ref} is approved", blocks)
-    blocks = [section(f":white_check_mark: {title} passed.")]
-    if opened:
-        blocks.append(context("Next: " + ", ".join(f"*{fit_escaped(name, 100)}*" for name in opened) + " is open now."))
-    return message(f"Approved: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
+def owner_update(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The owner's news of a stage (`approval_outcome`): it passed, was rejected or skipped, as it happened."""
+    news = StageOutcome.from_payload(dict(payload))
+    ref = format_ref(RefKind.CAMPAIGN, news.campaign_id)
+    title = f"*{fit_escaped(news.stage, 100)}* · {ref} {fit_escaped(news.campaign_name, 120)}"
+    who = user_mention(news.decided_by) if news.decided_by else "someone"
+    if news.outcome is StageState.REJECTED:
+        again = approval_ref(news.approval_id) if news.approval_id else f'{ref} "{fit_escaped(news.stage, 100)}"'
+        blocks = [section(f":x: {title} was rejected by {who}:\n{quote(news.reason)}"),
+                  context(f"Change what they ask for, then `/approval resubmit {again}` sends it to the approvers again.")]
+        return message(f"Rejected: {fit_escaped(news.stage, 100)} · {ref}", blocks)
+    if news.campaign_approved:
+        blocks = [section(f":tada: *{ref} {fit_escaped(news.campaign_name, 120)} is approved*: "
+                          f"every sign-off is in, the last one {fit_escaped(news.stage, 100)}.")]
+        return message(f"{ref} is approved", blocks)
+    if news.outcome is StageState.SKIPPED:
+        why = f": {fit_escaped(news.reason, 300)}" if news.reason else ""
+        blocks = [section(f":heavy_minus_sign: {title} was skipped by {who}{why}.")]
+    else:
+        blocks = [section(f":white_check_mark: {title} passed.")]
+    if news.opened:
+        blocks.append(context("Next: " + ", ".join(f"*{fit_escaped(name, 100)}*" for name in news.opened)
+                              + " is open now."))
+    verb = "Skipped" if news.outcome is StageState.SKIPPED else "Approved"
+    return message(f"{verb}: {fit_escaped(news.stage, 100)} · {ref}", blocks)
 
 
 def skip_reply(campaign_ref: str, stage: str, opened: Sequence[str], campaign_approved: bool) -> dict[str, Any]:
@@ -228,27 +256,35 @@ def skip_reply(campaign_ref: str, stage: str, opened: Sequence[str], campaign_ap
     return message(f"Skipped: {fit_escaped(stage, 100)} · {campaign_ref}", [section("\n".join(lines))])
 
 
-def request_reply(view: StageView, unreachable: Sequence[str] = (), *, resubmitted: bool = False) -> dict[str, Any]:
-    """The reply to `/approval request` or `/approval resubmit`. `unreachable`: Slack ids of people or channels
-    the request could not be sent to."""
+WAYS = {NotificationChannel.SLACK: "in Slack", NotificationChannel.EMAIL: "by email",
+        NotificationChannel.IN_APP: "on their Home tab"}
+
+
+def request_reply(view: StageView, told: Sequence[Told] = (), *, resubmitted: bool = False) -> dict[str, Any]:
+    """The reply to `/approval request` or `/approval resubmit`. `told`: how each approver hears of it (the
+    requests written for this round); one who cannot be reached makes the owner hear of it later."""
     people = ", ".join(user_mention(vote.approver.slack_user_id) for vote in view.votes)
     verb = "Sent back to" if resubmitted else "Asked"
     if view.state is StageState.WAITING:
         text = (f":double_vertical_bar: {stage_title(view)} opens when "
                 f"{_opens_when(view.waits_for, view.waits_for_task)}; then {people} will get the request.")
     else:
-        text = f":outbox_tray: {verb} {people} to sign off {stage_title(view)}. They have the request in a direct message."
+        text = f":outbox_tray: {verb} {people} to sign off {stage_title(view)}."
     facts = [rule_phrase(view.rule).capitalize(), due_phrase(view)] + ([f"round {view.round}"] if view.round > 1 else [])
     blocks = [section(text), context(" · ".join(facts))]
-    people_missed = [user_mention(target) for target in unreachable if target[:1] in ("U", "W")]
-    if people_missed:
-        blocks.append(section(f":warning: I could not send the request to {', '.join(people_missed)}; "
-                              "they can still decide with `/approval mine`."))
-    channels_missed = [channel_mention(target) for target in unreachable if target[:1] not in ("U", "W")]
-    if channels_missed:
-        blocks.append(section(f":warning: I could not post it in {', '.join(channels_missed)}; "
-                              "invite me there (`/invite @Campaign Manager`) to show progress in the channel."))
+    if told:
+        blocks.append(section(_told_text(told)))
     return message(f"{verb} approvers: {fit_escaped(view.stage, 100)} · {view.campaign_ref}", blocks)
+
+
+def _told_text(told: Sequence[Told]) -> str:
+    lines = []
+    for person in told:
+        way = WAYS.get(person.channel, "in Slack")
+        later = f" when their working hours begin ({when(person.held_until)})" if person.held_until else ""
+        lines.append(f"{user_mention(person.slack_user_id)} {way}{later}")
+    return ("They will be told: " + "; ".join(lines) + ". If a request cannot be delivered, "
+            "the owner hears of it; anyone can decide with `/approval mine`.")
 
 
 def mine_message(items: Sequence[tuple[int, StageView]], viewer: str) -> dict[str, Any]:
@@ -293,6 +329,13 @@ def delegate_modal(approval_id: int, metadata: str) -> dict[str, Any]:
             context("They get the request with the buttons. You can still decide it yourself."),
         ],
     }
+
+
+def decided_modal(text: str) -> dict[str, Any]:
+    """What a reject or delegate form becomes when its answer is saved late (or is being saved)."""
+    return {"type": "modal", "title": plain("Approval", MODAL_TITLE_LIMIT), "close": plain("Close", MODAL_TITLE_LIMIT),
+            "blocks": [section(f":white_check_mark: {escape(text)}"),
+                       context("Everyone who has the request sees it in their copy.")]}
 
 
 def notice_modal(text: str) -> dict[str, Any]:

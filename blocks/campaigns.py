@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -21,6 +21,7 @@ from blocks.text import (
 )
 from models import Campaign, CampaignStatus, Task
 from services.approval_stages import StageLine
+from services.campaign_created import CampaignCreated, Culprit
 from services.campaigns import LIFECYCLE, Move, StatusChange, campaign_ref
 from services.planning.templates import Template
 from services.plans import PlanChange, PlanSummary
@@ -44,9 +45,13 @@ def _name(campaign: Campaign, limit: int = 200) -> str:
 
 
 def launch_phrase(campaign: Campaign, today: date) -> str:
-    days = (campaign.launch_date - today).days
+    return _launch_phrase(campaign.launch_date, today)
+
+
+def _launch_phrase(launch: date, today: date) -> str:
+    days = (launch - today).days
     when = "today" if days == 0 else f"in {days} days" if days > 0 else f"{-days} days ago"
-    return f"{campaign.launch_date:%a %d %b %Y} ({when})"
+    return f"{launch:%a %d %b %Y} ({when})"
 
 
 def _days(hours_or_days: float) -> str:
@@ -63,32 +68,49 @@ def task_title(task: Task, limit: int = 80) -> str:
 
 
 def compressed_warning(plan: PlanSummary) -> str:
-    culprits = ", ".join(f"{task_title(task, 50)} ({_days(task.duration_hours / 8)}d)" for task in plan.culprits)
-    return (f":warning: *Compressed:* the plan is {plan.timeline.compressed_days} working days short of a "
-            f"comfortable fit before launch.{' Critical work causing it: ' + culprits + '.' if culprits else ''}")
+    return _compressed_text(plan.timeline.compressed_days,
+                            [Culprit(task.id, task.title, task.duration_hours / 8) for task in plan.culprits])
+
+
+def _compressed_text(days_short: int, culprits: Sequence[Culprit]) -> str:
+    named = ", ".join(f"`{format_ref(RefKind.TASK, culprit.task_id)}` {fit_escaped(culprit.title, 50)} "
+                      f"({_days(culprit.days)}d)" for culprit in culprits)
+    return (f":warning: *Compressed:* the plan is {days_short} working days short of a "
+            f"comfortable fit before launch.{' Critical work causing it: ' + named + '.' if named else ''}")
 
 
 def plan_change_line(change: PlanChange, target: date) -> str:
     """What a (re)plan changed, in one line: the projected launch, the buffer left, what became critical."""
-    after = change.launch_after or target
+    critical = [task.id for task in change.newly_critical]
     if change.first:
-        launch = (f"launch {after:%a %d %b} on target" if after <= target
-                  else f"launch projected {after:%a %d %b}, after the target {target:%a %d %b}")
-        parts = ["Planned: " + launch, f"buffer left {change.buffer_left_after:.0f}%"]
-    else:
-        before = change.launch_before or target
-        launch = (f"launch unchanged ({after:%a %d %b})" if before == after
-                  else f"launch moved from {before:%a %d %b} to {after:%a %d %b}")
-        parts = ["Re-plan: " + launch,
-                 f"buffer left {change.buffer_left_before:.0f}% → {change.buffer_left_after:.0f}%"]
-    critical = change.newly_critical
-    refs = ", ".join(f"`{format_ref(RefKind.TASK, task.id)}`" for task in critical[:NEWLY_CRITICAL_SHOWN])
-    more = f" and {len(critical) - NEWLY_CRITICAL_SHOWN} more" if len(critical) > NEWLY_CRITICAL_SHOWN else ""
+        return _first_plan_line(change.launch_after, target, change.buffer_left_after, critical)
+    after = change.launch_after or target
+    before = change.launch_before or target
+    launch = (f"launch unchanged ({after:%a %d %b})" if before == after
+              else f"launch moved from {before:%a %d %b} to {after:%a %d %b}")
+    parts = ["Re-plan: " + launch,
+             f"buffer left {change.buffer_left_before:.0f}% → {change.buffer_left_after:.0f}%"]
     if critical:
-        parts.append(("critical: " if change.first else "newly critical: ") + refs + more)
-    elif change.critical_known and not change.first:
+        parts.append("newly critical: " + _task_refs(critical))
+    elif change.critical_known:
         parts.append("no task became critical")
     return " · ".join(parts)
+
+
+def _first_plan_line(launch_after: date | None, target: date, buffer_left: float, critical: Sequence[int]) -> str:
+    after = launch_after or target
+    launch = (f"launch {after:%a %d %b} on target" if after <= target
+              else f"launch projected {after:%a %d %b}, after the target {target:%a %d %b}")
+    parts = ["Planned: " + launch, f"buffer left {buffer_left:.0f}%"]
+    if critical:
+        parts.append("critical: " + _task_refs(critical))
+    return " · ".join(parts)
+
+
+def _task_refs(task_ids: Sequence[int]) -> str:
+    refs = ", ".join(f"`{format_ref(RefKind.TASK, task_id)}`" for task_id in task_ids[:NEWLY_CRITICAL_SHOWN])
+    more = f" and {len(task_ids) - NEWLY_CRITICAL_SHOWN} more" if len(task_ids) > NEWLY_CRITICAL_SHOWN else ""
+    return refs + more
 
 
 def last_change_line(change: PlanChange, target: date, viewer_tz: str) -> str:
@@ -99,31 +121,46 @@ def last_change_line(change: PlanChange, target: date, viewer_tz: str) -> str:
     return f"Last re-plan ({reason}{when}): {line}"
 
 
-def campaign_created(plan: PlanSummary, *, template_title: str, today: date) -> dict[str, Any]:
-    campaign = plan.campaign
-    ref = campaign_ref(campaign)
-    work = [task for task in plan.tasks if not task.is_milestone]
+def campaign_created(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The "created" message, from its stored payload (`services.campaign_created`): the outbox row's
+    Slack rendering, and the typed `/campaign new` reply."""
+    created = CampaignCreated.from_payload(payload)
+    ref, name = created.ref, fit_escaped(created.campaign_name, 200)
     blocks = [
         section(
-            f":rocket: {ref} created: *{_name(campaign)}*",
+            f":rocket: {ref} created: *{name}*",
             fields=[
-                f"*Launch*\n{launch_phrase(campaign, today)}",
-                f"*Template*\n{escape(template_title)}",
-                f"*Plan*\n{len(work)} tasks, {len(plan.milestones)} milestones",
-                f"*Critical path*\n{_days(plan.critical_days)} working days",
-                f"*Buffer*\n{_plural_days(plan.timeline.buffer_hours / 8)} before launch",
-                f"*Owner*\n{user_mention(campaign.owner.slack_user_id)}",
+                f"*Launch*\n{_launch_phrase(created.launch_date, created.created_on)}",
+                f"*Template*\n{escape(created.template_title)}",
+                f"*Plan*\n{created.tasks} tasks, {created.milestones} milestones",
+                f"*Critical path*\n{_days(created.critical_days)} working days",
+                f"*Buffer*\n{_plural_days(created.buffer_days)} before launch",
+                f"*Owner*\n{user_mention(created.owner)}",
             ],
         )
     ]
-    if plan.compressed:
-        blocks.append(section(compressed_warning(plan)))
-    if plan.change is not None:
-        blocks.append(context(plan_change_line(plan.change, campaign.launch_date)))
+    if created.compressed_days > 0:
+        blocks.append(section(_compressed_text(created.compressed_days, created.culprits)))
+    if created.planned:
+        blocks.append(context(_first_plan_line(created.projected_launch, created.launch_date,
+                                               created.buffer_left_pct, created.critical)))
     blocks.append(context(f"Next: `/campaign assign {ref}` picks people for the tasks · `/campaign show {ref}` · "
                           f"`/task list {ref}`"))
-    flag = " (compressed)" if plan.compressed else ""
-    return message(f"{ref} created: {_name(campaign)}: {len(work)} tasks{flag}", blocks)
+    flag = " (compressed)" if created.compressed_days > 0 else ""
+    return message(f"{ref} created: {name}: {created.tasks} tasks{flag}", blocks)
+
+
+def campaign_created_mail(payload: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The same message as an email's subject and plain lines (`blocks.emails` escapes them for HTML)."""
+    created = CampaignCreated.from_payload(payload)
+    lines = [created.summary,
+             f"Launch {created.launch_date.isoformat()}, template {created.template_title}.",
+             f"Plan: {created.tasks} tasks, {created.milestones} milestones; the critical path takes "
+             f"{_days(created.critical_days)} working days, with {_plural_days(created.buffer_days)} of buffer."]
+    if created.compressed_days > 0:
+        lines.append(f"Compressed: the plan is {created.compressed_days} working days short of a comfortable fit.")
+    lines.append(f"Next, in Slack: /campaign assign {created.ref} picks people for the tasks.")
+    return created.summary, lines
 
 
 def campaign_list(campaigns: Sequence[Campaign], *, total: int, today: date, filter_label: str) -> dict[str, Any]:

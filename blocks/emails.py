@@ -21,6 +21,9 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from blocks.campaigns import campaign_created_mail
+from services.approval_notices import COPY_UPDATE, OUTCOME, REQUEST, RequestNotice, StageOutcome
+from services.approval_stages import StageState, StageView
 from services.plan_alerts import PLAN_ALERT
 
 Payload = Mapping[str, Any]
@@ -132,6 +135,48 @@ def approval_email(payload: Payload, *, tz: str | None = None) -> Email:
                          "Decide it in Slack with `/approval mine`."])
 
 
+WHERE_TO_DECIDE = "Decide in Slack: on the Campaign Manager app's Home tab, or with `/approval mine`."
+
+
+def approval_request_email(payload: Payload, stage: StageView | None = None, *, tz: str | None = None) -> Email:
+    """An approval request (`approval_request`) for someone who chose email: the stage as it is when the
+    mail goes out (or, without it, what the payload says), and where to decide; email has no buttons."""
+    notice = RequestNotice.from_payload(dict(payload))
+    ref = f"CM-{notice.campaign_id}"
+    head = f"Your sign-off is requested: {notice.stage} ({ref} {notice.campaign_name})"
+    if stage is None:
+        deadline = local_when(notice.deadline.isoformat() if notice.deadline else None, tz) or "none"
+        return _build(head, [head, f"Deadline: {deadline}", WHERE_TO_DECIDE])
+    rule = "One approval is enough." if stage.rule.value == "any" else "Every approver must approve."
+    deadline = local_when(stage.deadline.isoformat() if stage.deadline else None, tz) or "none"
+    votes = [f"• {vote.approver.name}: {vote.status.value}" for vote in stage.votes]
+    assets = [f"• {asset.name}" + (f": {asset.url}" if asset.url else "") for asset in stage.assets]
+    lines = [head, f"{rule} Deadline: {deadline}." + (f" Round {stage.round}." if stage.round > 1 else "")]
+    if stage.state is not StageState.OPEN:
+        lines.append(f"The stage is {stage.state.value} now: nothing is left for you to decide.")
+    lines += (["To review:", *assets] if assets else [f"Review the plan with `/campaign show {ref}`."])
+    lines += ["Approvers:", *votes, WHERE_TO_DECIDE]
+    return _build(head, lines)
+
+
+def approval_outcome_email(payload: Payload) -> Email:
+    """The owner's news of a stage (`approval_outcome`)."""
+    news = StageOutcome.from_payload(dict(payload))
+    ref = f"CM-{news.campaign_id}"
+    head = f"{news.stage} ({ref} {news.campaign_name}) {news.outcome.value}"
+    lines = [head]
+    if news.outcome is StageState.REJECTED:
+        lines += [f"Why: {news.reason or '(no reason given)'}",
+                  "Change what they ask for, then resubmit it with `/approval resubmit` in Slack."]
+    elif news.reason:
+        lines.append(f"Why: {news.reason}")
+    if news.campaign_approved:
+        lines.append(f"Every sign-off of {ref} is in: it is approved.")
+    if news.opened:
+        lines.append("Open now: " + ", ".join(news.opened) + ".")
+    return _build(head, lines)
+
+
 def digest_email(payload: Payload) -> Email:
     counts = [(int(payload.get(key) or 0), what) for key, what in
               (("due_today", "due today"), ("overdue", "overdue"), ("approvals_waiting", "approvals waiting for you"))]
@@ -172,6 +217,10 @@ RENDERERS: dict[str, Callable[[Payload], Email]] = {
     "approval_reminder": approval_email,
     "approval_escalation": approval_email,
     "digest": digest_email,
+    REQUEST: approval_request_email,
+    COPY_UPDATE: approval_request_email,  # never sent by email (it edits a Slack message); here for completeness
+    OUTCOME: approval_outcome_email,
+    "campaign_created": lambda payload: _build(*campaign_created_mail(payload)),
 }
 
 
@@ -181,11 +230,14 @@ class ZonedRenderer(Protocol):
 
 # Renderers that print dates from the payload: they take the reader's zone. A renderer registered in
 # RENDERERS that prints a date should take `*, tz` too and be listed here.
-ZONED: tuple[ZonedRenderer, ...] = (task_email, approval_email)
+ZONED: tuple[ZonedRenderer, ...] = (task_email, approval_email, approval_request_email)
 
 
-def render_email(kind: str, payload: Payload, *, tz: str | None = None) -> Email:
-    """The email for a notification; `tz` is the recipient's IANA zone (`TeamMember.timezone`), None is UTC."""
+def render_email(kind: str, payload: Payload, *, tz: str | None = None, stage: StageView | None = None) -> Email:
+    """The email for a notification; `tz` is the recipient's IANA zone (`TeamMember.timezone`), None is UTC.
+    `stage`: an approval request's stage as it is at delivery."""
+    if kind == REQUEST:
+        return approval_request_email(payload, stage, tz=tz)
     renderer = RENDERERS.get(kind, generic_email)
     for zoned in ZONED:
         if renderer is zoned:

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 from blocks.approvals import stage_line
 from blocks.campaigns import RISK_BADGES, STATUS_BADGES, launch_phrase, task_title
+from blocks.codec import encode_id
+from blocks.ids import APPROVAL_APPROVE, APPROVAL_REJECT, TASK_BLOCK, TASK_DONE, TASK_START
 from blocks.tasks import STATUS_ICONS
 from blocks.text import (
-    BUTTON_TEXT_LIMIT,
+    button,
     context,
     day_label,
     divider,
@@ -42,9 +44,6 @@ from services.refs import RefKind, format_ref
 
 HOME_BLOCK_LIMIT = 100
 TASK_ROWS_SHOWN = 24  # over all buckets, the earliest buckets first; each row is two blocks
-
-TASK_START, TASK_DONE, TASK_BLOCK = "task_start", "task_done", "task_block"
-APPROVAL_APPROVE, APPROVAL_REJECT = "approval_approve", "approval_reject"
 
 BUCKET_TITLES = {
     Bucket.OVERDUE: (":rotating_light:", "Overdue", "overdue"),
@@ -157,13 +156,13 @@ def _due_phrase(task: Task, bucket: Bucket, data: HomeData) -> str:
 
 
 def _task_buttons(task: Task) -> dict[str, Any]:
-    value = str(task.id)
+    value = encode_id(task.id)
     ref = format_ref(RefKind.TASK, task.id)
     elements = []
     if task.status is not TaskStatus.IN_PROGRESS:
         label = "Resume" if task.status is TaskStatus.BLOCKED else "Start"
-        elements.append(_button(label, TASK_START, value))
-    done = _button("Done", TASK_DONE, value, style="primary")
+        elements.append(button(label, TASK_START, value))
+    done = button("Done", TASK_DONE, value, style="primary")
     # No undo for Done from Slack yet, and it re-plans the campaign: one more click is cheap.
     done["confirm"] = {
         "title": plain("Mark it done?", 100),
@@ -173,7 +172,7 @@ def _task_buttons(task: Task) -> dict[str, Any]:
     }
     elements.append(done)
     if task.status is not TaskStatus.BLOCKED:
-        elements.append(_button("Block", TASK_BLOCK, value))
+        elements.append(button("Block", TASK_BLOCK, value))
     return {"type": "actions", "block_id": f"task-{task.id}", "elements": elements}
 
 
@@ -215,13 +214,13 @@ def _approval_text(pending: PendingApproval, data: HomeData) -> str:
 
 
 def _approval_buttons(pending: PendingApproval) -> dict[str, Any]:
-    value = str(pending.approval.id)
+    value = encode_id(pending.approval.id)
     return {
         "type": "actions",
         "block_id": f"approval-{pending.approval.id}",
         "elements": [
-            _button("Approve", APPROVAL_APPROVE, value, style="primary"),
-            _button("Reject", APPROVAL_REJECT, value, style="danger"),
+            button("Approve", APPROVAL_APPROVE, value, style="primary"),
+            button("Reject", APPROVAL_REJECT, value, style="danger"),
         ],
     }
 
@@ -294,15 +293,6 @@ def notification_summary(notification: Notification) -> str:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button", "text": plain(text, BUTTON_TEXT_LIMIT), "action_id": action_id, "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
 
 
 def _plural(count: int, noun: str) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from blocks.codec import encode_id
 from blocks.tasks import task_created
-from blocks.text import context, plain, section
+from blocks.text import MODAL_TITLE_LIMIT, context, plain, section
 from models import Campaign, Priority
 from services.campaigns import MAX_NAME_LENGTH, campaign_ref
 from services.planning.templates import Template
@@ -20,7 +21,6 @@ from services.tasks import DEFAULT_ESTIMATE, MAX_DESCRIPTION, MAX_TITLE, Created
 CAMPAIGN_MODAL = "campaign_new_modal"
 TASK_MODAL = "task_new_modal"
 VALUE = "value"  # the action id of every input
-MODAL_TITLE_LIMIT = 24
 OPTION_TEXT_LIMIT = 75
 OPTIONS_LIMIT = 100
 PLACEHOLDER_LIMIT = 150
@@ -109,9 +109,13 @@ def working_view(title: str, text: str) -> dict[str, Any]:
             "blocks": blocks}
 
 
-def notice_view(text: str) -> dict[str, Any]:
-    """A form that cannot be shown, and why. `text` is escaped."""
-    return {"type": "modal", "title": plain("Campaign Manager", MODAL_TITLE_LIMIT),
+def notice_view(text: str, *, title: str = "Campaign Manager") -> dict[str, Any]:
+    """The one notice modal: what could not be done, and why. `text` is escaped.
+
+    Shown where there is nothing to reply under: a click on the Home tab (views.open with its trigger_id),
+    a form that cannot be shown, a form whose outcome came too late for its ack (views.update).
+    """
+    return {"type": "modal", "title": plain(title, MODAL_TITLE_LIMIT),
             "close": plain("OK", MODAL_TITLE_LIMIT), "blocks": [section(f":warning: {text}")]}
 
 
@@ -135,7 +139,7 @@ def task_modal(
     from_message: bool = False,
 ) -> dict[str, Any]:
     """`/task new` without arguments, or the message shortcut (title and description filled in)."""
-    choices = [option(f"{campaign_ref(c)} {c.name}", str(c.id)) for c in campaigns[:OPTIONS_LIMIT]]
+    choices = [option(f"{campaign_ref(c)} {c.name}", encode_id(c.id)) for c in campaigns[:OPTIONS_LIMIT]]
     campaign_select: dict[str, Any] = {"type": "static_select", "placeholder": plain("Pick a campaign"),
                                        "options": choices}
     chosen = next((choice for choice, c in zip(choices, campaigns, strict=False) if c.id == selected), None)

@@ -7,12 +7,14 @@ notification was written (e.g. a plan alert's "because", which already carries a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from blocks import codec
+from blocks.approvals import owner_update, request_fallback, request_notice
+from blocks.campaigns import campaign_created
 from blocks.reminders import approval_notice, digest, task_notice
 from blocks.status_report import campaign_status
 from blocks.text import (
@@ -26,9 +28,11 @@ from blocks.text import (
     section,
     user_mention,
 )
+from services.approval_notices import COPY_UPDATE, OUTCOME, RENDERED_FROM_STAGE, REQUEST
+from services.approval_stages import StageView
 from services.delivery_retry import RETRY_WINDOW
 from services.plan_alerts import PLAN_ALERT
-from services.refs import RefKind, format_ref, parse_id
+from services.refs import RefKind, format_ref
 
 DELIVERY_FAILED = "delivery_failed"
 RETRY_DELIVERY = "delivery_retry"  # the "Try again" button on a delivery-failed notice
@@ -37,8 +41,11 @@ RETRY_DAYS = RETRY_WINDOW.days  # how far back "Try again" reaches
 Payload = Mapping[str, Any]
 
 
-def render(kind: str, payload: Payload) -> dict[str, Any]:
-    """A `chat.postMessage` payload (text + blocks) for a notification."""
+def render(kind: str, payload: Payload, *, stage: StageView | None = None) -> dict[str, Any]:
+    """A `chat.postMessage` (or `chat.update`) payload (text + blocks) for a notification. `stage`: the
+    approval stage as it is at delivery, for the kinds rendered from it (`RENDERED_FROM_STAGE`)."""
+    if stage is not None and kind in RENDERED_FROM_STAGE:
+        return request_notice(payload, stage)
     return RENDERERS.get(kind, generic)(payload)
 
 
@@ -83,26 +90,18 @@ class RetryTarget:
 
     @property
     def value(self) -> str:
-        if self.recipient_channel is not None:
-            return f"{self.campaign_id}:channel:{self.recipient_channel}"
-        return f"{self.campaign_id}:member:{self.recipient_id}"
+        """The button's value (`blocks.codec` writes and reads it); ValueError if it is not a valid target."""
+        return codec.encode_retry(self.campaign_id, recipient_channel=self.recipient_channel,
+                                  recipient_id=self.recipient_id)
 
     @classmethod
     def parse(cls, value: str) -> RetryTarget | None:
         """The target a button value names, or None when it is not one of ours."""
-        match = _RETRY_VALUE.fullmatch(value)
-        if match is None:
+        try:
+            pointer = codec.decode_retry(value)
+        except codec.UnreadableValue:
             return None
-        campaign_id, what, who = parse_id(match["campaign"]), match["what"], match["who"]
-        if campaign_id is None:
-            return None
-        if what == "channel":
-            return cls(campaign_id, recipient_channel=who)
-        member_id = parse_id(who)
-        return cls(campaign_id, recipient_id=member_id) if member_id is not None else None
-
-
-_RETRY_VALUE = re.compile(r"(?P<campaign>[1-9][0-9]{0,17}):(?P<what>channel|member):(?P<who>[A-Z0-9]{1,32})")
+        return cls(pointer.campaign_id, recipient_channel=pointer.recipient_channel, recipient_id=pointer.recipient_id)
 
 
 def retry_target(payload: Payload) -> RetryTarget | None:
@@ -119,7 +118,10 @@ def retry_target(payload: Payload) -> RetryTarget | None:
         target = RetryTarget(campaign_id, recipient_id=member)
     else:
         return None
-    return target if RetryTarget.parse(target.value) == target else None  # only what the listener would accept
+    try:
+        return target if RetryTarget.parse(target.value) == target else None  # only what the listener would accept
+    except ValueError:  # e.g. a channel id that is not one
+        return None
 
 
 def _id(value: object) -> int | None:
@@ -217,4 +219,8 @@ RENDERERS: dict[str, Callable[[Payload], dict[str, Any]]] = {
     "approval_escalation": approval_notice,
     "digest": digest,
     "campaign_status": campaign_status,
+    REQUEST: request_fallback,
+    COPY_UPDATE: request_fallback,
+    OUTCOME: owner_update,
+    "campaign_created": campaign_created,
 }

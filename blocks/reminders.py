@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
-from blocks.text import context, escape, fit_escaped, message, section
-
-TASK_DONE, TASK_BLOCK = "task_done", "task_block"
-TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW = "task_snooze_hour", "task_snooze_tomorrow"
+from blocks.codec import encode_id
+from blocks.ids import TASK_BLOCK, TASK_DONE, TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW
+from blocks.text import button, context, escape, fit_escaped, message, section
+from services.refs import MAX_ID
 
 Payload = Mapping[str, Any]
 
@@ -36,14 +36,6 @@ def _when(iso: str | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{escape(iso[:16])}>"
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
-                              "value": value}
-    if style:
-        button["style"] = style
-    return button
-
-
 def task_notice(payload: Payload) -> dict[str, Any]:
     kind = str(payload.get("kind") or "task_reminder")
     task, title = escape(str(payload.get("task") or "")), fit_escaped(str(payload.get("title") or ""), 200)
@@ -51,14 +43,20 @@ def task_notice(payload: Payload) -> dict[str, Any]:
     emoji, words = _TASK_LEADS.get(kind, (":bell:", "Task"))
     text = f"{emoji} {words}: *{task}* {title}\nDue {_when(payload.get('due'))} · {campaign}"
     blocks: list[dict[str, Any]] = [section(text)]
+    task_id = payload.get("task_id")
     if kind != "task_escalation":  # the assignee can act; the owner being told cannot finish it for them
-        value = str(payload.get("task_id") or "")
-        blocks.append({"type": "actions", "elements": [
-            _button("Done", TASK_DONE, value, "primary"), _button("Snooze 1 h", TASK_SNOOZE_HOUR, value),
-            _button("Until tomorrow", TASK_SNOOZE_TOMORROW, value), _button("Block", TASK_BLOCK, value)]})
+        if _is_id(task_id):  # a payload without a usable id still tells; its buttons could only fail
+            value = encode_id(task_id)
+            blocks.append({"type": "actions", "elements": [
+                button("Done", TASK_DONE, value, style="primary"), button("Snooze 1 h", TASK_SNOOZE_HOUR, value),
+                button("Until tomorrow", TASK_SNOOZE_TOMORROW, value), button("Block", TASK_BLOCK, value)]})
     else:
         blocks.append(context(f"Assigned work is late. See `/task list {escape(str(payload.get('campaign') or ''))}`."))
     return message(f"{words}: {task} {title}", blocks)
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def approval_notice(payload: Payload) -> dict[str, Any]:

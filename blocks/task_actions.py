@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from blocks.campaigns import task_title
+from blocks.codec import encode_id
+from blocks.ids import REASON_ACTION, REASON_BLOCK
 from blocks.modals import done_view, working_view
-from blocks.text import context, fit_escaped, plain, section
+from blocks.text import MODAL_TITLE_LIMIT, context, fit_escaped, plain, section
 from models import Task
 from services.campaigns import campaign_ref
 from services.refs import RefKind, format_ref
 from services.tasks import MAX_REASON
 
 BLOCK_MODAL = "task_block_modal"
-REASON_BLOCK, REASON_ACTION = "reason", "reason"
-MODAL_TITLE_LIMIT = 24
 
 
 def block_reason_modal(task: Task) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def block_reason_modal(task: Task) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": BLOCK_MODAL,
-        "private_metadata": str(task.id),
+        "private_metadata": encode_id(task.id),
         "title": plain(f"Block {format_ref(RefKind.TASK, task.id)}", MODAL_TITLE_LIMIT),
         "submit": plain("Block", MODAL_TITLE_LIMIT),
         "close": plain("Cancel", MODAL_TITLE_LIMIT),
@@ -61,12 +61,3 @@ def blocked_view(task: Task) -> dict[str, Any]:
         context("The campaign was re-planned; its owner hears about it if the launch moved."),
     ])
 
-
-def notice_modal(text: str) -> dict[str, Any]:
-    """A one-line answer to a click on the Home tab, which has no thread to reply in. `text` is escaped."""
-    return {
-        "type": "modal",
-        "title": plain("Campaign Manager", MODAL_TITLE_LIMIT),
-        "close": plain("OK", MODAL_TITLE_LIMIT),
-        "blocks": [section(f":warning: {text}")],
-    }

@@ -16,6 +16,9 @@ FIELD_LIMIT = 2000
 CONTEXT_LIMIT = 2000
 BUTTON_TEXT_LIMIT = 75
 FALLBACK_TEXT_LIMIT = 3000
+MODAL_TITLE_LIMIT = 24  # a modal's title, submit and close texts
+ACTION_VALUE_LIMIT = 2000  # a button's or an option's value
+PRIVATE_METADATA_LIMIT = 3000  # a view's private_metadata
 ELLIPSIS = "…"
 
 
@@ -61,6 +64,17 @@ def section(text: str, *, fields: list[str] | None = None) -> dict[str, Any]:
 
 def context(*texts: str) -> dict[str, Any]:
     return {"type": "context", "elements": [mrkdwn(truncate(text, CONTEXT_LIMIT)) for text in texts[:10]]}
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
+    """A button carrying `value` back to its listener; make the value with `blocks.codec`."""
+    if len(value) > ACTION_VALUE_LIMIT:  # the codec's encoders never get here; Slack would refuse the message
+        raise ValueError(f"a button value of {len(value)} characters")
+    made: dict[str, Any] = {"type": "button", "text": plain(text, BUTTON_TEXT_LIMIT), "action_id": action_id,
+                            "value": value}
+    if style:
+        made["style"] = style
+    return made
 
 
 def divider() -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The Dramatiq broker: Redis when REDIS_URL is set, otherwise in-process (embedded mode).
 
-Set the broker before any actor module is imported: actors bind to the broker current at import.
+`Queue` is what handlers know as `handlers.ports.JobQueue`; it knows no job itself: `bot.jobs` binds the
+handlers' jobs to it (this module imports nothing from handlers, so the two layers do not import in a circle).
 """
 
 from __future__ import annotations
@@ -8,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +29,16 @@ class Queue:
     worker: dramatiq.Worker | None = field(default=None)
     actors: dict[str, dramatiq.Actor[Any, Any]] = field(default_factory=dict)
 
-    def declare_jobs(self, settings: Settings) -> None:
-        from handlers.jobs import JobEnvironment, declare_jobs
-
-        self.actors = declare_jobs(self.broker, JobEnvironment(settings))
-
     async def enqueue(self, job_name: str, *, delay_ms: int | None = None, **kwargs: Any) -> None:
         """Send a job by name; the Redis client is synchronous, so it runs off the event loop."""
         actor = self.actors[job_name]
         await asyncio.to_thread(actor.send_with_options, kwargs=kwargs, delay=delay_ms)
+
+    @property
+    def has_consumer(self) -> bool:
+        """Worker processes take Redis jobs (they may be down for a while; the sweep covers that); embedded
+        jobs run only if this process started its worker."""
+        return self.kind != "embedded" or self.worker is not None
 
     def start_embedded_worker(self, *, threads: int = 2) -> None:
         """Embedded mode runs the actors inside the app process, so a newcomer needs only Python."""

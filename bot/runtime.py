@@ -12,7 +12,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_slack_app, build_slack_client, build_web_app
-from bot.broker import create_queue
+from bot.broker import Queue, create_queue
+from bot.jobs import declare_jobs_on
 from bot.settings import Settings
 from bot.sweeper import Sweeper
 from handlers.deps import Deps
@@ -49,6 +50,7 @@ class Runtime:
         self.sweeper: Sweeper | None = None
         self.process_before_response = process_before_response
         self.deps: Deps | None = None
+        self.queue: Queue | None = None  # handlers see it as a port; stopping it is the runtime's business
         self.slack_app: AsyncApp | None = None
         self.web_app: web.Application | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -64,8 +66,8 @@ class Runtime:
             from redis.asyncio import Redis
 
             redis = Redis.from_url(settings.redis_url)
-        queue = create_queue(settings.redis_url, namespace=settings.redis_namespace)
-        queue.declare_jobs(settings)
+        self.queue = queue = create_queue(settings.redis_url, namespace=settings.redis_namespace)
+        declare_jobs_on(queue, settings)
         if self.run_worker:
             queue.start_embedded_worker()
         self.deps = Deps(
@@ -162,9 +164,9 @@ class Runtime:
         )
         if self._http is not None:
             await self._http.close()
+        if self.queue is not None:
+            await asyncio.to_thread(self.queue.stop, timeout_ms=int(grace * 1000))
         if self.deps is not None:
-            if self.deps.queue is not None:
-                await asyncio.to_thread(self.deps.queue.stop, timeout_ms=int(grace * 1000))
             if self.deps.redis is not None:
                 await self.deps.redis.aclose()
             await self.deps.engine.dispose()

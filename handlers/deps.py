@@ -1,4 +1,7 @@
-"""What every entry point needs from the composition root, handed over explicitly (no globals)."""
+"""What every entry point needs from the composition root, handed over explicitly (no globals).
+
+Typed with the ports of `handlers.ports`, which `bot/` implements: handlers never import `bot/`.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handlers.ports import Config, JobQueue
 from services.planning.templates import TemplateLibrary
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
     from handlers.slack.inflight import ListenerWork
 
 
 @dataclass
 class Deps:
-    settings: Settings
+    settings: Config
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     # For units of work that read first (lists, the Home): on SQLite they do not queue for the write lock.
     reading_sessions: async_sessionmaker[AsyncSession] | None = None
     redis: Any | None = None  # redis.asyncio.Redis in Redis mode
-    queue: Any | None = None  # bot.broker.Queue: the broker and, when embedded, its in-process worker
+    queue: JobQueue | None = None  # the broker and, when embedded, its in-process worker
     templates: TemplateLibrary = field(default_factory=TemplateLibrary)
     inflight: ListenerWork | None = None  # bounds and tracks Slack listener work; None = unbounded (console)
     known_members: set[str] = field(default_factory=set)  # Slack ids seen with a profile: handlers.slack.profiles

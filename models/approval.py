@@ -47,7 +47,10 @@ class Approval(Timestamps, Base):
 class ApprovalMessage(Base):
     """A Slack message showing a stage's request (an approver's DM or the campaign channel post).
 
-    Every copy is updated in place when the stage is decided, so they are all remembered here.
+    Every copy is updated in place when the stage moves, so they are all remembered here: recorded by the
+    delivery job in the transaction that marks the request sent. `update_id` is the last outbox row written
+    to bring this copy up to date (`services.approval_notices`): while it is still pending, a newer change
+    needs no row of its own, since the row renders the stage as it is when it goes out.
     """
 
     __tablename__ = "approval_messages"
@@ -62,3 +65,4 @@ class ApprovalMessage(Base):
     approval_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(32))
     ts: Mapped[str] = mapped_column(String(32))
+    update_id: Mapped[int | None]  # a notifications.id; no foreign key: the outbox's history may be pruned

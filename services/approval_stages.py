@@ -5,9 +5,9 @@ same round. Stages run by `stage_order`: a stage is open while it is undecided a
 lower order has passed; otherwise it waits. A campaign has a handful of rows, so states are computed
 here in Python rather than in SQL.
 
-`StageView` is a plain, comparable snapshot (no ORM objects): the entry point renders every Slack copy
-of a stage's request from it after the transaction, and compares two snapshots to know whether the
-copies it just updated are still current.
+`StageView` is a plain, comparable snapshot (no ORM objects): the delivery job renders every Slack copy
+of a stage's request from it when the copy goes out (`services.approval_notices`), and compares two
+snapshots to know whether a copy it just posted still shows the stage as it is.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from models import (
     TeamMember,
     Timeline,
 )
-from models.upsert import insert_ignore
 from services.errors import NotFound
 from services.refs import RefKind, format_ref
 
@@ -464,29 +463,6 @@ async def waiting_for(db: AsyncSession, member: TeamMember, limit: int = 20) -> 
             if len(found) == limit:
                 break
     return found
-
-
-@dataclass(frozen=True)
-class MessageRef:
-    """One Slack copy of a stage's request; `approval_id` is None for the campaign channel's post."""
-
-    channel: str
-    ts: str
-    approval_id: int | None
-
-
-async def stage_messages(db: AsyncSession, campaign_id: int, stage: str) -> list[MessageRef]:
-    rows = await db.scalars(
-        select(ApprovalMessage).where(ApprovalMessage.campaign_id == campaign_id, ApprovalMessage.stage == stage)
-        .order_by(ApprovalMessage.id)
-    )
-    return [MessageRef(channel=row.channel, ts=row.ts, approval_id=row.approval_id) for row in rows]
-
-
-async def record_message(db: AsyncSession, campaign_id: int, stage: str, message: MessageRef) -> None:
-    await insert_ignore(db, ApprovalMessage, {"campaign_id": campaign_id, "stage": stage, "channel": message.channel,
-                                              "ts": message.ts, "approval_id": message.approval_id},
-                        conflict=["channel", "ts"])
 
 
 async def forget_messages(db: AsyncSession, campaign_id: int, stage: str) -> None:

@@ -5,8 +5,10 @@ lets one writer in at a time), so the stages of one campaign move one transition
 that comes next opens exactly once. A decision is also a conditional UPDATE on (id, pending, round):
 a double click or a retried request changes no row the second time and reports `changed=False`.
 
-Nothing here talks to Slack: each function returns a `Change` saying what happened, and the entry point
-posts or updates the messages after the commit. Stage states are read in `services.approval_stages`.
+Nothing here talks to Slack: the messages a change owes people (the requests of the stages it opened,
+updates of the copies already sent, the owner's news) are outbox rows written in its transaction
+(`services.approval_notices`), handed to delivery after the commit. Each function returns a `Change`
+saying what happened, for the entry point's reply. Stage states are read in `services.approval_stages`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Approval, ApprovalRule, ApprovalStatus, Campaign, CampaignStatus, TeamMember, Timeline
-from services import audit, authz, plan_alerts, plans, signoffs
+from services import approval_notices, audit, authz, plan_alerts, plans, signoffs
 from services.approval_stages import (
     CampaignStages,
     StageState,
@@ -147,6 +149,9 @@ async def delegate(*, db: AsyncSession, ctx: Context, approval_id: int, to: Team
     _audit(db, ctx, approval, "approval.delegated", approver=approval.approver.slack_user_id,
            to=to.slack_user_id, previous=previous)
     await db.flush()
+    if approval.delegated_to_id is not None:
+        await approval_notices.request_delegate(db=db, campaign=campaign, approval=approval, to=to, now=ctx.now)
+    await approval_notices.refresh_copies(db=db, campaign_id=campaign.id, stage=approval.stage, now=ctx.now)
     return Change(campaign.id, approval.stage)
 
 
@@ -214,7 +219,12 @@ async def _decide(
         await db.flush()
     opened = await _open_ready(db, ctx, campaign, before)  # a pass may let the next stages open
     approved = outcome is StageState.PASSED and await _mark_if_signed_off(db, ctx, campaign)
+    await approval_notices.refresh_copies(db=db, campaign_id=campaign.id, stage=approval.stage, now=ctx.now)
     if outcome is not None:
+        await approval_notices.tell_owner(db=db, campaign=campaign, now=ctx.now, outcome=approval_notices.StageOutcome(
+            campaign_id=campaign.id, campaign_name=campaign.name, stage=approval.stage, round=approval.round,
+            outcome=outcome, decided_by=ctx.actor.member.slack_user_id, approval_id=approval.id,
+            reason=comments if outcome is StageState.REJECTED else None, campaign_approved=approved, opened=opened))
         await _replan(db, ctx, campaign, f'"{approval.stage}" {outcome.value}')
     return Change(campaign.id, approval.stage, opened=opened, outcome=outcome, campaign_approved=approved)
 
@@ -248,6 +258,13 @@ async def skip_stage(
                  entity_type="campaign", entity_id=campaign.id, stage=spec.name, reason=why or None)
     opened = await _open_ready(db, ctx, campaign, stages.open_names())
     approved = await _mark_if_signed_off(db, ctx, campaign)
+    await approval_notices.refresh_copies(db=db, campaign_id=campaign.id, stage=spec.name, now=ctx.now)
+    if ctx.actor.member.id != campaign.owner_id:  # an admin skipped it: the owner did not see the reply
+        round_ = max((row.round for row in stages.rows if row.stage == spec.name), default=0)
+        await approval_notices.tell_owner(db=db, campaign=campaign, now=ctx.now, outcome=approval_notices.StageOutcome(
+            campaign_id=campaign.id, campaign_name=campaign.name, stage=spec.name, round=round_,
+            outcome=StageState.SKIPPED, decided_by=ctx.actor.member.slack_user_id, reason=why or None,
+            campaign_approved=approved, opened=opened))
     await _replan(db, ctx, campaign, f'"{spec.name}" skipped')
     return Change(campaign.id, spec.name, opened=opened, outcome=StageState.SKIPPED, campaign_approved=approved)
 
@@ -319,7 +336,7 @@ async def _replan(db: AsyncSession, ctx: Context, campaign: Campaign, because: s
     """A sign-off moved: the work that waits for it moves too (earlier when it passed in time, later when it
     came late), and the owner hears what the slip costs, as after a late task."""
     plan = await plans.replan(db=db, campaign=campaign, now=ctx.now, reason=because, holidays=ctx.holidays)
-    await plan_alerts.write(db=db, plan=plan, key=f"signoff:{ctx.now.isoformat()}", because=because, now=ctx.now)
+    await plan_alerts.write(db=db, plan=plan, because=because, now=ctx.now)
 
 
 def _order(template: TemplateStage | None, rows: Sequence[Approval], open_now: set[str]) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember
-from services import audit, authz, signoffs
+from services import audit, authz, campaign_created, signoffs
 from services.errors import InvalidInput, NotFound
 from services.fields import InvalidField
 from services.held_rows import note_held
@@ -46,10 +46,14 @@ async def create_campaign(
     holidays: frozenset[date] = frozenset(),
     channel_id: str | None = None,
     created_by: TeamMember | None = None,
+    announce: bool = False,
 ) -> PlanSummary:
     """Create the campaign and its plan from the template, working back from the launch date.
 
     `created_by` is who asked, when that is not the owner (a form lets people name another owner).
+    `announce`: also write the "created" message to the outbox, in this transaction: to the campaign's
+    channel, or without one to whoever asked (`services.campaign_created`). The typed command answers in
+    its channel itself and leaves it off.
     """
     clean_name = clean_campaign_name(name)
     check_launch_date(launch_date, now.astimezone(ZoneInfo(owner.timezone)).date())
@@ -76,6 +80,9 @@ async def create_campaign(
     )
     plan = await create_plan(db=db, campaign=campaign, template=template, now=now, holidays=holidays)
     await signoffs.warn_unstaffed(db=db, campaign=campaign, now=now)  # in time to name approvers
+    if announce:
+        await campaign_created.announce(db=db, plan=plan, template_title=template.title,
+                                        requester=created_by or owner, now=now)
     return plan
 
 

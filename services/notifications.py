@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, NotificationChannel, NotificationStatus, TeamMember, Urgency
 from models.upsert import insert_ignore_many
+from services import quiet_hours
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8  # failures that count (5xx, timeouts); rate limits do not
@@ -29,7 +30,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Draft:
-    """One notification to write: `channel` None means the way the member chose (`TeamMember.notify_via`)."""
+    """One notification to write: `channel` None means the way the member chose (`TeamMember.notify_via`).
+
+    `quiet_hours`: hold it until the member's working hours (`services.quiet_hours.delivery_time`), unless
+    `deadline` would then be near; only for a member, and only when `scheduled_for` is not given.
+    """
 
     dedupe_key: str
     kind: str
@@ -40,6 +45,8 @@ class Draft:
     urgency: Urgency = Urgency.NORMAL
     channel: NotificationChannel | None = None
     scheduled_for: datetime | None = None
+    quiet_hours: bool = False
+    deadline: datetime | None = None
 
     def __post_init__(self) -> None:
         if (self.recipient_id is None) == (self.recipient_channel is None):
@@ -58,12 +65,14 @@ async def notify(
     urgency: Urgency = Urgency.NORMAL,
     channel: NotificationChannel | None = None,
     scheduled_for: datetime | None = None,
+    quiet_hours: bool = False,
+    deadline: datetime | None = None,
     now: datetime,
 ) -> int | None:
     """Write a notification unless its key exists; returns the new row's id, or None for a repeat."""
     draft = Draft(dedupe_key=dedupe_key, kind=kind, payload=payload, recipient_id=recipient_id,
                   recipient_channel=recipient_channel, campaign_id=campaign_id, urgency=urgency, channel=channel,
-                  scheduled_for=scheduled_for)
+                  scheduled_for=scheduled_for, quiet_hours=quiet_hours, deadline=deadline)
     written = await notify_many(db=db, drafts=[draft], now=now)
     return written[0] if written else None
 
@@ -87,11 +96,12 @@ async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetim
             select(TeamMember.id, TeamMember.notify_via, TeamMember.email).where(TeamMember.id.in_(some))
         ):
             preferences[member_id] = channel_for(notify_via, email)
+    held = await _quiet_hours_times(db, unique, now)
     rows = [{
         "dedupe_key": d.dedupe_key[:MAX_KEY], "kind": d.kind, "payload": d.payload, "recipient_id": d.recipient_id,
         "recipient_channel": d.recipient_channel, "campaign_id": d.campaign_id, "urgency": d.urgency,
         "channel": d.channel or preferences.get(d.recipient_id or 0, NotificationChannel.SLACK),
-        "scheduled_for": d.scheduled_for or now, "status": NotificationStatus.PENDING, "retries": 0,
+        "scheduled_for": d.scheduled_for or held.get(d.dedupe_key[:MAX_KEY], now), "status": NotificationStatus.PENDING, "retries": 0,
         "created_at": now, "updated_at": now,
     } for d in unique]
     written: list[int] = []
@@ -100,6 +110,23 @@ async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetim
                                                 returning=Notification.id))
     db.info.setdefault(WRITTEN, []).extend(written)
     return written
+
+
+async def _quiet_hours_times(db: AsyncSession, drafts: Sequence[Draft], now: datetime) -> dict[str, datetime]:
+    """When each draft that keeps quiet hours may go out (by dedupe key); one query for their members."""
+    wanted = [d for d in drafts if d.quiet_hours and d.recipient_id is not None and d.scheduled_for is None]
+    if not wanted:
+        return {}
+    members: dict[int, Any] = {}
+    for some in _chunks(sorted({d.recipient_id for d in wanted if d.recipient_id is not None}), INSERT_CHUNK):
+        for member in await db.execute(
+            select(TeamMember.id, TeamMember.timezone, TeamMember.weekly_availability,
+                   TeamMember.out_of_office_from, TeamMember.out_of_office_until).where(TeamMember.id.in_(some))
+        ):
+            members[member.id] = member
+    return {d.dedupe_key[:MAX_KEY]: quiet_hours.delivery_time(members[d.recipient_id], now, d.urgency,
+                                                               deadline=d.deadline)
+            for d in wanted if d.recipient_id in members}
 
 
 def written_in(db: AsyncSession) -> list[int]:

@@ -5,6 +5,11 @@ out-of-office days). Windows are wall-clock times in the member's zone, turned i
 zoneinfo day by day, so a daylight-saving change moves the UTC instant, never the local 09:00.
 A member with no hours at all, or no window within LOOKAHEAD_DAYS, gets the message at once: a message
 is delayed, never dropped.
+
+A message about something with a deadline (an approval request) is not held when holding it would leave
+the recipient less than DEADLINE_NEAR before the deadline: `delivery_time` sends it at once instead. An
+approver asked at 22:00 to sign off by 10:00 hears tonight; asked to sign off by the end of tomorrow,
+they hear when their day starts.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from models import Urgency
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKAHEAD_DAYS = 14
 IMMEDIATE = frozenset({Urgency.HIGH, Urgency.CRITICAL})
+DEADLINE_NEAR = timedelta(hours=4)  # held past this close to its deadline, a message goes at once
 
 
 class HasHours(Protocol):
@@ -78,6 +84,15 @@ def next_delivery_time(member: HasHours, at: datetime, urgency: Urgency | str) -
             if begins > at:
                 return begins
     return at
+
+
+def delivery_time(member: HasHours, at: datetime, urgency: Urgency | str, *, deadline: datetime | None = None) -> datetime:
+    """`next_delivery_time`, except that a message whose `deadline` would be less than DEADLINE_NEAR away
+    when the member's quiet hours end goes now: a late "please decide" is worse than a late-night one."""
+    later = next_delivery_time(member, at, urgency)
+    if later > at and deadline is not None and deadline - DEADLINE_NEAR < later:
+        return at
+    return later
 
 
 def _clock(text: str) -> int:

@@ -8,6 +8,9 @@ someone to do what is already done.
 Escalations are urgent and go out within seconds of being written; they are withdrawn only when the
 work itself is settled (done, cancelled, decided, campaign no longer live), never for a moved date: their
 dedupe keys carry no date, so a withdrawn one could not be written again when the work is late anew.
+
+Approval requests and copy updates have rules of their own (`services.approval_notices.moot`): a request
+goes while its approval waits for that person this round, whatever the campaign's state or mutes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from models import (
     Task,
     TeamMember,
 )
+from services import approval_notices
 from services.reminders import CLOSED_TASKS, LIVE_CAMPAIGNS
 from services.team import muted_campaign_ids
 
@@ -39,6 +43,12 @@ ESCALATIONS = frozenset({"task_escalation", "approval_escalation"})
 
 async def moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime) -> dict[int, str]:
     """The rows that should not go out any more, with why (notification id -> reason)."""
+    reasons = await approval_notices.moot(db=db, rows=rows)
+    reasons.update(await _reminders_moot(db=db, rows=rows, now=now))
+    return reasons
+
+
+async def _reminders_moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime) -> dict[int, str]:
     task_ids = {_id(row.payload, "task_id") for row in rows if row.kind in TASK_KINDS} - {None}
     approval_ids = {_id(row.payload, "approval_id") for row in rows if row.kind in APPROVAL_KINDS} - {None}
     campaign_ids = {row.campaign_id for row in rows if row.kind in TASK_KINDS | APPROVAL_KINDS | CAMPAIGN_KINDS}

@@ -4,8 +4,9 @@ A template names its stages (`approvals:` in the YAML) with a role, a rule, the 
 task they review. They are kept with the plan (`Timeline.approval_stages`) and have no approval rows
 until they open. Whatever may open one calls `open_ready` in the same transaction, after its change:
 a task done, a stage decided or skipped, a stage requested or resubmitted. It gives every ready stage
-its approvers (the active members with the stage's role), starts the time allowed, and returns the
-stages that are open now and were not before, so the entry point sends their requests after commit.
+its approvers (the active members with the stage's role), starts the time allowed, writes the requests
+of the stages that are open now and were not before (outbox rows, `services.approval_notices`), and
+returns those stages' names. Every way a stage opens passes here, so every opened stage is asked for once.
 
 A stage nobody can approve (nobody has the role) stays `unstaffed`; the owner hears once, through the
 outbox, with the command that names approvers instead. They also hear once when the campaign is
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Approval, ApprovalStatus, Campaign, TeamMember, Urgency
-from services import audit, notifications, plans
+from services import approval_notices, audit, notifications, plans
 from services.approval_stages import StageState, TemplateStage, campaign_stages
 from services.refs import RefKind, format_ref
 
@@ -70,6 +71,7 @@ async def open_ready(
             if row.stage == name and row.deadline is None:
                 row.deadline = deadline
     await db.flush()
+    await approval_notices.request_stages(db=db, campaign=campaign, rows=stages.rows, stages=opened, now=now)
     return tuple(opened)
 
 

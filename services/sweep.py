@@ -54,7 +54,8 @@ async def replan_stale(
     """Re-plan open campaigns whose plan is a day old: time passing is a change too.
 
     Work nobody touched is late all the same; without this its buffer use would only show at the next
-    edit. Alerts go to the owner through the outbox in this same transaction, one key per campaign a day.
+    edit. Alerts go to the owner through the outbox in this same transaction (`plan_alerts`: one per re-plan,
+    and a campaign is re-planned here at most once a day).
     The whole batch is re-planned together (`plans.replan_many`) and its alerts written in one insert, so
     the sweep's statements do not grow with the batch.
     """
@@ -68,8 +69,7 @@ async def replan_stale(
         .limit(limit)
     ))
     replanned = await plans.replan_many(db=db, campaigns=stale, now=now, reason="daily re-plan", holidays=holidays)
-    key = f"daily:{now.date().isoformat()}"
-    drafts = [plan_alerts.draft(plan, key=key, because="the daily re-plan") for plan in replanned.values()]
+    drafts = [plan_alerts.draft(plan, because="the daily re-plan", now=now) for plan in replanned.values()]
     await notifications.notify_many(db=db, drafts=[alert for alert in drafts if alert is not None], now=now)
     return len(stale)
 

@@ -1,8 +1,9 @@
 """Tasks: find, list, add, start, finish, block, re-date, re-estimate, comment.
 
-A change that moves the plan re-plans it. Every change to a task takes its campaign's row first
-(`_take`), before it checks or changes anything: a re-plan writes every task of the campaign, so two
-changes that each took a task first and then re-planned would deadlock on each other's task.
+A change that moves the plan re-plans it, and the owner's plan alert goes into the outbox with the
+change (`_replan`). Every change to a task takes its campaign's row first (`_take`), before it checks
+or changes anything: a re-plan writes every task of the campaign, so two changes that each took a task
+first and then re-planned would deadlock on each other's task.
 
 Who may add a task to a campaign, or comment on one, is its team: the owner, anyone with a task in it,
 and admins (see `is_on_team`).
@@ -33,7 +34,7 @@ from models import (
 )
 from models.form_submission import MAX_VIEW_ID
 from models.upsert import insert_ignore
-from services import audit, authz, plans, signoffs
+from services import audit, authz, plan_alerts, plans, signoffs
 from services.approval_stages import campaign_stages
 from services.campaigns import lock_campaign, lock_with_tasks
 from services.errors import DomainError, InvalidInput, NotFound
@@ -429,8 +430,12 @@ def _audit(db: AsyncSession, ctx: Context, task: Task, action: str, **details: o
 
 
 async def _replan(db: AsyncSession, task: Task, ctx: Context, reason: str) -> plans.PlanSummary | None:
+    """Re-plan after a change, and write the owner's alert (if the plan crossed a line) in the same
+    transaction: it goes out when the change commits, and never for a change that rolled back."""
     await db.flush()
-    return await plans.replan(db=db, campaign=task.campaign, now=ctx.now, reason=reason, holidays=ctx.holidays)
+    plan = await plans.replan(db=db, campaign=task.campaign, now=ctx.now, reason=reason, holidays=ctx.holidays)
+    await plan_alerts.write(db=db, plan=plan, because=f"{reason} ({ctx.actor.member.name})", now=ctx.now)
+    return plan
 
 
 async def snooze(*, db: AsyncSession, task: Task, until: datetime, ctx: Context) -> None:

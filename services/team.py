@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence  # TRANSITION
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,8 +16,6 @@ from models import Campaign, Task, TaskStatus, TeamMember, utcnow
 from models.upsert import insert_ignore
 from services import audit, authz
 from services.errors import InvalidInput
-
-log = logging.getLogger(__name__)
 
 ACTIVE_TASK_STATUSES = (TaskStatus.TODO, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
 
@@ -46,8 +43,7 @@ def require_slack_user_id(slack_user_id: object) -> str:
 
 
 async def ensure_member(
-    *, db: AsyncSession, slack_user_id: str, profile: Profile | None = None,
-    fetch_profile: Callable[[str], Awaitable[Profile | None]] | None = None,  # TRANSITION: callers not moved yet
+    *, db: AsyncSession, slack_user_id: str, profile: Profile | None = None
 ) -> TeamMember:
     """Return the member for a Slack user, creating them on first contact.
 
@@ -68,11 +64,6 @@ async def ensure_member(
         )
         member = await find_member(db=db, slack_user_id=slack_user_id)
         assert member is not None
-    if profile is None and fetch_profile is not None:  # TRANSITION
-        try:
-            profile = await fetch_profile(slack_user_id)
-        except Exception:
-            log.warning("profile lookup failed for %s", slack_user_id, exc_info=True)
     if profile is not None:
         apply_profile(member, profile)
     return member
@@ -183,8 +174,7 @@ class ProfileWrite:
 
 
 async def write_profile(
-    *, db: AsyncSession, actor: authz.Actor, slack_user_id: str, changes: MemberChanges, profile: Profile | None = None,
-    fetch_profile: Callable[[str], Awaitable[Profile | None]] | None = None,  # TRANSITION
+    *, db: AsyncSession, actor: authz.Actor, slack_user_id: str, changes: MemberChanges, profile: Profile | None = None
 ) -> ProfileWrite:
     """`/team me` and `/team add`: the one way a profile is written, and who may write it.
 
@@ -202,8 +192,7 @@ async def write_profile(
                       "theirs to set with `/team me`.")
     elif not changes.is_empty():
         authz.require(authz.can_edit_member(actor, existing), "Only an admin can change someone else's profile.")
-    member = existing or await ensure_member(db=db, slack_user_id=slack_user_id, profile=profile,
-                                             fetch_profile=fetch_profile)
+    member = existing or await ensure_member(db=db, slack_user_id=slack_user_id, profile=profile)
     changed = apply_changes(db=db, member=member, changes=changes, actor=actor.member)
     return ProfileWrite(member=member, changed=changed, added=existing is None)
 

@@ -1,16 +1,16 @@
 """Helpers for the approval tests: a campaign and its people, `/approval`, clicks and modal submissions,
-and the Slack copies of a stage's request as the fake recorded them."""
+the Slack copies of a stage's request as the fake recorded them, and `settled`: the app is done."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
-from models import Approval, ApprovalMessage, AuditEntry, Campaign, Task
+from models import Approval, ApprovalMessage, AuditEntry, Campaign, Notification, NotificationStatus, Task
 from tests.conftest import RunningApp
 from tests.fake_slack import Call, FakeSlack
 from tests.slack_helpers import send_command
@@ -33,14 +33,24 @@ async def new_campaign(
     """A campaign created by the owner in CHANNEL. `staffed`: the webinar template's roles (marketing lead,
     brand) belong to two people the tests leave alone, so nobody is told a stage has no approvers."""
     add_people(fake)
+    await always_at_work(app, fake, OWNER, BOB, CAROL, DAN)
     if staffed:
         for user, role in ((ERIN, "marketing lead"), (FRANK, "brand")):
             fake.add_user(user, name=user.lower(), real_name=user.title(), tz="Europe/Berlin")
-            await send_command(app, fake, "/team", f"me role={role}", user_id=user)
+            await send_command(app, fake, "/team", f"me role={role} {AT_WORK}", user_id=user)
     launch = (date.today() + timedelta(days=120)).isoformat()
     await send_command(app, fake, "/campaign", f'new "{name}" {template} {launch}', channel_id=CHANNEL)
     async with app.sessions() as db:
         return max((await db.scalars(select(Campaign.id))).all())
+
+
+AT_WORK = "hours=mon-sun 0-24"  # no quiet hours: a request goes out at once, whatever the hour the test runs
+
+
+async def always_at_work(app: RunningApp, fake: FakeSlack, *users: str) -> None:
+    """Give `users` working hours round the clock, so their quiet hours never hold a message back."""
+    for user in users:
+        await send_command(app, fake, "/team", f"me {AT_WORK}", user_id=user)
 
 
 async def approval(app: RunningApp, fake: FakeSlack, text: str, user: str = OWNER) -> Call:
@@ -52,13 +62,28 @@ def text_of(call_or_args: Call | dict[str, Any]) -> str:
     return repr(args.get("blocks")) + str(args.get("text", ""))
 
 
-async def settled(fake: FakeSlack, quiet: float = 0.25, limit: float = 5.0) -> None:
-    """Wait until the app has made no Slack call for `quiet` seconds: the listener's work is done."""
-    waited, seen = 0.0, -1
-    while len(fake.calls) != seen and waited < limit:
-        seen = len(fake.calls)
-        await asyncio.sleep(quiet)
-        waited += quiet
+async def settled(app: RunningApp, limit: float = 20.0) -> None:
+    """Wait until the app has done what it was asked: no listener is running (their work after the ack
+    included) and no outbox row is due or being sent. A definite state, not a quiet spell."""
+    assert app.runtime.deps is not None
+    work = app.runtime.deps.inflight
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                if not work.running and not await _outbox_busy(app):
+                    return
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"the app was still busy after {limit}s") from None
+
+
+async def _outbox_busy(app: RunningApp) -> bool:
+    now = datetime.now(UTC)
+    async with app.sessions() as db:
+        busy = await db.scalar(select(func.count()).select_from(Notification).where(or_(
+            Notification.status == NotificationStatus.CLAIMED,
+            (Notification.status == NotificationStatus.PENDING) & (Notification.scheduled_for <= now))))
+    return bool(busy)
 
 
 async def click(
@@ -98,17 +123,21 @@ async def delegate(app: RunningApp, user: str, approval_id: int, to: str | None)
 
 
 def dm_channel(fake: FakeSlack, user: str) -> str | None:
-    opened = [call for call in fake.calls_to("conversations.open") if call.args.get("users") == user]
-    return opened[-1].response["channel"]["id"] if opened else None
+    """The bot's DM with `user`, as Slack named it when a message was posted to the user's id."""
+    posted = [call.response["channel"] for call in posts_in(fake, user) if isinstance(call.response, dict)
+              and call.response.get("channel")]
+    return posted[-1] if posted else None
 
 
 def posts_in(fake: FakeSlack, channel: str | None) -> list[Call]:
-    return [call for call in fake.calls_to("chat.postMessage") if call.args.get("channel") == channel]
+    """Messages that went out to `channel` (a user id: their DM), failed attempts left out."""
+    return [call for call in fake.calls_to("chat.postMessage") if call.args.get("channel") == channel
+            and not call.injected]
 
 
 def requests_to(fake: FakeSlack, user: str) -> list[Call]:
     """The approval requests `user` got in their DM."""
-    return [call for call in posts_in(fake, dm_channel(fake, user)) if "approval_approve" in text_of(call)]
+    return [call for call in posts_in(fake, user) if "approval_approve" in text_of(call)]
 
 
 def told_owner(fake: FakeSlack, user: str = OWNER) -> list[Call]:

@@ -40,11 +40,7 @@ def small_template(buffer_hours: float = 8.0) -> Template:
 async def member(db: AsyncSession, slack_user_id: str) -> TeamMember:
     """The member as first contact would create them (same name and time zone as the fake Slack's)."""
     name, tz = PEOPLE[slack_user_id]
-
-    async def profile(_: str) -> team.Profile:
-        return team.Profile(name=name, timezone=tz)
-
-    return await team.ensure_member(db=db, slack_user_id=slack_user_id, fetch_profile=profile)
+    return await team.ensure_member(db=db, slack_user_id=slack_user_id, profile=team.Profile(name=name, timezone=tz))
 
 
 async def planned_campaign(

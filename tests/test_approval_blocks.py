@@ -16,7 +16,8 @@ from blocks.approvals import (
     request_copy,
     request_reply,
 )
-from models import ApprovalRule, ApprovalStatus
+from models import ApprovalRule, ApprovalStatus, NotificationChannel
+from services.approval_notices import StageOutcome, Told
 from services.approval_stages import AssetLink, Person, StageState, StageView, Vote
 from tests.fake_slack import MESSAGE_BLOCK_LIMIT, block_problems, view_problems
 
@@ -67,7 +68,11 @@ def test_every_copy_fits_and_escapes(state: StageState, statuses: list[ApprovalS
         assert block_problems(copy["blocks"], MESSAGE_BLOCK_LIMIT) == [], approval_id
         assert len(copy["text"]) <= 3000
         assert_inert(copy)
-    for payload in (owner_update(view, ["x" * 100]), request_reply(view, ["U0CAROL", "C0GENERAL"])):
+    outcome = StageOutcome(campaign_id=view.campaign_id, campaign_name=view.campaign_name, stage=view.stage,
+                           round=view.round, outcome=StageState.REJECTED if state is StageState.REJECTED else StageState.PASSED,
+                           decided_by="U0CAROL", reason=NASTY * 30, approval_id=7, opened=("x" * 100,))
+    told = [Told("U0CAROL", NotificationChannel.EMAIL, None), Told("U0DAN", NotificationChannel.SLACK, NOW)]
+    for payload in (owner_update(outcome.payload()), request_reply(view, told)):
         assert block_problems(payload["blocks"], MESSAGE_BLOCK_LIMIT) == []
         assert_inert(payload)
 

@@ -44,7 +44,7 @@ async def test_two_stages_all_then_any(running_app: RunningApp, fake_slack: Fake
     assert "Asked" in text_of(reply) and reply.args["response_type"] == "ephemeral"
     reply = await approval(app, fake, f"request CM-1 Final sign-off {MENTION[DAN]} {MENTION[BOB]} rule=any by 2099-12-31")
     assert "opens when" in text_of(reply) and "Copy review" in text_of(reply)
-    await settled(fake)
+    await settled(app)
 
     # The first stage is open: Bob and Carol have a DM with the three buttons, the channel a post without.
     for user in (BOB, CAROL):
@@ -62,7 +62,7 @@ async def test_two_stages_all_then_any(running_app: RunningApp, fake_slack: Fake
     # Bob approves: every copy is updated, his own loses its buttons and says it waits for one more.
     await click(app, fake, BOB, "approval_approve", 1)
     await fake.wait_for("chat.update", count=3)
-    await settled(fake)
+    await settled(app)
     mine = {approval_id: fake.messages[(channel, ts)] for channel, ts, approval_id in first}
     assert buttons(mine[1]) == [] and "You approved. Waiting for 1 more approval." in text_of(mine[1])
     assert buttons(mine[2]) == ["approval_approve", "approval_reject", "approval_delegate"]
@@ -72,7 +72,7 @@ async def test_two_stages_all_then_any(running_app: RunningApp, fake_slack: Fake
     # Carol approves: the stage passes, the buttons are gone everywhere, the next stage opens.
     await click(app, fake, CAROL, "approval_approve", 2)
     await fake.wait_for("chat.postMessage", lambda call: "Final sign-off" in text_of(call) and call.args["channel"] != OWNER, count=3)
-    await settled(fake)
+    await settled(app)
     for channel, ts, _ in first:
         assert len(updates_of(fake, channel, ts)) == 2
         assert buttons(fake.messages[(channel, ts)]) == [] and "Stage passed" in text_of(fake.messages[(channel, ts)])
@@ -86,7 +86,7 @@ async def test_two_stages_all_then_any(running_app: RunningApp, fake_slack: Fake
     assert (await campaign(app)).approved_at is None
     await click(app, fake, DAN, "approval_approve", 3)
     await fake.wait_for("chat.postMessage", to_owner, count=2)
-    await settled(fake)
+    await settled(app)
     for channel, ts, _ in second:
         assert buttons(fake.messages[(channel, ts)]) == [] and len(updates_of(fake, channel, ts)) == 1
     assert "not needed any more" in text_of(fake.messages[(second[-1][0], second[-1][1])])
@@ -132,7 +132,7 @@ async def test_a_template_stage_opens_when_its_task_is_done(running_app: Running
     done = await send_command(app, fake, "/task", f"done T-{abstract}")
     assert "Open for sign-off now: *Topic sign-off*" in text_of(done)
     await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == CHANNEL and "Topic sign-off" in text_of(call))
-    await settled(fake)
+    await settled(app)
     rows = await approvals(app)
     assert {row.stage for row in rows.values()} == {"Topic sign-off"}
     assert all(row.rule.value == "any" and row.deadline is not None for row in rows.values())
@@ -161,7 +161,7 @@ async def test_a_template_stage_opens_when_its_task_is_done(running_app: Running
     await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == OWNER and "is approved" in text_of(call))
     assert (await campaign(app)).approved_at is not None
     await send_command(app, fake, "/task", "done T-1")  # more work done: no stage to open, no notice again
-    await settled(fake)
+    await settled(app)
     assert len(unstaffed_notices(fake, "Deck review")) == 2 and len(unstaffed_notices(fake, "Topic sign-off")) == 1
 
 
@@ -180,11 +180,11 @@ async def test_stages_open_in_order_even_when_asked_out_of_order(running_app: Ru
     reply = await approval(app, fake, f'request CM-1 "Topic sign-off" {MENTION[CAROL]}')
     assert "Asked" in text_of(reply)
     await approval(app, fake, f'request CM-1 "Launch go" {MENTION[DAN]}')  # asked last: runs last
-    await settled(fake)
+    await settled(app)
     assert [len(requests_to(fake, user)) for user in (BOB, CAROL, DAN)] == [0, 1, 0]
     await click(app, fake, CAROL, "approval_approve", 2)
     await fake.wait_for("chat.postMessage", lambda call: bool(requests_to(fake, BOB)))
-    await settled(fake)
+    await settled(app)
     assert requests_to(fake, DAN) == []  # still waits for the deck review
     await click(app, fake, BOB, "approval_approve", 1)
     await fake.wait_for("chat.postMessage", lambda call: "Launch go" in text_of(call), count=2)
@@ -195,7 +195,7 @@ async def test_mine_lists_what_waits_for_me_with_buttons(running_app: RunningApp
     await new_campaign(app, fake)
     await approval(app, fake, f'request CM-1 "Copy review" {MENTION[BOB]} {MENTION[CAROL]}')
     await approval(app, fake, f'request CM-1 "Final sign-off" {MENTION[BOB]}')  # waits: not listed yet
-    await settled(fake)
+    await settled(app)
     reply = await approval(app, fake, "mine", user=BOB)
     assert reply.args["response_type"] == "ephemeral"
     assert "Waiting for you: 1 approval" in text_of(reply) and "Copy review" in text_of(reply)
@@ -244,7 +244,7 @@ async def test_a_stage_name_and_mentions_are_stored_as_typed_and_shown_escaped(
     app, fake = running_app, fake_slack
     await new_campaign(app, fake)
     await approval(app, fake, f'request CM-1 "Legal <!channel> & co" {MENTION[BOB]}')
-    await settled(fake)
+    await settled(app)
     rows = await approvals(app)
     assert rows[1].stage == "Legal <!channel> & co"
     [request] = requests_to(fake, BOB)
@@ -258,20 +258,29 @@ async def test_an_admin_may_request_for_someone_elses_campaign(db_url: str, fake
         await new_campaign(app, fake_slack)
         reply = await approval(app, fake_slack, f'request CM-1 "Copy review" {MENTION[BOB]}', user=DAN)
         assert "Asked <@U0BOB>" in text_of(reply)
-        await settled(fake_slack)
+        await settled(app)
         assert len(requests_to(fake_slack, BOB)) == 1
 
 
-async def test_the_requester_hears_who_could_not_be_reached(running_app: RunningApp, fake_slack: FakeSlack) -> None:
-    app, fake = running_app, fake_slack
-    await new_campaign(app, fake)
-    fake.fail_next("conversations.open", error="user_disabled")  # Bob's DM can't be opened
-    fake.fail_next("chat.postMessage", error="not_in_channel", times=2)  # Carol's DM, then the channel post
-    reply = await approval(app, fake, f'request CM-1 "Copy review" {MENTION[BOB]} {MENTION[CAROL]}')
-    await settled(fake)
-    text = text_of(reply)
-    assert "could not send the request to <@U0BOB>, <@U0CAROL>" in text and "/approval mine" in text
-    assert "could not post it in <#C0GENERAL>" in text
-    # Bob still finds it with /approval mine and decides from there.
-    mine = await approval(app, fake, "mine", user=BOB)
-    assert "Copy review" in text_of(mine) and buttons(mine.args) == ["approval_approve", "approval_reject", "approval_delegate"]
+async def test_who_cannot_be_reached_is_the_owners_notice_and_still_decides(db_url: str, fake_slack: FakeSlack) -> None:
+    # The requester's reply promises only what is true when it is sent: who is asked and how they will be
+    # told. A request Slack refuses for good reaches the owner as the outbox's delivery-failed notice.
+    fake = fake_slack
+    async with start_app(app_settings(db_url, fake), fake, run_worker=True) as app:
+        await new_campaign(app, fake)
+        fake.fail_next("chat.postMessage", error="not_in_channel", times=3)  # Bob's DM, Carol's, the channel post
+        reply = await approval(app, fake, f'request CM-1 "Copy review" {MENTION[BOB]} {MENTION[CAROL]}')
+        text = text_of(reply)
+        assert "Asked <@U0BOB>, <@U0CAROL>" in text and "<@U0BOB> in Slack" in text and "<@U0CAROL> in Slack" in text
+        assert "could not" not in text
+        notices = await fake.wait_for("chat.postMessage", lambda call: call.args["channel"] == OWNER
+                                      and "could not deliver" in text_of(call), count=3)
+        assert "approval request" in text_of(notices) and "delivery_retry" in text_of(notices)
+        owner_heard = " ".join(text_of(call) for call in told_owner(fake))
+        assert "<@U0BOB>" in owner_heard and "<@U0CAROL>" in owner_heard and "<#C0GENERAL>" in owner_heard
+        await settled(app)
+        assert requests_to(fake, BOB) == []
+        # Bob still finds it with /approval mine and decides from there.
+        mine = await approval(app, fake, "mine", user=BOB)
+        assert "Copy review" in text_of(mine)
+        assert buttons(mine.args) == ["approval_approve", "approval_reject", "approval_delegate"]

@@ -97,27 +97,17 @@ def button(action_id: str, value: Callable[[World], str], *, allowed_signal: str
 
 
 def submission(callback_id: str, metadata: Callable[[World], str], values: dict) -> Send:
-    """A modal submit. The task forms answer in the ack (errors under a field); a sign-off decision is
-    answered by a direct message when refused, by updated copies when done."""
+    """A modal submit: every form answers in the ack (a refusal as errors under a field)."""
 
     async def send(app: RunningApp, fake: FakeSlack, user: str, world: World, refusal: bool) -> str | None:
-        dms, updates = len(dm_to(fake, user)), len(fake.calls_to("chat.update"))
         payload = view_submission_payload(user_id=user, callback_id=callback_id, values=values,
                                           private_metadata=metadata(world))
         status, body = await app.slack.interaction(payload)
         assert status == 200
-        if callback_id.startswith("task_"):
-            return body
-        await fake.wait_until(lambda: len(dm_to(fake, user)) > dms or len(fake.calls_to("chat.update")) > updates,
-                              what="a direct message or updated copies")
-        return reply_text(dm_to(fake, user)[-1]) if len(dm_to(fake, user)) > dms else None
+        return body
 
     send.surface = callback_id  # type: ignore[attr-defined]
     return send
-
-
-def dm_to(fake: FakeSlack, user: str) -> list[Call]:
-    return [call for call in fake.calls_to("chat.postMessage") if call.args.get("channel") == user]
 
 
 

@@ -14,6 +14,7 @@ from blocks.help import campaign_help
 from blocks.tasks import task_list
 from blocks.text import escape, fit_escaped, section, truncate
 from models import Campaign, CampaignStatus, Task, TaskStatus, TeamMember, Timeline
+from services.campaign_created import CampaignCreated
 from services.plans import PlanSummary
 
 TODAY = date(2027, 1, 10)
@@ -40,6 +41,11 @@ def make_plan(campaign: Campaign, titles: list[str], *, compressed_days: int = 0
                         critical_path=[task.id for task in tasks], compressed_days=compressed_days,
                         buffer_consumed_pct=0.0, progress_pct=0.0, projected_launch=campaign.launch_date)
     return PlanSummary(campaign=campaign, timeline=timeline, tasks=tasks)
+
+
+def created(plan: PlanSummary, *, template_title: str) -> dict[str, Any]:
+    """The "created" message as delivery renders it: from the payload stored with its outbox row."""
+    return campaign_created(CampaignCreated.of(plan, template_title=template_title, created_on=TODAY).to_payload())
 
 
 def assert_valid(payload: dict[str, Any]) -> None:
@@ -95,7 +101,7 @@ def test_section_text_is_capped_at_slack_limit() -> None:
 
 def test_created_message_escapes_the_name() -> None:
     campaign = make_campaign("Launch <!channel> & <@U999>")
-    payload = campaign_created(make_plan(campaign, ["Brief", "Launch"]), template_title="Product launch", today=TODAY)
+    payload = created(make_plan(campaign, ["Brief", "Launch"]), template_title="Product launch")
     text = all_text(payload)
     assert "<!channel>" not in text and "<@U999>" not in text
     assert "&lt;!channel&gt; &amp; &lt;@U999&gt;" in text
@@ -109,7 +115,7 @@ def test_created_message_escapes_the_name() -> None:
 def test_any_text_renders_valid_blocks(name: str, description: str | None, titles: list[str], compressed: int) -> None:
     campaign = make_campaign(name, description=description)
     plan = make_plan(campaign, titles, compressed_days=compressed)
-    for payload in (campaign_created(plan, template_title="<Launch>", today=TODAY),
+    for payload in (created(plan, template_title="<Launch>"),
                     campaign_detail(campaign, plan, template_title="<Launch>", today=TODAY, viewer_tz="Asia/Tokyo"),
                     campaign_detail(campaign, None, template_title="x", today=TODAY, viewer_tz="UTC"),
                     campaign_list([campaign], total=1, today=TODAY, filter_label="open"),

@@ -169,9 +169,9 @@ def test_the_worst_case_is_counted_and_fits() -> None:
 
     data = HomeData(
         member=alice, now=now, today=now.date(),
-        task_groups=[TaskGroup(bucket=bucket, tasks=[task(bucket * 100 + n) for n in range(8)], total=100)
+        task_groups=[TaskGroup(bucket=bucket, tasks=[task(bucket * 100 + n + 1) for n in range(8)], total=100)
                      for bucket in Bucket],
-        approvals=[approval(n) for n in range(5)], approvals_total=50,
+        approvals=[approval(n + 1) for n in range(5)], approvals_total=50,
         campaigns=[CampaignHealth(campaign=campaign, risk="late", buffer_left_pct=0, projected_launch=date.max,
                                   progress_pct=50)] * 10, campaigns_total=30,
         inbox=[Notification(id=n, kind="k", payload={"text": "x" * 3000}, scheduled_for=now) for n in range(10)],

@@ -245,6 +245,27 @@ async def test_forged_button_values_get_a_polite_answer_and_store_nothing(
     assert await stored_rows(running_app) == before
 
 
+@pytest.mark.parametrize("action_id", ["task_start", "task_done", "task_block", "approval_approve",
+                                       "approval_reject", "delivery_retry"])
+async def test_forged_button_values_on_the_home_tab_get_a_notice(
+    running_app: RunningApp, fake_slack: FakeSlack, action_id: str
+) -> None:
+    """The Home tab has no response_url: the answer is a notice modal opened with the click's trigger_id."""
+    await send_command(running_app, fake_slack, "/campaign", NEW)
+    before = await stored_rows(running_app)
+    for number, value in enumerate(["1:home:extra", HUGE, "\u00b2", ""]):
+        trigger = f"trig.home.{action_id}.{number}"
+        payload = block_actions_payload(user_id="U0ALICE", action_id=action_id, value=value, trigger_id=trigger,
+                                        view={"id": "V0HOME", "type": "home"})
+        status, _ = await running_app.slack.interaction(payload)
+        assert status == 200
+        notice = await fake_slack.wait_for(
+            "views.open", lambda call, trigger=trigger: call.args.get("trigger_id") == trigger)
+        shown = repr(notice.args["view"])
+        assert ":warning:" in shown and "error id" not in shown and "Traceback" not in shown, shown
+    assert await stored_rows(running_app) == before
+
+
 def _click(**changes: object) -> dict:
     payload = block_actions_payload(user_id="U0ALICE", action_id="task_done", value="1")
     payload.update(changes)

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus
-from tests.approval_helpers import BOB, CAROL, MENTION, OWNER, add_people, click, settled
+from tests.approval_helpers import AT_WORK, BOB, CAROL, MENTION, OWNER, add_people, click, settled
 from tests.conftest import RunningApp
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import reply_text, send_command
@@ -33,10 +33,12 @@ async def test_a_campaign_from_new_to_sign_off_and_launch(running_app: RunningAp
     app, fake = running_app, fake_slack
     add_people(fake)
 
-    # The team says what it can do.
-    await send_command(app, fake, "/team", "me skills=strategy,copywriting,email,approvals capacity=20", user_id=OWNER)
-    await send_command(app, fake, "/team", "me skills=design,web,social capacity=20", user_id=BOB)
-    await send_command(app, fake, "/team", "me skills=analytics,ads,pr role=marketing lead capacity=20", user_id=CAROL)
+    # The team says what it can do (and works round the clock, so no message waits for the morning).
+    await send_command(app, fake, "/team", f"me skills=strategy,copywriting,email,approvals capacity=20 {AT_WORK}",
+                       user_id=OWNER)
+    await send_command(app, fake, "/team", f"me skills=design,web,social capacity=20 {AT_WORK}", user_id=BOB)
+    await send_command(app, fake, "/team", f"me skills=analytics,ads,pr role=marketing lead capacity=20 {AT_WORK}",
+                       user_id=CAROL)
 
     # The owner plans a newsletter three weeks out and staffs it.
     launch = (date.today() + timedelta(days=21)).isoformat()
@@ -63,12 +65,12 @@ async def test_a_campaign_from_new_to_sign_off_and_launch(running_app: RunningAp
     await fake.wait_for("chat.postMessage", lambda call: "Editorial sign-off" in str(call.args.get("text")))
     extra = await send_command(app, fake, "/approval", f'request CM-1 "Draft review" {MENTION[BOB]}', user_id=OWNER)
     assert "error id" not in extra.args["text"]
-    await settled(fake)
+    await settled(app)
     for stage, person in (("Editorial sign-off", CAROL), ("Final proof", CAROL), ("Draft review", BOB)):
         assert (await campaign(app)).approved_at is None  # not before every stage has passed
         approval_id = await _approval_id(app, stage, person)
         await click(app, fake, person, "approval_approve", approval_id)
-        await settled(fake)
+        await settled(app)
     async with app.sessions() as db:
         statuses = set((await db.scalars(select(Approval.status))).all())
     assert statuses == {ApprovalStatus.APPROVED}

@@ -295,7 +295,7 @@ async def test_cancelling_withdraws_pending_approvals(running_app, fake_slack) -
 
     await new_campaign(running_app, fake_slack)
     await send_command(running_app, fake_slack, "/approval", f'request CM-1 "Legal" {MENTION[BOB]}')
-    await settled(fake_slack)
+    await settled(running_app)
     reply = await send_command(running_app, fake_slack, "/campaign", "cancel CM-1")
     assert "error id" not in reply.args["text"]
     async with running_app.sessions() as db:

@@ -131,19 +131,23 @@ async def test_the_same_created_message_as_the_quick_form(running_app: RunningAp
     assert same_refs(json.dumps(dm.args["blocks"])) == same_refs(json.dumps(quick.args["blocks"]))
 
 
-async def test_a_channel_the_bot_is_not_in_falls_back_to_a_direct_message(
-    running_app: RunningApp, fake_slack: FakeSlack
-) -> None:
-    async with running_app.sessions.begin() as db:  # the template's approvers exist: no notice comes first
-        db.add_all(TeamMember(slack_user_id=f"U0{role.upper().replace(' ', '')}", name=role, role=role)
-                   for role in ("marketing lead", "legal", "brand"))
-    fake_slack.fail_next("chat.postMessage", error="not_in_channel")
-    await submit(running_app, "campaign_new_modal", campaign_form(channel="C0SECRET"))
-    dm = await fake_slack.wait_for("chat.postMessage", lambda call: call.args.get("channel") == "U0ALICE"
-                                   and "CM-1 created" in call.args["text"])
-    assert "I could not post this in <#C0SECRET>" in reply_text(dm)
-    async with running_app.sessions() as db:
-        assert (await db.scalars(select(Campaign.channel_id))).one() == "C0SECRET"  # kept: invite and it works
+async def test_a_channel_the_bot_is_not_in_tells_the_owner_how_to_fix_it(db_url: str, fake_slack: FakeSlack) -> None:
+    """The "created" message goes through the outbox: a channel the bot is not in fails it for good, and the
+    delivery job's failure path tells the owner, with the "invite me" hint and a Try again button."""
+    async with start_app(app_settings(db_url, fake_slack), fake_slack, run_worker=True) as app:
+        async with app.sessions.begin() as db:  # the template's approvers exist: no notice comes first
+            db.add_all(TeamMember(slack_user_id=f"U0{role.upper().replace(' ', '')}", name=role, role=role)
+                       for role in ("marketing lead", "legal", "brand"))
+        fake_slack.fail_next("chat.postMessage", error="not_in_channel")
+        await submit(app, "campaign_new_modal", campaign_form(channel="C0SECRET"))
+        notice = await fake_slack.wait_for("chat.postMessage", lambda call: call.args.get("channel") == "U0ALICE")
+        async with app.sessions() as db:
+            assert (await db.scalars(select(Campaign.channel_id))).one() == "C0SECRET"  # kept: invite and it works
+    [refused] = [call for call in fake_slack.calls_to("chat.postMessage") if call.args.get("channel") == "C0SECRET"]
+    assert refused.injected and "CM-1 created" in refused.args["text"]
+    shown = reply_text(notice)
+    assert "could not deliver a campaign created about CM-1 *Spring launch* to <#C0SECRET>" in shown, shown
+    assert "Invite me to the channel (`/invite @Campaign Manager`)" in shown and "Try again" in shown
 
 
 async def test_someone_else_can_be_named_owner(running_app: RunningApp, fake_slack: FakeSlack) -> None:

@@ -50,10 +50,8 @@ def small_template(buffer_hours: float = 8.0) -> Template:
 
 
 async def add_member(db: AsyncSession, slack_user_id: str, tz: str = "Europe/Berlin") -> TeamMember:
-    async def profile(_: str) -> team.Profile:
-        return team.Profile(name=slack_user_id.removeprefix("U0").capitalize(), timezone=tz)
-
-    return await team.ensure_member(db=db, slack_user_id=slack_user_id, fetch_profile=profile)
+    profile = team.Profile(name=slack_user_id.removeprefix("U0").capitalize(), timezone=tz)
+    return await team.ensure_member(db=db, slack_user_id=slack_user_id, profile=profile)
 
 
 async def new_campaign(

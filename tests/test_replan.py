@@ -234,7 +234,7 @@ async def test_the_daily_sweep_replans_untouched_late_work_and_alerts_once(sessi
     from sqlalchemy import select
 
     from models import Notification, TimelineSnapshot
-    from services import sweep
+    from services import plan_alerts, sweep
 
     # Launch Mon 14 Jun: 32 h of work + 8 h buffer fill the 40 working hours from Mon 7 09:00 exactly.
     campaign_id = await new_campaign(sessions, launch=date(2027, 6, 14))
@@ -250,6 +250,8 @@ async def test_the_daily_sweep_replans_untouched_late_work_and_alerts_once(sessi
     async with sessions() as db:
         alerts = (await db.scalars(select(Notification).where(Notification.kind == "plan_alert"))).all()
         reasons = (await db.scalars(select(TimelineSnapshot.reason))).all()
-    assert len(alerts) == 1 and alerts[0].dedupe_key == f"plan-alert:{campaign_id}:daily:2027-06-09"
+    # One alert per re-plan (the one key scheme of `plan_alerts`), and the plan is re-planned once that day.
+    assert len(alerts) == 1 and alerts[0].dedupe_key == plan_alerts.dedupe_key(campaign_id, wednesday)
+    assert alerts[0].dedupe_key == f"plan-alert:{campaign_id}:2027-06-09T07:00:00+00:00"
     assert any("projected" in alert for alert in alerts[0].payload["alerts"])
     assert reasons.count("daily re-plan") == 1

@@ -72,7 +72,7 @@ async def test_the_app_home_lists_each_stage_in_words(running_app: RunningApp, f
     await new_campaign(app, fake)
     abstract, deck_design = await task_id(app, "abstract"), await task_id(app, "deck_design")
     await send_command(app, fake, "/task", f"done T-{abstract}")
-    await settled(fake)
+    await settled(app)
     status, _ = await app.slack.event(home_opened("U0ALICE"))
     assert status == 200
     published = await fake.wait_for("views.publish")

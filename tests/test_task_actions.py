@@ -78,7 +78,7 @@ async def test_done_tells_the_owner_when_the_plan_alerts(running_app: RunningApp
 
     alert = await fake_slack.wait_for("chat.postMessage")
     assert alert.args["channel"] == "U0ALICE" and "plan alert" in alert.args["text"]
-    assert f"T-{ids['brief']} is done (Bob Baker)" in json.dumps(alert.args["blocks"])
+    assert f"After: T-{ids['brief']} done (Bob Baker)" in json.dumps(alert.args["blocks"])
 
 
 async def test_start_marks_it_in_progress(running_app: RunningApp, fake_slack: FakeSlack) -> None:

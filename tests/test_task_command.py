@@ -3,7 +3,6 @@ which, the owner's plan alerts, escaping, and awkward input that must always get
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -13,7 +12,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from models import AuditEntry, Campaign, Task, TaskStatus, TeamMember, Timeline, TimelineSnapshot
+from models import (
+    AuditEntry,
+    Campaign,
+    Notification,
+    Task,
+    TaskStatus,
+    TeamMember,
+    Timeline,
+    TimelineSnapshot,
+)
+from services.plan_alerts import PLAN_ALERT
 from services.planning.templates import load_library
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
@@ -332,6 +341,12 @@ async def test_a_ref_beyond_any_id_is_not_found(running_app: RunningApp, fake_sl
 # ---------------------------------------------------------------- the owner's alerts, escaping
 
 
+async def plan_alert_rows(app: RunningApp) -> list[Notification]:
+    async with app.sessions() as db:
+        return list(await db.scalars(select(Notification).where(Notification.kind == PLAN_ALERT)
+                                     .order_by(Notification.id)))
+
+
 async def tight_promo(app: RunningApp, fake: FakeSlack, *, user_id: str = "U0ALICE") -> Task:
     """A sale ~12 working days out: it fits, with a couple of days to spare, so the buffer matters.
 
@@ -366,10 +381,12 @@ async def test_a_slip_past_the_buffer_is_sent_to_the_owner(running_app: RunningA
     assert dm.args["channel"] == "U0ALICE" and dm.args["text"] == "CM-1 Flash sale: plan alert"
     assert f"The launch is now projected for {timeline.projected_launch:%a %d %b %Y}" in dm_text
     assert f"{timeline.buffer_consumed_pct:.0f}% of the buffer is used up (crossed 100%)" in dm_text
-    assert f"After: T-{critical.id} now takes {longer:g}d (Alice Archer)" in dm_text
-    # Each crossing is told once: the same estimate again changes nothing worth a message.
+    hours = critical.duration_hours + 40  # 5 more days of 8 h
+    assert f"After: T-{critical.id} re-estimated {critical.duration_hours:g}h → {hours:g}h (Alice Archer)" in dm_text
+    # Each crossing is told once: the same estimate again changes nothing worth a message. An alert would
+    # have been written with the change and delivered (inline here) before the reply came back.
     await task(running_app, fake_slack, f"estimate T-{critical.id} {longer:g}d")
-    await asyncio.sleep(0.3)
+    assert len(await plan_alert_rows(running_app)) == 1
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
 
 
@@ -377,7 +394,8 @@ async def test_a_change_within_the_buffer_sends_nothing(running_app: RunningApp,
     critical = await tight_promo(running_app, fake_slack)
     reply = await task(running_app, fake_slack, f"estimate T-{critical.id} {critical.duration_hours + 1:g}h")
     assert "on track, 100% of the buffer left" in reply_text(reply)
-    await asyncio.sleep(0.3)
+    # The reply comes after the change's commit and the hand-out of what it wrote: nothing was.
+    assert await plan_alert_rows(running_app) == []
     assert fake_slack.calls_to("chat.postMessage") == []
 
 

@@ -13,6 +13,11 @@ at-least-once and never concurrent; the window is one batch's posts (bounded by 
 The database down after the posts went out: the record is tried again, with backoff, for as long as the
 lease holds (less RECORD_MARGIN), so an outage shorter than that repeats nothing. Past it another worker
 may take the rows, so the record gives up and the rows go out once more after the lease (logged).
+
+Approval requests and copy updates (`services.approval_notices`) are rendered from the stage as it is at
+the claim, read in the claim's transaction. A copy update is a `chat.update` of the copy its payload names,
+held back while the copy's previous update is still going out. A request that went out as a Slack message
+is recorded as a copy of its stage in the transaction that marks it sent.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from blocks.emails import Email, render_email
 from handlers.jobs.pacing import NoPacing, Pacer
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
 from models.db import is_unreachable
+from services import approval_notices, notifications, relevance
 from services import mailer as mail
-from services import notifications, relevance
+from services.approval_stages import StageView
 from services.delivery_retry import notice_key
 from services.mailer import Mailer
 
@@ -59,7 +65,10 @@ RECORD_MARGIN = timedelta(seconds=10)  # (or a quarter of a short lease) stop re
 # Errors no retry will fix: the row fails and the campaign's owner hears about it once.
 PERMANENT_ERRORS = frozenset({
     "channel_not_found", "user_not_found", "not_in_channel", "account_inactive", "is_archived", "invalid_auth",
+    "message_not_found", "cant_update_message", "edit_window_closed",  # a copy update's message is gone or frozen
 })
+# Kinds whose failure is not news for the owner: a copy that could not be edited was delivered before.
+NO_OWNER_NOTICE = frozenset({messages.DELIVERY_FAILED, approval_notices.COPY_UPDATE})
 # Slack's own "try again later" answers (HTTP 200, ok=false).
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
@@ -89,6 +98,9 @@ class _Claimed:
     recipient_channel: str | None
     recipient_user: str | None
     email: Email | None = None  # set when this one goes out by email (the target is then the address)
+    update_ts: str | None = None  # set for a chat.update of the message at (target, update_ts)
+    payload: dict[str, Any] | None = None
+    stage: StageView | None = None  # the approval stage it was rendered from
 
 
 def delivery_client(client: AsyncWebClient) -> AsyncWebClient:
@@ -148,7 +160,11 @@ class Delivery:
             if isinstance(failure, BaseException):  # even recording the retry failed: the lease will free it
                 log.error("a notification of the batch is left to its lease", exc_info=failure)
         sent = [(item.id, *result) for item, result in results if isinstance(result, tuple)]
-        await self._record_sent(sent, give_up_at=lease_ends - min(RECORD_MARGIN, self.lease / 4).total_seconds())
+        copies = [_copy_of(item, *result) for item, result in results if isinstance(result, tuple)]
+        updates = await self._record_sent(sent, [copy for copy in copies if copy is not None],
+                                          give_up_at=lease_ends - min(RECORD_MARGIN, self.lease / 4).total_seconds())
+        for update_id in updates:  # copies whose stage moved while their request was on its way
+            await self._send(update_id, None)
         outcomes.update({nid: Outcome("sent") for nid, _, _ in sent})
         outcomes.update({item.id: result for item, result in results if isinstance(result, Outcome)})
         return outcomes
@@ -156,27 +172,40 @@ class Delivery:
     async def _claim(self, ids: Sequence[int], outcomes: dict[int, Outcome]) -> list[_Claimed]:
         """Claim, withdraw what became moot, render; in-app rows are done here (the inbox is the table)."""
         claimed = []
+        later: dict[int, datetime] = {}
         async with self.sessions.begin() as db:
             now = self.clock()
             rows = await notifications.claim_many(db=db, notification_ids=ids, now=now, lease=self.lease,
                                                   channels=self._channels())
             members = await _members(db, rows)
             moot = await relevance.moot(db=db, rows=rows, now=now)
+            stages = await approval_notices.stages_at_delivery(db=db, rows=rows)
+            later = await approval_notices.held_back(db=db, rows=rows, now=now)
             for row in rows:
+                if row.kind in approval_notices.RENDERED_FROM_STAGE and row.id not in stages:
+                    moot.setdefault(row.id, "stage gone")
                 if row.id in moot:  # the task is done, the approval decided, ...: nothing to say any more
                     await notifications.withdraw(db=db, notification=row, reason=moot[row.id])
                     outcomes[row.id] = Outcome("withdrawn", error=moot[row.id])
+                    continue
+                if row.id in later:  # the copy's previous update is still on its way: after it
+                    await notifications.retry_later(db=db, notification=row, at=later[row.id], counts=False,
+                                                    error="held back: the copy's previous update is going out")
+                    outcomes[row.id] = Outcome("paced", retry_at=later[row.id])
                     continue
                 if row.channel is NotificationChannel.IN_APP and row.recipient_id is not None:
                     await notifications.mark_sent(db=db, notification=row, now=now, slack_channel=None, slack_ts=None)
                     outcomes[row.id] = Outcome("sent")
                     continue
                 try:
-                    claimed.append(_prepare(row, members, by_email=self.mailer is not None))
+                    claimed.append(_prepare(row, members, by_email=self.mailer is not None, stage=stages.get(row.id)))
                 except Exception as error:  # a payload no renderer understands: retrying won't help
                     log.exception("notification %s cannot be rendered", row.id)
                     await notifications.mark_failed(db=db, notification=row, error=f"render_failed: {error!r}")
                     outcomes[row.id] = Outcome("failed", error="render_failed")
+        for nid, at in later.items():
+            if outcomes[nid].status == "paced":
+                await self._send(nid, max(0, int((at - now).total_seconds() * 1000)) + DELAY_MARGIN_MS)
         return claimed
 
     def _channels(self) -> frozenset[NotificationChannel] | None:
@@ -219,21 +248,28 @@ class Delivery:
         if self.slack is None:  # an email row for a member without an address: Slack was the fallback
             return await self._retry(item, "no Slack token configured")
         try:
-            response = await self.slack.chat_postMessage(channel=item.target, **item.content)
+            if item.update_ts is not None:
+                response = await self.slack.chat_update(channel=item.target, ts=item.update_ts, **item.content)
+            else:
+                response = await self.slack.chat_postMessage(channel=item.target, **item.content)
         except SlackApiError as error:
             return await self._after_slack_error(item, error)
         except (TimeoutError, aiohttp.ClientError, SlackClientError) as error:
             return await self._retry(item, f"{type(error).__name__}: {error}")
         return str(response.get("channel") or item.target), response.get("ts")
 
-    async def _record_sent(self, sent: list[tuple[int, str | None, str | None]], *, give_up_at: float) -> None:
-        """Record what went out; an unreachable database is waited for until `give_up_at` (monotonic)."""
+    async def _record_sent(self, sent: list[tuple[int, str | None, str | None]],
+                           copies: list[approval_notices.SentCopy], *, give_up_at: float) -> list[int]:
+        """Record what went out (and the approval copies among it); an unreachable database is waited for
+        until `give_up_at` (monotonic). Returns the copy updates the record wrote, to hand out."""
         delay, attempt = RECORD_FIRST_DELAY, 0
         while True:
             try:
                 async with self.sessions.begin() as db:
-                    await notifications.mark_sent_many(db=db, sent=sent, now=self.clock())
-                return
+                    now = self.clock()
+                    updates = await approval_notices.record_copies(db=db, sent=copies, now=now)
+                    await notifications.mark_sent_many(db=db, sent=sent, now=now)
+                return updates
             except Exception as error:
                 attempt += 1
                 unreachable = is_unreachable(error)
@@ -296,7 +332,7 @@ class Delivery:
             if row is None:
                 return Outcome("skipped")
             await notifications.mark_failed(db=db, notification=row, error=reason)
-            if item.kind != messages.DELIVERY_FAILED and item.campaign_id is not None:
+            if item.kind not in NO_OWNER_NOTICE and item.campaign_id is not None:
                 notice_id = await _tell_owner(db, item, reason, self.clock())
         log.warning("notification %s to %s failed: %s", item.id, item.target, reason)
         if notice_id is not None:
@@ -319,10 +355,15 @@ async def _members(db: AsyncSession, rows: Sequence[Notification]) -> dict[int, 
     return {member.id: member for member in await db.scalars(select(TeamMember).where(TeamMember.id.in_(ids)))}
 
 
-def _prepare(row: Notification, members: Mapping[int, TeamMember], *, by_email: bool) -> _Claimed:
+def _prepare(row: Notification, members: Mapping[int, TeamMember], *, by_email: bool,
+             stage: StageView | None = None) -> _Claimed:
     user = None
     email: Email | None = None
-    if row.recipient_channel is not None:
+    update_ts = None
+    if row.kind == approval_notices.COPY_UPDATE:
+        update = approval_notices.CopyUpdate.from_payload(row.payload)
+        target, update_ts = update.channel, update.ts
+    elif row.recipient_channel is not None:
         target = row.recipient_channel
     else:
         member = members.get(row.recipient_id or 0)
@@ -330,11 +371,21 @@ def _prepare(row: Notification, members: Mapping[int, TeamMember], *, by_email: 
             raise LookupError(f"member {row.recipient_id} is gone")
         target = user = member.slack_user_id
         if by_email and row.channel is NotificationChannel.EMAIL and member.email and "@" in member.email:
-            target, email = member.email, render_email(row.kind, row.payload, tz=member.timezone)
-    content = {} if email is not None else messages.render(row.kind, row.payload)
+            target, email = member.email, render_email(row.kind, row.payload, tz=member.timezone, stage=stage)
+    content = {} if email is not None else messages.render(row.kind, row.payload, stage=stage)
     return _Claimed(id=row.id, kind=row.kind, target=target, content=content, campaign_id=row.campaign_id,
                     recipient_id=row.recipient_id, recipient_channel=row.recipient_channel, recipient_user=user,
-                    email=email)
+                    email=email, update_ts=update_ts, payload=row.payload, stage=stage)
+
+
+def _copy_of(item: _Claimed, channel: str | None, ts: str | None) -> approval_notices.SentCopy | None:
+    """A request posted to Slack is a copy of its stage, kept current from now on."""
+    if item.kind != approval_notices.REQUEST or item.email is not None or item.stage is None:
+        return None
+    if not channel or not ts or item.payload is None:
+        return None
+    return approval_notices.SentCopy(notification_id=item.id, payload=item.payload, channel=channel, ts=ts,
+                                     shown=item.stage)
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:

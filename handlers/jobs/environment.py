@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import dramatiq
@@ -25,11 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.jobs.delivery import delivery_client
 from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
+from handlers.ports import JobConfig, JobSender
 from models.db import create_engine, create_session_factory
 from services.mailer import Mailer, mailer_from
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 
 @dataclass
@@ -45,10 +43,14 @@ class JobResources:
 
 
 class JobEnvironment:
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None):
+    """`queue` is where a job sends its follow-ups (a delayed retry, the owner's notice): the same queue the
+    app sends through. None (a job run by hand) leaves them to the sweep."""
+
+    def __init__(self, settings: JobConfig, *, queue: JobSender | None = None,
+                 clock: Callable[[], datetime] | None = None):
         self.settings = settings
+        self.queue = queue
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.broker: dramatiq.Broker | None = None  # the broker whose worker runs the jobs (set at worker boot)
         self._resources: dict[asyncio.AbstractEventLoop, JobResources] = {}
         self.lease = timedelta(seconds=settings.notification_lease_seconds)
         # Embedded mode is one process: its pacing slots are shared by every loop in it.
@@ -101,9 +103,6 @@ class JobEnvironment:
 class _CloseOnShutdown(dramatiq.Middleware):
     def __init__(self, env: JobEnvironment):
         self.env = env
-
-    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self.env.broker = broker  # so a job can send a follow-up (a delayed retry) through its own broker
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()

@@ -7,25 +7,18 @@ sent again with a delay.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
 
-import dramatiq
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.jobs.delivery import Clock, Delivery, Enqueue, Outcome, backoff, delivery_client
 from handlers.jobs.environment import JobEnvironment
 from handlers.jobs.registry import job
+from handlers.ports import JobSender
 from services.mailer import Mailer
-
-if TYPE_CHECKING:
-    from bot.broker import Queue
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +31,9 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
                   notification_ids: list[int] | None = None) -> None:
     ids = list(notification_ids or []) + ([notification_id] if notification_id is not None else [])
     resources = await env.resources()
-    async def enqueue(nid: int, delay_ms: int | None) -> None:
-        broker = env.broker or dramatiq.get_broker()
-        actor = broker.get_actor(DELIVER)
-        await asyncio.to_thread(actor.send_with_options, kwargs={"notification_id": nid}, delay=delay_ms)
-
-    delivery = Delivery(sessions=resources.sessions, slack=resources.delivery_slack,
-                        clock=env.clock, enqueue=enqueue, mailer=resources.mailer, pacer=resources.pacer,
-                        lease=env.lease)
+    delivery = Delivery(sessions=resources.sessions, slack=resources.delivery_slack, clock=env.clock,
+                        enqueue=follow_ups(env.queue) if env.queue is not None else None,
+                        mailer=resources.mailer, pacer=resources.pacer, lease=env.lease)
     outcomes = await delivery.run(ids)
     counts = Counter(outcome.status for outcome in outcomes.values())
     # A batch that only skipped (rows not due, held elsewhere, or not sendable here) did nothing to report.
@@ -53,10 +41,20 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
     log.log(level, "delivery batch of %d: %s", len(ids), dict(counts))
 
 
-async def hand_out(queue: Queue, notification_ids: Sequence[int], *, batch: int = BATCH) -> None:
+async def hand_out(queue: JobSender, notification_ids: Sequence[int], *, batch: int = BATCH) -> None:
     """Give due rows to the workers, `batch` ids a job; raises when the broker is unreachable."""
     for start in range(0, len(notification_ids), batch):
         await queue.enqueue(DELIVER, notification_ids=list(notification_ids[start:start + batch]))
+
+
+def follow_ups(queue: JobSender) -> Enqueue:
+    """A delivery's follow-ups (a delayed re-send, the owner's notice), one row a job, through the same queue
+    as every hand-out."""
+
+    async def send(notification_id: int, delay_ms: int | None) -> None:
+        await queue.enqueue(DELIVER, notification_id=notification_id, delay_ms=delay_ms)
+
+    return send
 
 
 async def deliver_notification(
@@ -68,10 +66,5 @@ async def deliver_notification(
     return (await delivery.run([notification_id]))[notification_id]
 
 
-def plan_alert_key(campaign_id: int, alerts: list[str], computed_at: datetime | None) -> str:
-    digest = hashlib.sha256("\n".join(alerts).encode()).hexdigest()[:16]
-    return f"plan-alert:{campaign_id}:{digest}:{computed_at.isoformat() if computed_at else 'never'}"
-
-
 __all__ = ["BATCH", "DELIVER", "Outcome", "backoff", "deliver", "deliver_notification",
-           "delivery_client", "hand_out", "plan_alert_key"]
+           "delivery_client", "follow_ups", "hand_out"]

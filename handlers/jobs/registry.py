@@ -44,7 +44,8 @@ def job(name: str, **options: Any) -> Callable[[JobFunction], JobFunction]:
 def declare_jobs(broker: dramatiq.Broker, env: JobEnvironment) -> dict[str, dramatiq.Actor[Any, Any]]:
     actors = {}
     for spec in JOBS.values():
-        actors[spec.name] = dramatiq.actor(_bind(spec.fn, env), actor_name=spec.name, broker=broker, **spec.options)
+        declare = dramatiq.actor(actor_name=spec.name, broker=broker, **spec.options)
+        actors[spec.name] = declare(_bind(spec.fn, env))
     broker.add_middleware(env.middleware())
     return actors
 

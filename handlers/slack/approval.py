@@ -3,13 +3,18 @@
 Buttons carry the approval id. Approve decides at once; Reject and Delegate open their modal right
 after the ack (a trigger_id lives 3 s) and only then check the click, turning the modal into a notice
 when it can't go on. The same buttons appear on the Home tab; a click there re-publishes it.
+
+Nothing here sends a message: the requests, the updates of their copies and the owner's news are outbox
+rows the services write with the change. A listener only answers the person who acted, through what the
+request gives it: `respond()` where there is a response_url, a notice modal opened with the click's
+trigger_id on the Home tab, and the modal's own ack (or `views.update` of it) for a modal submission.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -31,6 +36,7 @@ from blocks.approvals import (
     REJECT,
     REJECT_CALLBACK,
     approval_help,
+    decided_modal,
     delegate_modal,
     mine_message,
     notice_modal,
@@ -39,8 +45,9 @@ from blocks.approvals import (
     skip_reply,
 )
 from blocks.help import error_message
+from blocks.modals import working_view
 from blocks.text import escape
-from handlers.slack.approval_messages import after_decision, announce, read_stage, send_request, sync_copies
+from handlers.slack import profiles
 from handlers.slack.args import (
     PersonRef,
     looks_like_date,
@@ -52,12 +59,13 @@ from handlers.slack.args import (
 )
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
+from handlers.slack.forms import Answer, answer_in_time, errors_for
 from handlers.slack.home import republish_home
-from handlers.slack.profiles import fetch_profile
 from models import ApprovalRule
-from services import approval_stages, approvals, team
+from services import approval_notices, approval_stages, approvals, team
 from services.errors import DomainError, InvalidInput
 from services.refs import RefKind, format_ref, parse_ref
+from services.team import Profile
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +118,12 @@ async def request(args: list[str], context: AsyncBoltContext, client: AsyncWebCl
         problem = await person_problem(client, slack_user_id)
         if problem:
             raise InvalidInput(problem)
+    new = await profiles.newcomers(deps_of(context), client, mentions)  # Slack asked before the transaction
     async with unit_of_work(context, client) as work:
-        members = [await team.ensure_member(db=work.db, slack_user_id=uid, fetch_profile=lambda u: fetch_profile(client, u))
-                   for uid in mentions]
+        members = [await team.ensure_member(db=work.db, slack_user_id=uid, profile=new.get(uid)) for uid in mentions]
         change = await approvals.request_stage(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
                                                stage_name=stage, approvers=members, rule=rule, due=due)
-    return await _send_opened(client, work, change, resubmitted=False)
+        return await _request_reply(work, change, resubmitted=False)
 
 
 def parse_request(args: list[str]) -> tuple[str, list[PersonRef], ApprovalRule | None, date | None]:
@@ -166,7 +174,7 @@ async def resubmit(args: list[str], context: AsyncBoltContext, client: AsyncWebC
                 raise InvalidInput(RESUBMIT_USAGE)
         change = await approvals.resubmit(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
                                           stage_name=stage, due=due)
-    return await _send_opened(client, work, change, resubmitted=True)
+        return await _request_reply(work, change, resubmitted=True)
 
 
 async def skip(args: list[str], context: AsyncBoltContext, client: AsyncWebClient) -> dict[str, Any]:
@@ -177,20 +185,15 @@ async def skip(args: list[str], context: AsyncBoltContext, client: AsyncWebClien
     async with unit_of_work(context, client) as work:
         change = await approvals.skip_stage(db=work.db, ctx=work.task_context(), campaign_id=campaign_id,
                                             stage_name=args[1], reason=" ".join(args[2:]))
-        had_requests = bool(await approval_stages.stage_messages(work.db, campaign_id, change.stage))
-    if had_requests:  # the approvers' copies lose their buttons
-        await sync_copies(client, work.deps, campaign_id, change.stage)
-    for stage in change.opened:
-        await announce(client, work.deps, campaign_id, stage)
     return skip_reply(format_ref(RefKind.CAMPAIGN, campaign_id), change.stage, change.opened, change.campaign_approved)
 
 
-async def _send_opened(client: AsyncWebClient, work: Work, change: approvals.Change, *, resubmitted: bool) -> dict[str, Any]:
-    unreachable: list[str] = []
-    for stage in change.opened:
-        unreachable += (await announce(client, work.deps, change.campaign_id, stage))[1]
-    view, _ = await read_stage(work.deps, change.campaign_id, change.stage)
-    return request_reply(view, unreachable, resubmitted=resubmitted)
+async def _request_reply(work: Work, change: approvals.Change, *, resubmitted: bool) -> dict[str, Any]:
+    """What the requester hears, read in the change's transaction: who is asked, and how each will be told
+    (the requests are written already; one that cannot be delivered reaches the owner as a notice)."""
+    view = await approval_stages.load_stage(work.db, change.campaign_id, change.stage)
+    told = await approval_notices.how_told(db=work.db, campaign_id=change.campaign_id, stage=change.stage)
+    return request_reply(view, told, resubmitted=resubmitted)
 
 
 async def _mine(work: Work) -> dict[str, Any]:
@@ -219,17 +222,22 @@ async def person_problem(client: AsyncWebClient, slack_user_id: str) -> str | No
     return None
 
 
-class Replier(AsyncRespond):
-    """`respond()` where the request has a response_url; elsewhere (Home tab, modals) a direct message."""
+class ClickAnswer(AsyncRespond):
+    """How a button click is answered: `respond()` where it came from a message (a response_url), and on
+    the Home tab, which has none, a notice modal opened with the click's own trigger_id."""
 
     def __init__(self, respond: AsyncRespond, client: AsyncWebClient, body: dict[str, Any]):
         super().__init__(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
-        self.respond, self.client, self.user_id = respond, client, str((body.get("user") or {}).get("id") or "")
+        self.respond, self.client, self.trigger_id = respond, client, str(body.get("trigger_id") or "")
 
     async def __call__(self, text: str | dict = "", blocks: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         if self.response_url:
             return await self.respond(text, blocks, **kwargs)
-        return await self.client.chat_postMessage(channel=self.user_id, text=str(text), blocks=blocks)
+        if not self.trigger_id:
+            log.warning("a click without a response_url or trigger_id: nowhere to answer %r", text)
+            return None
+        # The text is escaped already (`blocks.help.error_message`), as the notice wants it.
+        return await self.client.views_open(trigger_id=self.trigger_id, view=notice_modal(str(text)))
 
 
 async def approve_clicked(
@@ -237,12 +245,12 @@ async def approve_clicked(
     context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
     await ack()
-    replier = Replier(respond, client, body)
-    async with replying_errors(replier):
+    answer = ClickAnswer(respond, client, body)
+    async with replying_errors(answer):
         approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
         async with unit_of_work(context, client) as work:
             change = await approvals.approve(db=work.db, ctx=work.task_context(), approval_id=approval_id)
-        await _settle(change, work, client, replier, from_home=_from_home(body), from_list=_from_list(body))
+        await _settle(change, work, client, answer, from_home=_from_home(body), from_list=_from_list(body))
 
 
 async def reject_clicked(
@@ -265,15 +273,15 @@ async def _open_decision_modal(
 ) -> None:
     """Open the modal first (the trigger_id lives 3 s), then check the click may decide at all."""
     await ack()
-    async with replying_errors(Replier(respond, client, body)):
+    answer = ClickAnswer(respond, client, body)
+    async with replying_errors(answer):
         approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
         opened = await client.views_open(trigger_id=body["trigger_id"], view=build(approval_id, _metadata(approval_id, body)))
-        await _check_click(context, client, approval_id, opened)
+        await _check_click(context, client, approval_id, opened, answer)
 
 
 async def reject_submitted(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], respond: AsyncRespond,
-    context: AsyncBoltContext, client: AsyncWebClient,
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
     reason = str(_field(view, REASON_BLOCK, REASON_ACTION).get("value") or "").replace("\x00", "")
     if not reason.strip():
@@ -282,18 +290,15 @@ async def reject_submitted(
     if len(reason.strip()) > MAX_REASON:
         await ack(response_action="errors", errors={REASON_BLOCK: f"Keep it under {MAX_REASON + 1} characters."})
         return
-    await ack()
-    replier = Replier(respond, client, body)
-    async with replying_errors(replier):
-        approval_id, from_home = _parse_metadata(view.get("private_metadata"))
-        async with unit_of_work(context, client) as work:
-            change = await approvals.reject(db=work.db, ctx=work.task_context(), approval_id=approval_id, reason=reason)
-        await _settle(change, work, client, replier, from_home=from_home)
+
+    async def decide(work: Work, approval_id: int, new: Mapping[str, Profile | None]) -> approvals.Change:
+        return await approvals.reject(db=work.db, ctx=work.task_context(), approval_id=approval_id, reason=reason)
+
+    await _answer_submission(ack, view, context, client, decide, field=REASON_BLOCK, done="Rejected")
 
 
 async def delegate_submitted(
-    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], respond: AsyncRespond,
-    context: AsyncBoltContext, client: AsyncWebClient,
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
     chosen = str(_field(view, DELEGATE_BLOCK, DELEGATE_ACTION).get("selected_user") or "")
     if chosen == (body.get("user") or {}).get("id"):
@@ -303,44 +308,72 @@ async def delegate_submitted(
     if problem:
         await ack(response_action="errors", errors={DELEGATE_BLOCK: problem})
         return
-    await ack()
-    replier = Replier(respond, client, body)
-    async with replying_errors(replier):
+
+    async def decide(work: Work, approval_id: int, new: Mapping[str, Profile | None]) -> approvals.Change:
+        to = await team.ensure_member(db=work.db, slack_user_id=chosen, profile=new.get(chosen))
+        return await approvals.delegate(db=work.db, ctx=work.task_context(), approval_id=approval_id, to=to)
+
+    await _answer_submission(ack, view, context, client, decide, field=DELEGATE_BLOCK, done="Delegated",
+                             people=[chosen])
+
+
+async def _answer_submission(
+    ack: AsyncAck, view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
+    decide: Callable[[Work, int, Mapping[str, Profile | None]], Awaitable[approvals.Change]], *, field: str,
+    done: str, people: Sequence[str] = (),
+) -> None:
+    """Decide before the ack when that is quick, so a refusal shows on the form; else say so by views.update
+    (`forms.answer_in_time`). `people` new to the team are looked up in Slack before the transaction. A
+    click from the Home tab re-publishes it after the commit."""
+
+    async def run() -> tuple[approvals.Change, Work, bool]:
         approval_id, from_home = _parse_metadata(view.get("private_metadata"))
+        new = await profiles.newcomers(deps_of(context), client, people)
         async with unit_of_work(context, client) as work:
-            to = await team.ensure_member(db=work.db, slack_user_id=chosen, fetch_profile=lambda u: fetch_profile(client, u))
-            change = await approvals.delegate(db=work.db, ctx=work.task_context(), approval_id=approval_id, to=to)
-        if change.changed:
-            stage, _ = await read_stage(work.deps, change.campaign_id, change.stage)
-            vote = stage.vote(approval_id)
-            if vote and vote.delegate and not await send_request(client, work.deps, stage, approval_id,
-                                                                  vote.delegate.slack_user_id):
-                await replier(**error_message("The delegation is saved, but I could not send them the request."))
-            await sync_copies(client, work.deps, change.campaign_id, change.stage)
-        elif change.note:
-            await replier(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
+            change = await decide(work, approval_id, new)
+        return change, work, from_home
+
+    def answer(result: tuple[approvals.Change, Work, bool]) -> Answer:
+        change = result[0]
+        if change.note:
+            notice = notice_modal(escape(change.note))
+            return Answer(ack={"response_action": "update", "view": notice}, view=notice)
+        return Answer(ack={}, view=decided_modal(done))
+
+    def refusal(error: Exception) -> dict[str, Any]:
+        return {"response_action": "errors", "errors": errors_for(error, fields={field}, fallback=field)}
+
+    async def after(result: tuple[approvals.Change, Work, bool]) -> None:
+        _, work, from_home = result
         if from_home:
             await republish_home(work.deps, client, work.actor)
 
+    await answer_in_time(ack, client, view.get("id"), run(), working=working_view("Approval", "Saving your answer…"),
+                         answer=answer, refusal=refusal, not_done="Your answer was not saved:", after=after)
+
 
 async def _settle(
-    change: approvals.Change, work: Work, client: AsyncWebClient, replier: Replier, *,
+    change: approvals.Change, work: Work, client: AsyncWebClient, answer: ClickAnswer, *,
     from_home: bool, from_list: bool = False,
 ) -> None:
-    """After the commit: tell the clicker why nothing changed, or update every copy and open what comes next."""
+    """After the commit: tell the clicker why nothing changed, and refresh where the click came from.
+    (The copies, the next stages' requests and the owner's news went into the outbox with the change.)"""
     if change.note:
-        await replier(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
-    await after_decision(client, work.deps, change)
+        await answer(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
     if from_home:
         await republish_home(work.deps, client, work.actor)
     elif from_list and change.changed:  # the `/approval mine` list the click came from: show what is left
         async with work.deps.sessions.begin() as db:
             reply = await _mine(Work(db=db, actor=work.actor, deps=work.deps))
-        await replier(**reply, replace_original=True)
+        await answer(**reply, replace_original=True)
 
 
-async def _check_click(context: AsyncBoltContext, client: AsyncWebClient, approval_id: int, opened: Any) -> None:
-    """A click someone can't act on turns the modal just opened into a notice, and the reason is raised."""
+async def _check_click(
+    context: AsyncBoltContext, client: AsyncWebClient, approval_id: int, opened: Any, answer: ClickAnswer
+) -> None:
+    """A click someone can't act on turns the modal just opened into a notice saying why; under a message
+    the reason is raised too, so it also stays in the conversation (its response_url). The Home tab's
+    click has no other answer left: its trigger_id opened the modal."""
     try:
         async with unit_of_work(context, client) as work:
             await approvals.check_decidable(db=work.db, ctx=work.task_context(), approval_id=approval_id)
@@ -350,7 +383,8 @@ async def _check_click(context: AsyncBoltContext, client: AsyncWebClient, approv
                                       view=notice_modal(escape(str(error))))
         except Exception:
             log.warning("could not turn the modal into a notice", exc_info=True)
-        raise
+        if answer.response_url:
+            raise
 
 
 def _field(view: dict[str, Any], block_id: str, action_id: str) -> dict[str, Any]:

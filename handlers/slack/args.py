@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -83,6 +83,20 @@ def parse_person(word: str) -> PersonRef:
     if not name:
         raise InvalidInput(MENTION_USAGE)
     return PersonRef(slack_user_id=name if _USER_ID.match(name) else None, name=name)
+
+
+def mentioned_ids(words: Iterable[str]) -> list[str]:
+    """The Slack ids among `words` (mentions, or ids typed with @), for looking newcomers up early."""
+    found = []
+    for word in words:
+        cleaned = word.strip()
+        mention = _MENTION.match(cleaned)
+        typed = cleaned[1:] if cleaned.startswith("@") else ""
+        if mention:
+            found.append(mention.group(1))
+        elif _USER_ID.match(typed):
+            found.append(typed)
+    return found
 
 
 async def person_id(ref: PersonRef, *, db: AsyncSession) -> str:

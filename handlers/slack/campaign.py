@@ -13,8 +13,8 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.campaigns import campaign_created as created_message
 from blocks.campaigns import (
-    campaign_created,
     campaign_detail,
     campaign_list,
     channel_set,
@@ -38,7 +38,7 @@ from handlers.slack.campaign_policy import escalation
 from handlers.slack.context import Work, deps_of, in_unit_of_work
 from handlers.slack.errors import replying_errors
 from models import Campaign, TeamMember
-from services import approval_stages, campaigns, plans, staffing, team
+from services import approval_stages, campaign_created, campaigns, plans, staffing, team
 from services.errors import InvalidInput
 from services.refs import RefKind, format_ref, parse_ref
 
@@ -87,18 +87,21 @@ async def new_campaign(work: Work, args: list[str], command: dict[str, Any]) -> 
     template = work.deps.templates.resolve(template_name)
     owner = work.actor if owner_ref is None else await _owner(work, await person_id(owner_ref, db=work.db))
     channel_id = command.get("channel_id")
+    now = datetime.now(UTC)
     plan = await campaigns.create_campaign(
         db=work.db,
         name=" ".join(name_words),
         template=template,
         launch_date=launch_date,
         owner=owner,
-        now=datetime.now(UTC),
+        now=now,
         holidays=work.holidays,
         channel_id=channel_id if channel_id and channel_id.startswith(("C", "G")) else None,
         created_by=work.actor,
     )
-    return {**campaign_created(plan, template_title=template.title, today=work.today), "response_type": "in_channel"}
+    # The reply is the announcement, in the channel it was typed in: no outbox row (`announce` left off).
+    created = campaign_created.notice(plan, template_title=template.title, requester=work.actor, now=now)
+    return {**created_message(created.to_payload()), "response_type": "in_channel"}
 
 
 def _owner_option(args: list[str]) -> tuple[list[str], str | None]:

@@ -2,13 +2,12 @@
 
 The form opens right after the ack: a trigger_id lives 3 seconds, and nothing is looked up first. On
 submit the campaign and its plan are created before the ack, so a bad value is shown under its field;
-the form then turns into the result, and the same "created" message as the quick form goes to the
-chosen channel (or, without one, to the requester's direct messages).
+the form then turns into the result. The same "created" message as the quick form goes to the chosen
+channel (or, without one, to the requester) through the outbox: the service writes it with the campaign.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.campaigns import campaign_created
+from blocks.campaigns import campaign_created as created_message
 from blocks.modals import (
     CHANNEL,
     LAUNCH_DATE,
@@ -30,14 +29,12 @@ from blocks.text import channel_mention
 from blocks.text import context as context_block
 from handlers.deps import Deps
 from handlers.slack.context import deps_of, unit_of_work
-from handlers.slack.forms import Form, errors_for
-from handlers.slack.profiles import fetch_profile
-from services import campaigns, team
+from handlers.slack.errors import errors_for
+from handlers.slack.forms import Form
+from services import campaign_created, campaigns, team
 from services.errors import InvalidInput
 from services.fields import InvalidField
 from services.planning.templates import Template
-
-log = logging.getLogger(__name__)
 
 FIELDS = {NAME, TEMPLATE, LAUNCH_DATE, OWNER, CHANNEL}
 
@@ -66,21 +63,22 @@ async def submitted(
     assert template_name is not None and launch_date is not None
     try:
         template = _template(context, template_name)
-        async with unit_of_work(context, client) as work:
+        async with unit_of_work(context, client, people=[owner_id] if owner_id else []) as work:
             owner = work.actor if owner_id == work.actor.slack_user_id else await team.ensure_member(
-                db=work.db, slack_user_id=owner_id, fetch_profile=lambda uid: fetch_profile(client, uid))
+                db=work.db, slack_user_id=owner_id, profile=work.profile_of(owner_id))
+            now = datetime.now(UTC)
             plan = await campaigns.create_campaign(
                 db=work.db, name=name, template=template, launch_date=launch_date, owner=owner,
-                now=datetime.now(UTC), holidays=work.holidays, channel_id=channel, created_by=work.actor,
+                now=now, holidays=work.holidays, channel_id=channel, created_by=work.actor, announce=True,
             )
-            created = campaign_created(plan, template_title=template.title, today=work.today)
+            notice = campaign_created.notice(plan, template_title=template.title, requester=work.actor, now=now)
+            created = created_message(notice.to_payload())  # what the outbox row will show
     except Exception as error:
         await ack(response_action="errors", errors=errors_for(error, fields=FIELDS, fallback=NAME))
         return
     where = channel_mention(channel) if channel else "your direct messages"
     await ack(response_action="update",
               view=done_view("Campaign created", [*created["blocks"], context_block(f"Also posted to {where}.")]))
-    await announce(client, created, channel=channel, requester=requester)
 
 
 def _template(context: AsyncBoltContext, name: str) -> Template:
@@ -88,20 +86,3 @@ def _template(context: AsyncBoltContext, name: str) -> Template:
         return deps_of(context).templates.resolve(name)
     except InvalidInput as error:
         raise InvalidField(TEMPLATE, str(error)) from None
-
-
-async def announce(client: AsyncWebClient, created: dict[str, Any], *, channel: str | None, requester: str) -> None:
-    """The "created" message in the campaign's channel, else (or when the bot is not in it) to the requester."""
-    extra: list[dict[str, Any]] = []
-    if channel:
-        try:
-            await client.chat_postMessage(channel=channel, **created)
-            return
-        except Exception:
-            log.warning("could not post the new campaign to %s", channel, exc_info=True)
-            extra = [context_block(f"I could not post this in {channel_mention(channel)}: invite me there with "
-                             "`/invite @Campaign Manager`.")]
-    try:
-        await client.chat_postMessage(channel=requester, text=created["text"], blocks=[*created["blocks"], *extra])
-    except Exception:
-        log.warning("could not send %s the new campaign", requester, exc_info=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from handlers.slack import inflight, profiles
 from handlers.slack.notify import send_many
 from models import TeamMember
 from services import authz, notifications, tasks, team, transactions
+from services.team import Profile
 
 T = TypeVar("T")
 
@@ -44,6 +45,12 @@ class Work:
     db: AsyncSession
     actor: TeamMember
     deps: Deps
+    # What Slack said of the newcomers among the people the request names, asked before the transaction
+    # opened (handlers.slack.profiles): hand `profile_of(id)` to team.ensure_member.
+    newcomers: Mapping[str, Profile | None] = field(default_factory=dict)
+
+    def profile_of(self, slack_user_id: str) -> Profile | None:
+        return self.newcomers.get(slack_user_id)
 
     @property
     def today(self) -> date:
@@ -74,9 +81,12 @@ PROFILE_RETRY_DELAY_MS = 60_000
 
 @asynccontextmanager
 async def unit_of_work(
-    context: AsyncBoltContext, client: AsyncWebClient, *, reading: bool = False
+    context: AsyncBoltContext, client: AsyncWebClient, *, reading: bool = False, people: Iterable[str] = ()
 ) -> AsyncIterator[Work]:
     """Open a transaction (committed when the block ends without error) and resolve the actor.
+
+    `people`: Slack ids the request names (an assignee, an owner): those new to the app are looked up in
+    Slack with the actor, before the transaction opens (`Work.profile_of`).
 
     `reading`: the work only reads (a list, a Home). Where the database has reading sessions (SQLite,
     whose writers queue for one lock), it runs in one that does not take the write lock, provided the
@@ -85,13 +95,13 @@ async def unit_of_work(
     deps = deps_of(context)
     user_id = context.user_id or ""
     async with inflight.slot(deps.inflight):  # a slot, or Busy after SLOT_WAIT
-        new = await profiles.newcomers(deps, client, [user_id])  # Slack asked before the transaction opens
+        new = await profiles.newcomers(deps, client, [user_id, *people])  # before the transaction opens
         sessions = deps.sessions
         if reading and deps.reading_sessions is not None and user_id not in new:
             sessions = deps.reading_sessions
         async with sessions.begin() as db:
             actor = await team.ensure_member(db=db, slack_user_id=user_id, profile=new.get(user_id))
-            yield Work(db=db, actor=actor, deps=deps)
+            yield Work(db=db, actor=actor, deps=deps, newcomers=new)
     await send_many(deps, client, notifications.written_in(db))  # committed: hand them out now
     if actor.profile_synced_at is None:
         if deps.queue is not None:
@@ -101,14 +111,15 @@ async def unit_of_work(
 
 
 async def in_unit_of_work(
-    context: AsyncBoltContext, client: AsyncWebClient, body: Callable[[Work], Awaitable[T]], *, reading: bool = False
+    context: AsyncBoltContext, client: AsyncWebClient, body: Callable[[Work], Awaitable[T]], *, reading: bool = False,
+    people: Iterable[str] = (),
 ) -> T:
     """`body` in a `unit_of_work`, run again whole (a new transaction) if the database aborted it to
     break a deadlock: two changes to one campaign can still collide, and the person should not hear of
     it. `body` must send nothing before the commit; what it returns is what the caller needs after it."""
 
     async def once() -> T:
-        async with unit_of_work(context, client, reading=reading) as work:
+        async with unit_of_work(context, client, reading=reading, people=people) as work:
             return await body(work)
 
     return await transactions.retrying(once)

@@ -8,7 +8,7 @@ secret) the command says the dashboard is not configured.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import dashboard_help, dashboard_link, not_configured
 from blocks.text import escape, fit_escaped
+from handlers.ports import Config
 from handlers.slack.args import split_words, truncate_word
 from handlers.slack.context import deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
@@ -26,10 +27,6 @@ from services.errors import InvalidInput
 from services.refs import RefKind, parse_ref
 
 NOT_CONFIGURED = "The dashboard is not configured yet: an admin sets DASHBOARD_SECRET (or SLACK_SIGNING_SECRET)."
-
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 
 def register(app: AsyncApp) -> None:
@@ -67,14 +64,14 @@ async def dashboard_command(
         await respond(**dashboard_link(url, what=what), response_type="ephemeral")
 
 
-def secret_of(settings: Settings) -> bytes | None:
+def secret_of(settings: Config) -> bytes | None:
     return links.link_secret(
         dashboard_secret=settings.dashboard_secret.get_secret_value() if settings.dashboard_secret else None,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
     )
 
 
-def signed_link(settings: Settings, scope: str = links.SCOPE_ALL) -> str | None:
+def signed_link(settings: Config, scope: str = links.SCOPE_ALL) -> str | None:
     """A read-only dashboard link anyone it is shared with can open; None when nothing can sign it."""
     secret = secret_of(settings)
     return links.dashboard_url(settings.public_url, links.dashboard_token(secret, scope)) if secret else None

@@ -16,12 +16,12 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.notifications import RETRY_DELIVERY, RetryTarget, delivery_retried, nothing_to_retry
+from blocks.codec import decode_retry
+from blocks.notifications import RETRY_DELIVERY, delivery_retried, nothing_to_retry
 from handlers.slack.context import unit_of_work
-from handlers.slack.errors import replying_errors
+from handlers.slack.errors import Source, answering_errors
 from handlers.slack.notify import send_many
 from services import campaigns, delivery_retry
-from services.errors import InvalidInput
 
 
 def register(app: AsyncApp) -> None:
@@ -29,13 +29,12 @@ def register(app: AsyncApp) -> None:
 
 
 async def retry_clicked(
-    ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient,
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext,
+    client: AsyncWebClient,
 ) -> None:
     await ack()
-    async with replying_errors(respond):
-        target = RetryTarget.parse(str(action.get("value") or ""))
-        if target is None:  # our buttons always carry a valid target; anything else was not sent for us
-            raise InvalidInput("That button does not point at failed messages any more.")
+    async with answering_errors(Source.click(body, respond, client)):
+        target = decode_retry(action.get("value"))  # anything but our own value: a short "not any more"
         now = datetime.now(UTC)
         async with unit_of_work(context, client) as work:
             campaign = await campaigns.get_campaign(db=work.db, campaign_id=target.campaign_id)

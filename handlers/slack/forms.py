@@ -22,14 +22,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.modals import VALUE, notice_view
-from blocks.text import truncate
 from handlers.slack.errors import describe
-from services.errors import DomainError
-from services.fields import InvalidField
+from handlers.slack.errors import (
+    errors_for as errors_for,  # moved to errors.py; kept until its callers import it there
+)
 
 log = logging.getLogger(__name__)
 
-ERROR_LIMIT = 200  # Slack shows a field's error as a short line under the input
 ACK_WITHIN_SECONDS = 2.0  # read at each submission, so tests can lower it
 
 T = TypeVar("T")
@@ -74,17 +73,6 @@ def view_id_of(view: dict[str, Any]) -> str | None:
     return view_id if isinstance(view_id, str) and view_id else None
 
 
-def errors_for(error: Exception, *, fields: set[str], fallback: str) -> dict[str, str]:
-    """Where a failure is shown on the form: under its field, or the `fallback` one.
-
-    Domain errors read as plain text (a field's error is not mrkdwn), unexpected ones as an error id.
-    """
-    if isinstance(error, InvalidField) and error.field in fields:
-        return {error.field: truncate(str(error), ERROR_LIMIT)}
-    text = str(error) if isinstance(error, DomainError) else describe(error)
-    return {fallback: truncate(text, ERROR_LIMIT)}
-
-
 @dataclass(frozen=True)
 class Answer:
     """How a form answers once its work is done: `ack`, the ack's arguments ({} closes the form), when
@@ -101,7 +89,8 @@ async def answer_in_time(
 ) -> None:
     """Run a submitted form's `work` and ack within ACK_WITHIN_SECONDS, whatever happens.
 
-    Done in time: ack with `answer(result).ack`, or with `refusal(error)` (the errors under the fields).
+    Done in time: ack with `answer(result).ack`, or with `refusal(error)` (the errors under the fields:
+    `errors.form_refusal`).
     Not yet: ack at once with the `working` view and let the work go on (the ack does not cancel it),
     then update form `view_id` to `answer(result).view`, or to a notice: `not_done` and why.
     Then, if the work succeeded, `after(result)`: what goes out after its commit (the Home, alerts).

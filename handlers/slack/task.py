@@ -17,11 +17,16 @@ from blocks.modals import TASK_MODAL
 from blocks.tasks import comment_added, my_tasks, task_changed, task_help, task_list
 from blocks.text import escape, fit_escaped
 from handlers.slack import task_form
-from handlers.slack.args import parse_date, resolve_person, split_words, truncate_word, unescape_slack
-from handlers.slack.context import Work, deps_of, in_unit_of_work, unit_of_work
+from handlers.slack.args import (
+    mentioned_ids,
+    parse_date,
+    resolve_person,
+    split_words,
+    truncate_word,
+    unescape_slack,
+)
+from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import replying_errors
-from handlers.slack.notify import after_replan
-from handlers.slack.profiles import fetch_profile
 from models import Task
 from services import campaigns, home, plans, staffing, tasks, team
 from services.errors import InvalidInput
@@ -29,7 +34,9 @@ from services.planning.templates import parse_duration
 from services.refs import RefKind, parse_ref
 
 Reply = dict[str, Any]
-Action = Callable[[Work, list[str], AsyncWebClient], Awaitable[tuple[Reply, plans.PlanSummary | None, str]]]
+# A subcommand: the reply to the actor. What others hear (the owner's plan alert, sign-off requests) the
+# services write to the outbox with the change; the unit of work hands it out after the commit.
+Action = Callable[[Work, list[str], AsyncWebClient], Awaitable[Reply]]
 
 
 def register(app: AsyncApp) -> None:
@@ -60,10 +67,9 @@ async def task_command(
             note = None if subcommand == "help" else f"`/task {escape(truncate_word(words[0]))}` is not a command I know."
             await respond(**task_help(note), response_type="ephemeral")
             return
-        reply, plan, because = await in_unit_of_work(context, client, lambda work: action(work, words[1:], client),
-                                                     reading=subcommand in READING)
+        reply = await in_unit_of_work(context, client, lambda work: action(work, words[1:], client),
+                                      reading=subcommand in READING, people=mentioned_ids(words[1:]))
         await respond(**reply, response_type="ephemeral")
-        await after_replan(client, plan, because=because, deps=deps_of(context))
 
 
 def _first_word(text: str) -> tuple[str, str]:
@@ -83,12 +89,12 @@ async def comment_on_task(work: Work, text: str) -> Reply:
     return comment_added(task, comment)
 
 
-async def mine(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+async def mine(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     groups = await home.my_tasks(db=work.db, member=work.actor, today=work.today)
-    return my_tasks(groups, viewer_tz=work.actor.timezone, today=work.today), None, ""
+    return my_tasks(groups, viewer_tz=work.actor.timezone, today=work.today)
 
 
-async def new_with_words(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+async def new_with_words(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     raise InvalidInput("`/task new` opens a form: send it with nothing after it. "
                        "Or use the message shortcut *Create task from message*.")
 
@@ -99,42 +105,38 @@ async def _task(work: Work, args: list[str], usage: str) -> Task:
     return await tasks.get_task(db=work.db, task_id=parse_ref(args[0], RefKind.TASK))
 
 
-def _changed(
-    work: Work, task: Task, icon: str, what: str, plan: plans.PlanSummary | None
-) -> tuple[Reply, plans.PlanSummary | None, str]:
-    """The reply to the actor, the plan (for the owner's alerts) and the escaped reason behind them."""
-    because = f"{what} ({fit_escaped(work.actor.name, 60)})"
-    return task_changed(task, f"{icon} {what}", plan, viewer_tz=work.actor.timezone), plan, because
+def _changed(work: Work, task: Task, icon: str, what: str, plan: plans.PlanSummary | None) -> Reply:
+    """The reply to the actor (`what` is mrkdwn, escaped by the caller), with the re-plan if there was one."""
+    return task_changed(task, f"{icon} {what}", plan, viewer_tz=work.actor.timezone)
 
 
-async def list_campaign_tasks(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+async def list_campaign_tasks(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     if len(args) != 1:
         raise InvalidInput("Which campaign? Usage: `/task list CM-12`")
     campaign = await campaigns.get_campaign(db=work.db, campaign_id=parse_ref(args[0], RefKind.CAMPAIGN))
     listed = await tasks.list_tasks(db=work.db, campaign=campaign)
-    return task_list(campaign, listed, viewer_tz=work.actor.timezone), None, ""
+    return task_list(campaign, listed, viewer_tz=work.actor.timezone)
 
 
-async def start_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+async def start_task(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     task = await _task(work, args, "/task start T-42")
     await tasks.start(db=work.db, task=task, ctx=work.task_context())
-    reply, _, because = _changed(work, task, ":arrow_forward:", f"Started {tasks.task_ref(task)}", None)
-    return reply, None, because
+    return _changed(work, task, ":arrow_forward:", f"Started {tasks.task_ref(task)}", None)
 
 
-async def complete_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+async def complete_task(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     task = await _task(work, args, "/task done T-42")
     plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
     return _changed(work, task, ":white_check_mark:", f"{tasks.task_ref(task)} is done", plan)
 
 
-async def block_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+async def block_task(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     task = await _task(work, args, "/task block T-42 waiting for legal")
     plan = await tasks.block(db=work.db, task=task, reason=" ".join(args[1:]), ctx=work.task_context())
     return _changed(work, task, ":no_entry:", f"{tasks.task_ref(task)} is blocked", plan)
 
 
-async def set_due(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+async def set_due(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     task = await _task(work, args, "/task due T-42 2027-03-01")
     if len(args) != 2:
         raise InvalidInput("Usage: `/task due T-42 2027-03-01`")
@@ -142,7 +144,7 @@ async def set_due(work: Work, args: list[str], client: AsyncWebClient) -> tuple[
     return _changed(work, task, ":calendar:", f"{tasks.task_ref(task)} is now due {escape(args[1])}", plan)
 
 
-async def estimate_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, plans.PlanSummary | None, str]:
+async def estimate_task(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     task = await _task(work, args, "/task estimate T-42 3d")
     if len(args) != 2:
         raise InvalidInput("Usage: `/task estimate T-42 3d` (or `6h`, `1.5d`)")
@@ -154,7 +156,7 @@ async def estimate_task(work: Work, args: list[str], client: AsyncWebClient) -> 
     return _changed(work, task, ":hourglass:", f"{tasks.task_ref(task)} now takes {escape(args[1])}", plan)
 
 
-async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tuple[Reply, None, str]:
+async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
     task = await _task(work, args, "/task assign T-42 @alice (or auto)")
     if len(args) != 2:
         raise InvalidInput("Usage: `/task assign T-42 @alice` or `/task assign T-42 auto`")
@@ -173,11 +175,10 @@ async def assign_task(work: Work, args: list[str], client: AsyncWebClient) -> tu
     else:
         slack_user_id = await resolve_person(args[1], db=work.db)
         member = await team.ensure_member(db=work.db, slack_user_id=slack_user_id,
-                                          fetch_profile=lambda uid: fetch_profile(client, uid))
+                                          profile=work.profile_of(slack_user_id))
         await staffing.assign_to(db=work.db, task=task, member=member, actor=work.authz_actor)
         what = f"{tasks.task_ref(task)} is now {fit_escaped(member.name, 80)}'s"
-    reply, _, because = _changed(work, task, ":bust_in_silhouette:", what, None)
-    return reply, None, because
+    return _changed(work, task, ":bust_in_silhouette:", what, None)
 
 
 READING = {"mine", "list"}  # change nothing: see context.unit_of_work(reading=)

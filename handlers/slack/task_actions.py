@@ -23,33 +23,27 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.help import error_message
-from blocks.home import TASK_BLOCK, TASK_DONE, TASK_START
-from blocks.reminders import TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW
-from blocks.task_actions import (
-    BLOCK_MODAL,
+from blocks.codec import decode_task, decode_task_form
+from blocks.ids import (
     REASON_ACTION,
     REASON_BLOCK,
-    block_reason_modal,
-    blocked_view,
-    blocking_view,
-    notice_modal,
+    TASK_BLOCK,
+    TASK_DONE,
+    TASK_SNOOZE_HOUR,
+    TASK_SNOOZE_TOMORROW,
+    TASK_START,
 )
+from blocks.task_actions import BLOCK_MODAL, block_reason_modal, blocked_view, blocking_view
 from blocks.tasks import task_changed
-from blocks.text import fit_escaped, truncate
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
-from handlers.slack.errors import describe
+from handlers.slack.errors import Source, answer_error, form_refusal
 from handlers.slack.forms import Answer, answer_in_time, view_id_of
 from handlers.slack.home import republish_home
-from handlers.slack.notify import after_replan
 from models import Task
 from services import authz, plans, tasks
-from services.errors import DomainError, InvalidInput
 from services.refs import RefKind, format_ref, parse_id
 
 log = logging.getLogger(__name__)
-
-MODAL_ERROR_LIMIT = 150  # Slack shows a field error on one short line under the input
 
 
 def register(app: AsyncApp) -> None:
@@ -62,12 +56,12 @@ def register(app: AsyncApp) -> None:
 
 
 # A button's change: given the unit of work and the task, do it; return the icon + line for the reply,
-# and the re-plan (for the owner's alerts) if the change moved the plan.
+# and the re-plan if the change moved the plan.
 Change = Callable[[Work, Task, str | None], Awaitable[tuple[str, plans.PlanSummary | None]]]
-# What a click's transaction hands to the steps after its commit: the reply line, the plan and the message.
-_Clicked = tuple[Work, str, plans.PlanSummary | None, dict[str, Any]]
-# What the reason form's transaction hands on: the blocked task and the re-plan.
-_Blocked = tuple[Work, Task, plans.PlanSummary | None]
+# What a click's transaction hands to the steps after its commit: the reply.
+_Clicked = tuple[Work, dict[str, Any]]
+# What the reason form's transaction hands on: the blocked task.
+_Blocked = tuple[Work, Task]
 
 
 async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
@@ -97,7 +91,8 @@ def snooze_until(action_id: str | None, now: datetime, timezone: str) -> datetim
 
 
 def _button(change: Change) -> Callable[..., Awaitable[None]]:
-    """A listener for one task button: ack, change the task, answer, re-publish the Home, tell the owner."""
+    """A listener for one task button: ack, change the task, answer, re-publish the Home. (What others hear,
+    the owner's plan alert or a sign-off request, the service writes to the outbox with the change.)"""
 
     async def clicked(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
@@ -106,14 +101,12 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
         await ack()
         async with telling_errors(body, respond, context, client):
             async def run(work: Work) -> _Clicked:
-                task = await _task(work, action.get("value"))
+                task = await tasks.get_task(db=work.db, task_id=decode_task(action.get("value")))
                 note, plan = await change(work, task, action.get("action_id"))
-                reply = task_changed(task, note, plan, viewer_tz=work.actor.timezone)
-                return work, note, plan, reply
+                return work, task_changed(task, note, plan, viewer_tz=work.actor.timezone)
 
-            work, note, plan, reply = await in_unit_of_work(context, client, run)
+            work, reply = await in_unit_of_work(context, client, run)
             await _after_change(body, respond, client, work, reply)
-            await after_replan(client, plan, because=_because(work, note.split(" ", 1)[1]), deps=work.deps)
 
     return clicked
 
@@ -129,7 +122,7 @@ async def block_clicked(
     async with telling_errors(body, respond, context, client):
         # Refuse before asking for a reason: nobody should type one for a task they may not block.
         async with unit_of_work(context, client) as work:
-            task = await _task(work, action.get("value"))
+            task = await tasks.get_task(db=work.db, task_id=decode_task(action.get("value")))
             authz.require_task_worker(work.authz_actor, task, task.campaign, "block this task")
             tasks.require_open(task)
         # trigger_id lives 3 seconds: the lookup above is one short read, nothing slow comes first.
@@ -146,22 +139,18 @@ async def block_submitted(
         await ack(response_action="errors", errors={REASON_BLOCK: "Say what the task is waiting for."})
         return
     async def run(work: Work) -> _Blocked:
-        task = await _task(work, view.get("private_metadata"))
-        plan = await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
-        return work, task, plan
+        task = await tasks.get_task(db=work.db, task_id=decode_task_form(view.get("private_metadata")))
+        await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
+        return work, task
 
     def answer(blocked: _Blocked) -> Answer:
         return Answer(ack={}, view=blocked_view(blocked[1]))  # in time: the form just closes
 
     def refusal(error: Exception) -> dict[str, Any]:
-        text = str(error) if isinstance(error, DomainError) else describe(error)
-        return {"response_action": "errors", "errors": {REASON_BLOCK: truncate(text, MODAL_ERROR_LIMIT)}}
+        return form_refusal(error, fields={REASON_BLOCK}, fallback=REASON_BLOCK)
 
     async def after(blocked: _Blocked) -> None:
-        work, task, plan = blocked
-        await republish_home(work.deps, client, work.actor)
-        because = _because(work, f"{tasks.task_ref(task)} is blocked")
-        await after_replan(client, plan, because=because, deps=work.deps)
+        await republish_home(blocked[0].deps, client, blocked[0].actor)
 
     # The change runs before the ack when it can, so a refusal can be shown on the form, where the person
     # still is; under load the form says "Blocking T-n…" and shows the outcome later.
@@ -170,18 +159,6 @@ async def block_submitted(
     blocking = in_unit_of_work(context, client, run)
     await answer_in_time(ack, client, view_id_of(view), blocking, working=blocking_view(task_id), answer=answer,
                          refusal=refusal, not_done=not_done, after=after)
-
-
-async def _task(work: Work, value: object) -> Task:
-    task_id = parse_id(value)
-    if task_id is None:  # our own buttons carry the id; anything else was not sent by Slack for us
-        raise InvalidInput("That button does not point at a task any more. Reopen the Home tab.")
-    return await tasks.get_task(db=work.db, task_id=task_id)
-
-
-def _because(work: Work, what: str) -> str:
-    """Why the owner hears about the plan: what happened and who did it (escaped)."""
-    return f"{what} ({fit_escaped(work.actor.name, 60)})"
 
 
 def _from_message(body: dict[str, Any]) -> bool:
@@ -217,14 +194,7 @@ async def telling_errors(
     try:
         yield
     except Exception as error:
-        text = describe(error)
-        try:
-            if _from_message(body):
-                await respond(**error_message(text), response_type="ephemeral", replace_original=False)
-            elif body.get("trigger_id"):
-                await client.views_open(trigger_id=body["trigger_id"], view=notice_modal(text))
-        except Exception:
-            log.warning("could not tell %s why a click failed", context.user_id, exc_info=True)
+        await answer_error(error, Source.click(body, respond, client))
         if not _from_message(body):
             await _republish(context, client)
 

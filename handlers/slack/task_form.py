@@ -19,6 +19,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.codec import UnreadableValue, decode_campaign
 from blocks.help import error_message
 from blocks.modals import (
     ADDING_TASK,
@@ -35,17 +36,14 @@ from blocks.modals import (
     task_added_view,
     task_modal,
 )
-from blocks.text import fit_escaped, truncate
+from blocks.text import truncate
 from handlers.slack.args import plain_message_text
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
-from handlers.slack.errors import replying_errors
-from handlers.slack.forms import Answer, Form, answer_in_time, errors_for
-from handlers.slack.notify import after_replan
-from handlers.slack.profiles import fetch_profile
+from handlers.slack.errors import form_refusal, replying_errors
+from handlers.slack.forms import Answer, Form, answer_in_time
 from models import Campaign, Priority, TeamMember
 from services import tasks, team
 from services.fields import InvalidField
-from services.refs import parse_id
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +97,7 @@ async def submitted(
         new = tasks.NewTask(
             campaign_id=_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
             description=form.text(DESCRIPTION), estimate=form.text(ESTIMATE), due=form.day(DUE),
-            assignee=await _assignee(work.db, work.actor, form.user(ASSIGNEE), client),
+            assignee=await _assignee(work, form.user(ASSIGNEE)),
             priority=_priority(form.option(PRIORITY)), after=form.text(AFTER), before=form.text(BEFORE),
         )
         created = await tasks.create_task(db=work.db, new=new, ctx=work.task_context(),
@@ -111,14 +109,13 @@ async def submitted(
         return Answer(ack={"response_action": "update", "view": shown}, view=shown)
 
     def refusal(error: Exception) -> dict[str, Any]:
-        return {"response_action": "errors", "errors": errors_for(error, fields=FIELDS, fallback=CAMPAIGN)}
+        return form_refusal(error, fields=FIELDS, fallback=CAMPAIGN)
 
     async def after(added: _Added) -> None:
-        work, created, _ = added
-        because = f"{tasks.task_ref(created.task)} added ({fit_escaped(work.actor.name, 60)})"
-        await after_replan(client, created.plan, because=because, deps=work.deps)  # a repeat has no plan
+        """Nothing: the owner's plan alert went into the outbox with the task, and out after the commit."""
 
-    adding = in_unit_of_work(context, client, run)
+    assignee = form.user(ASSIGNEE)
+    adding = in_unit_of_work(context, client, run, people=[assignee] if assignee else [])
     await answer_in_time(ack, client, form.view_id, adding, working=ADDING_TASK, answer=answer, refusal=refusal,
                          not_done="The task was not added:", after=after)
 
@@ -157,10 +154,12 @@ async def _permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | 
 
 
 def _campaign_id(value: str | None) -> int:
-    campaign_id = parse_id(value)
-    if campaign_id is None:
+    if not value:
         raise InvalidField(CAMPAIGN, "Pick a campaign.")
-    return campaign_id
+    try:
+        return decode_campaign(value)
+    except UnreadableValue:
+        raise InvalidField(CAMPAIGN, "Pick a campaign.") from None
 
 
 def _priority(value: str | None) -> Priority:
@@ -170,12 +169,11 @@ def _priority(value: str | None) -> Priority:
         raise InvalidField(PRIORITY, "Pick a priority.") from None
 
 
-async def _assignee(db: Any, actor: TeamMember, slack_user_id: str | None, client: AsyncWebClient) -> TeamMember | None:
+async def _assignee(work: Work, slack_user_id: str | None) -> TeamMember | None:
     if not slack_user_id:
         return None
-    if slack_user_id == actor.slack_user_id:
-        return actor
-    return await team.ensure_member(db=db, slack_user_id=slack_user_id,
-                                    fetch_profile=lambda uid: fetch_profile(client, uid))
+    if slack_user_id == work.actor.slack_user_id:
+        return work.actor
+    return await team.ensure_member(db=work.db, slack_user_id=slack_user_id, profile=work.profile_of(slack_user_id))
 
 
