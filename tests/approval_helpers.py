@@ -3,18 +3,18 @@ the Slack copies of a stage's request as the fake recorded them, and `settled`: 
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
-from models import Approval, ApprovalMessage, AuditEntry, Campaign, Notification, NotificationStatus, Task
+from models import Approval, ApprovalMessage, AuditEntry, Campaign, Task
 from tests.conftest import RunningApp
 from tests.fake_slack import Call, FakeSlack
 from tests.slack_helpers import send_command
 from tests.slack_requests import block_actions_payload, view_submission_payload
+from tests.support.waiting import settled as support_settled
 
 CHANNEL = "C0GENERAL"  # where the test campaigns are created, so their requests are posted there too
 OWNER, BOB, CAROL, DAN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAN"
@@ -65,25 +65,7 @@ def text_of(call_or_args: Call | dict[str, Any]) -> str:
 async def settled(app: RunningApp, limit: float = 20.0) -> None:
     """Wait until the app has done what it was asked: no listener is running (their work after the ack
     included) and no outbox row is due or being sent. A definite state, not a quiet spell."""
-    assert app.runtime.deps is not None
-    work = app.runtime.deps.inflight
-    try:
-        async with asyncio.timeout(limit):
-            while True:
-                if not work.running and not await _outbox_busy(app):
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"the app was still busy after {limit}s") from None
-
-
-async def _outbox_busy(app: RunningApp) -> bool:
-    now = datetime.now(UTC)
-    async with app.sessions() as db:
-        busy = await db.scalar(select(func.count()).select_from(Notification).where(or_(
-            Notification.status == NotificationStatus.CLAIMED,
-            (Notification.status == NotificationStatus.PENDING) & (Notification.scheduled_for <= now))))
-    return bool(busy)
+    await support_settled(app, outbox=True, timeout=limit)
 
 
 async def click(

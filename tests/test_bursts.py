@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -16,6 +15,7 @@ from tests.fake_slack import FakeSlack
 from tests.held_database import database_held
 from tests.home_helpers import home_opened
 from tests.slack_helpers import count, reply_text
+from tests.support.waiting import eventually
 from tests.test_settings import CONTRACT
 
 SLOTS = 2
@@ -86,7 +86,7 @@ async def test_with_every_slot_taken_a_command_is_told_busy_in_its_own_answer(
             acks = [asyncio.create_task(app.slack.command("/campaign", "list", user_id=user))
                     for user in ("U0FIRST", "U0SECOND")]
             # One holds the only slot, the other has waited for it long enough for new requests to be shed.
-            await _until(lambda: work.waiting == 1 and work.full())
+            await eventually(lambda: work.waiting == 1 and work.full(), what="one waiter on a full app")
             status, body = await app.slack.command("/campaign", "list", user_id="U0THIRD")
             assert status == 200 and BUSY_TEXT in body and '"ephemeral"' in body
             status, body = await app.slack.event(home_opened("U0THIRD"))
@@ -97,13 +97,6 @@ async def test_with_every_slot_taken_a_command_is_told_busy_in_its_own_answer(
         assert work.busy_answers == 3  # the waiter, the shed command, the shed Home opening
         assert not fake_slack.calls_to("views.publish")
         assert await count(app, TeamMember) == 1  # only the holder was ever written
-
-
-async def _until(ready: Callable[[], bool], limit: float = 20.0) -> None:
-    """Poll a state of the running app (no Slack call marks it) until it holds."""
-    async with asyncio.timeout(limit):
-        while not ready():  # noqa: ASYNC110 - the slot state signals no event; polled within a bound
-            await asyncio.sleep(0.01)
 
 
 async def test_a_queue_that_has_only_just_formed_sheds_nothing() -> None:
@@ -126,7 +119,7 @@ async def test_a_queue_that_has_only_just_formed_sheds_nothing() -> None:
     holder = asyncio.create_task(hold())
     await held.wait()
     waiter = asyncio.create_task(wait_for_slot())
-    await _until(lambda: work.waiting == 1)
+    await eventually(lambda: work.waiting == 1, what="one waiter")
     assert work.shed_after == 12 and 0 < work.oldest_wait() < work.shed_after
     assert not work.full()  # every slot is taken and one waits, but the queue is seconds from stalling
     release.set()

@@ -17,6 +17,7 @@ from models import TeamMember
 from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
+from tests.support.waiting import eventually
 from tests.test_cli import CLI, cli_env
 
 
@@ -29,16 +30,12 @@ async def first_contact_with_failed_lookup(app: RunningApp, fake: FakeSlack) -> 
 
 
 async def wait_for_profile(sessions: async_sessionmaker[AsyncSession], seconds: float = 20) -> TeamMember:
-    try:
-        async with asyncio.timeout(seconds):
-            while True:
-                async with sessions() as db:
-                    member = await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == "U0ALICE"))
-                if member is not None and member.profile_synced_at is not None:
-                    return member
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError("the profile was never filled in") from None
+    async def filled_in() -> TeamMember | None:
+        async with sessions() as db:
+            member = await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == "U0ALICE"))
+        return member if member is not None and member.profile_synced_at is not None else None
+
+    return await eventually(filled_in, what="the profile to be filled in", timeout=seconds, every=0.1)
 
 
 async def test_the_embedded_worker_fills_the_profile_in(

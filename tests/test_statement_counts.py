@@ -8,11 +8,8 @@ task or approval (a lazy load in a loop, a query per row) shows up as a differen
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -25,6 +22,7 @@ from tests.fake_slack import FakeSlack
 from tests.home_helpers import home_opened, planned_campaign
 from tests.slack_requests import block_actions_payload
 from tests.statements import counting_statements
+from tests.support.waiting import eventually
 
 SMALL, BUSY = "U0ALICE", "U0BOB"
 BUSY_CAMPAIGNS = 12  # more than the Home shows (10), each with five tasks: sixty open tasks
@@ -63,12 +61,6 @@ async def unread(sessions: async_sessionmaker[AsyncSession], user: str) -> int:
             Notification.recipient_id == member_id, Notification.read_at.is_(None)))))
 
 
-async def _until(ready: Callable[[], Any], limit: float = 20.0) -> None:
-    async with asyncio.timeout(limit):
-        while not await ready():  # noqa: ASYNC110 - a database state, read from another engine
-            await asyncio.sleep(0.02)
-
-
 @pytest.mark.parametrize("request_kind", [
     "home", "task mine", "campaign list", "campaign show", "approval mine", "task list", "team me", "start click",
     "task done", "task estimate",
@@ -88,7 +80,7 @@ async def test_a_request_costs_the_same_statements_for_a_busy_person(
                 await running_app.slack.event(home_opened(user))
                 await fake_slack.wait_for("views.publish")
                 # The Home marks what it shows read after publishing it: wait for that too.
-                await _until(lambda user=user: _shown_read(sessions, user))
+                await eventually(lambda user=user: _shown_read(sessions, user), what="the shown inbox marked read")
             elif request_kind == "start click":
                 payload = block_actions_payload(user_id=user, action_id="task_start", value=str(tasks["brief"]),
                                                 response_url=fake_slack.response_url())

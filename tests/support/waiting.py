@@ -36,9 +36,13 @@ async def eventually(
         raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
 
 
-async def settled(app: RunningApp, *, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+async def settled(app: RunningApp, *, outbox: bool = False, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Wait until the app has finished everything it started: its Slack listeners (and what they hand
-    out inline after their commit) and, with an embedded worker, the jobs queued so far."""
+    out inline after their commit) and, with an embedded worker, the jobs queued so far.
+
+    `outbox`: also until no outbox row is being sent or due now (for a test whose rows all can go out;
+    one that seeds rows nobody will send must leave it off).
+    """
     deps = app.runtime.deps
     assert deps is not None and deps.inflight is not None
 
@@ -56,6 +60,24 @@ async def settled(app: RunningApp, *, timeout: float = 20.0) -> None:  # noqa: A
         for name in sorted(queue.broker.get_declared_queues()):
             await asyncio.to_thread(queue.broker.join, name, timeout=int(timeout * 1000))
     await eventually(listeners_done, what="the listeners the jobs started to finish", timeout=timeout)
+    if outbox:
+        await eventually(lambda: _outbox_idle(app), what="the outbox to have nothing due or in flight",
+                         timeout=timeout)
+
+
+async def _outbox_idle(app: RunningApp) -> bool:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, or_, select
+
+    from models import Notification, NotificationStatus
+
+    now = datetime.now(UTC)
+    async with app.sessions() as db:
+        busy = await db.scalar(select(func.count()).select_from(Notification).where(or_(
+            Notification.status == NotificationStatus.CLAIMED,
+            (Notification.status == NotificationStatus.PENDING) & (Notification.scheduled_for <= now))))
+    return not busy
 
 
 async def redis_jobs_done(redis_url: str, namespace: str, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
