@@ -33,3 +33,15 @@ async def test_a_hanging_profile_lookup_does_not_hold_up_other_changes(
     async with running_app.sessions() as db:
         nina = await db.scalar(select(TeamMember).where(TeamMember.slack_user_id == "U0NEWBIE"))
     assert nina is not None and nina.name == "Nina Newbie" and nina.timezone == "Asia/Tokyo"
+
+
+async def test_a_newcomer_is_looked_up_once_per_request(running_app: RunningApp, fake_slack: FakeSlack) -> None:
+    fake_slack.add_user("U0NEWBIE", real_name="Nina Newbie", tz="Asia/Tokyo")
+    fake_slack.add_user("U0OTTO", real_name="Otto Other", tz="Europe/Vienna")
+
+    me = await send_command(running_app, fake_slack, "/team", "me role=designer", user_id="U0NEWBIE")
+    await send_command(running_app, fake_slack, "/team", "add <@U0OTTO> skills=video", user_id="U0NEWBIE")
+
+    assert "Nina Newbie" in reply_text(me)
+    looked_up = [call.args["user"] for call in fake_slack.calls_to("users.info")]
+    assert sorted(looked_up) == ["U0NEWBIE", "U0OTTO"], looked_up

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -13,9 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.team import member_card, team_help, team_list
 from blocks.text import escape, fit_escaped
-from handlers.slack import profiles
 from handlers.slack.args import parse_options, parse_person, resolve_person, split_words, truncate_word
-from handlers.slack.context import Work, deps_of, unit_of_work
+from handlers.slack.context import Work, unit_of_work
 from handlers.slack.errors import replying_errors
 from services import team
 from services.availability import (
@@ -27,7 +25,6 @@ from services.availability import (
     parse_timezone,
 )
 from services.errors import InvalidInput
-from services.team import Profile
 
 OPTIONS = ("role", "skills", "tz", "hours", "capacity", "ooo", "notify")
 
@@ -47,16 +44,15 @@ async def team_command(
             note = None if subcommand == "help" else f"`/team {escape(truncate_word(words[0]))}` is not a command I know."
             await respond(**team_help(note), response_type="ephemeral")
             return
-        # Someone new gets their profile from Slack before the transaction opens (handlers.slack.profiles).
-        typed = context.user_id if subcommand == "me" else _typed_id(words[1:]) if subcommand == "add" else None
-        new = await profiles.newcomers(deps_of(context), client, [typed] if typed else [])
-        async with unit_of_work(context, client, reading=subcommand == "list") as work:
+        # Someone `/team add` names who is new gets their profile from Slack before the transaction opens.
+        typed = _typed_id(words[1:]) if subcommand == "add" else None
+        async with unit_of_work(context, client, reading=subcommand == "list", people=[typed] if typed else []) as work:
             if subcommand == "list":
                 reply = team_list(await team.list_members(db=work.db))
             elif subcommand == "me":
-                reply = await _update(work, work.actor.slack_user_id, words[1:], new)
+                reply = await _update(work, work.actor.slack_user_id, words[1:])
             else:
-                reply = await _add(work, words[1:], new)
+                reply = await _add(work, words[1:])
         await respond(**reply, response_type="ephemeral")
 
 
@@ -65,17 +61,17 @@ def _typed_id(args: list[str]) -> str | None:
     return parse_person(args[0]).slack_user_id if args else None
 
 
-async def _add(work: Work, args: list[str], new: Mapping[str, Profile | None]) -> dict[str, Any]:
+async def _add(work: Work, args: list[str]) -> dict[str, Any]:
     if not args:
         raise InvalidInput("Who? Usage: `/team add @alice skills=design,video`")
     slack_user_id = await resolve_person(args[0], db=work.db)
-    return await _update(work, slack_user_id, args[1:], new)
+    return await _update(work, slack_user_id, args[1:])
 
 
-async def _update(work: Work, slack_user_id: str, args: list[str], new: Mapping[str, Profile | None]) -> dict[str, Any]:
+async def _update(work: Work, slack_user_id: str, args: list[str]) -> dict[str, Any]:
     written = await team.write_profile(
         db=work.db, actor=work.authz_actor, slack_user_id=slack_user_id, changes=parse_changes(args),
-        profile=new.get(slack_user_id),
+        profile=work.profile_of(slack_user_id),
     )
     await work.db.flush()
     member = written.member
