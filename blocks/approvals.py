@@ -15,7 +15,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from blocks.codec import encode_id
+from blocks.ids import APPROVAL_APPROVE, APPROVAL_DELEGATE, APPROVAL_REJECT, REASON_ACTION, REASON_BLOCK
 from blocks.text import (
+    MODAL_TITLE_LIMIT,
+    button,
     context,
     escape,
     fit_escaped,
@@ -28,14 +32,12 @@ from blocks.text import (
 from models import ApprovalRule, ApprovalStatus, NotificationChannel
 from services.approval_notices import RequestNotice, StageOutcome, Told
 from services.approval_stages import AssetLink, StageLine, StageState, StageView, Vote, approval_ref
+from services.approvals import MAX_REASON
 from services.refs import RefKind, format_ref
 
-APPROVE, REJECT, DELEGATE = "approval_approve", "approval_reject", "approval_delegate"
 REJECT_CALLBACK, DELEGATE_CALLBACK = "approval_reject_modal", "approval_delegate_modal"
-REASON_BLOCK, REASON_ACTION = "reason", "reason"
 DELEGATE_BLOCK, DELEGATE_ACTION = "delegate", "delegate_to"
-MODAL_TITLE_LIMIT = 24
-REASON_SHOWN = 1200  # a reason is at most 1,000 characters; escaping can lengthen it
+REASON_SHOWN = 1200  # a reason is at most MAX_REASON (1,000) characters; escaping can lengthen it
 VOTES_PER_SECTION = 5  # ten approvers with their names stay far below a section's 3,000 characters
 MINE_SHOWN = 20  # two blocks each, under a message's 50
 
@@ -109,11 +111,11 @@ def request_fallback(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def decision_buttons(approval_id: int) -> dict[str, Any]:
-    value = str(approval_id)
-    return {"type": "actions", "block_id": f"approval_{approval_id}", "elements": [
-        {"type": "button", "text": plain("Approve"), "action_id": APPROVE, "value": value, "style": "primary"},
-        {"type": "button", "text": plain("Reject"), "action_id": REJECT, "value": value, "style": "danger"},
-        {"type": "button", "text": plain("Delegate"), "action_id": DELEGATE, "value": value},
+    value = encode_id(approval_id)
+    return {"type": "actions", "block_id": f"approval_{value}", "elements": [
+        button("Approve", APPROVAL_APPROVE, value, style="primary"),
+        button("Reject", APPROVAL_REJECT, value, style="danger"),
+        button("Delegate", APPROVAL_DELEGATE, value),
     ]}
 
 
@@ -305,6 +307,7 @@ def mine_message(items: Sequence[tuple[int, StageView]], viewer: str) -> dict[st
 
 
 def reject_modal(approval_id: int, metadata: str) -> dict[str, Any]:
+    """Ask why; `metadata` is the form's private_metadata, made by `blocks.codec.encode_approval_form`."""
     return {
         "type": "modal", "callback_id": REJECT_CALLBACK, "private_metadata": metadata,
         "title": plain(f"Reject {approval_ref(approval_id)}", MODAL_TITLE_LIMIT),
@@ -313,12 +316,13 @@ def reject_modal(approval_id: int, metadata: str) -> dict[str, Any]:
             section("The campaign owner gets your reason, and everyone who has the request sees it."),
             {"type": "input", "block_id": REASON_BLOCK, "label": plain("Why do you reject it?"),
              "element": {"type": "plain_text_input", "action_id": REASON_ACTION, "multiline": True,
-                         "max_length": 1000, "placeholder": plain("What has to change before you approve?")}},
+                         "max_length": MAX_REASON, "placeholder": plain("What has to change before you approve?")}},
         ],
     }
 
 
 def delegate_modal(approval_id: int, metadata: str) -> dict[str, Any]:
+    """Ask who decides instead; `metadata` as for `reject_modal`."""
     return {
         "type": "modal", "callback_id": DELEGATE_CALLBACK, "private_metadata": metadata,
         "title": plain(f"Delegate {approval_ref(approval_id)}", MODAL_TITLE_LIMIT),
@@ -336,12 +340,6 @@ def decided_modal(text: str) -> dict[str, Any]:
     return {"type": "modal", "title": plain("Approval", MODAL_TITLE_LIMIT), "close": plain("Close", MODAL_TITLE_LIMIT),
             "blocks": [section(f":white_check_mark: {escape(text)}"),
                        context("Everyone who has the request sees it in their copy.")]}
-
-
-def notice_modal(text: str) -> dict[str, Any]:
-    """A modal that only says something (`text` already escaped): shown when the click can't go on."""
-    return {"type": "modal", "title": plain("Approval", MODAL_TITLE_LIMIT), "close": plain("Close", MODAL_TITLE_LIMIT),
-            "blocks": [section(f":warning: {text}")]}
 
 
 APPROVAL_USAGE = [

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models import Urgency
+from services.availability import DAYS
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LOOKAHEAD_DAYS = 14
 IMMEDIATE = frozenset({Urgency.HIGH, Urgency.CRITICAL})
 DEADLINE_NEAR = timedelta(hours=4)  # held past this close to its deadline, a message goes at once

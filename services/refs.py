@@ -18,6 +18,7 @@ class RefKind(StrEnum):
 
 
 _NOUNS = {RefKind.CAMPAIGN: "campaign", RefKind.TASK: "task", RefKind.APPROVAL: "approval"}
+_A_NOUN = {RefKind.CAMPAIGN: "a campaign", RefKind.TASK: "a task", RefKind.APPROVAL: "an approval"}  # with its article
 _EXAMPLES = {RefKind.CAMPAIGN: "CM-12", RefKind.TASK: "T-42", RefKind.APPROVAL: "AP-7"}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 # ASCII digits only: `\d` and `int()` also take other scripts' digits, and `str.isdigit()` takes `²`.
@@ -47,7 +48,7 @@ def parse_ref(text: str, kind: RefKind) -> int:
     prefix = (match.group("prefix") or kind.value).upper() if match else None
     if match is None or prefix != kind.value or int(match.group("number")) == 0:
         shown = cleaned if len(cleaned) <= 40 else cleaned[:39] + "…"
-        raise InvalidInput(f"`{shown}` is not a {_NOUNS[kind]} reference; they look like {_EXAMPLES[kind]}.")
+        raise InvalidInput(f"`{shown}` is not {_A_NOUN[kind]} reference; they look like {_EXAMPLES[kind]}.")
     number = int(match.group("number"))
     if number > MAX_ID:
         raise NotFound(f"There is no {_NOUNS[kind]} {format_ref(kind, number)}.")

@@ -10,15 +10,18 @@ import pytest
 from blocks.approvals import (
     delegate_modal,
     mine_message,
-    notice_modal,
     owner_update,
     reject_modal,
     request_copy,
     request_reply,
 )
+from blocks.codec import Origin, decode_approval, encode_approval_form
+from blocks.modals import notice_view
 from models import ApprovalRule, ApprovalStatus, NotificationChannel
 from services.approval_notices import StageOutcome, Told
 from services.approval_stages import AssetLink, Person, StageState, StageView, Vote
+from services.approvals import MAX_REASON
+from services.refs import MAX_ID
 from tests.fake_slack import MESSAGE_BLOCK_LIMIT, block_problems, view_problems
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -31,7 +34,7 @@ def person(index: int) -> Person:
 
 def worst_stage(state: StageState, statuses: list[ApprovalStatus]) -> StageView:
     votes = tuple(
-        Vote(approval_id=10**11 + index, approver=person(index), delegate=person(100 + index), status=status,
+        Vote(approval_id=MAX_ID - index, approver=person(index), delegate=person(100 + index), status=status,
              decided_by=person(200 + index) if status is not ApprovalStatus.PENDING else None,
              decided_at=NOW if status is not ApprovalStatus.PENDING else None,
              comments=(NASTY * 60)[:1000] if status is ApprovalStatus.REJECTED else None)
@@ -91,18 +94,20 @@ def test_buttons_show_only_while_the_readers_answer_is_needed() -> None:
     assert actions(request_copy(passed, pending)) == []
     button = next(block for block in request_copy(view, pending)["blocks"] if block["type"] == "actions")
     assert {element["value"] for element in button["elements"]} == {str(pending)}
+    assert {decode_approval(element["value"]) for element in button["elements"]} == {pending}  # what the listener reads
 
 
 def test_mine_fits_however_many_wait() -> None:
     view = worst_stage(StageState.OPEN, [ApprovalStatus.PENDING] * 10)
-    items = [(10**11 + index, view) for index in range(35)]
+    items = [(MAX_ID - index, view) for index in range(35)]
     payload = mine_message(items, viewer="U00000001")
     assert block_problems(payload["blocks"], MESSAGE_BLOCK_LIMIT) == [] and "35 approvals" in payload["text"]
     assert_inert(payload)
 
 
 def test_modals_are_valid_views() -> None:
-    for modal in (reject_modal(10**11, f"{10**11}:home"), delegate_modal(10**11, str(10**11)),
-                  notice_modal("AP-1 is not yours to decide: it waits for Bob &lt;b&gt;.")):
+    for modal in (reject_modal(MAX_ID, encode_approval_form(MAX_ID, Origin.HOME)),
+                  delegate_modal(MAX_ID, encode_approval_form(MAX_ID, Origin.MESSAGE)),
+                  notice_view("AP-1 is not yours to decide: it waits for Bob &lt;b&gt;.", title="Approval")):
         assert view_problems(modal) == []
-    assert reject_modal(7, "7")["blocks"][1]["element"]["max_length"] == 1000
+    assert reject_modal(7, "7")["blocks"][1]["element"]["max_length"] == MAX_REASON == 1000

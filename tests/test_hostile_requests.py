@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from models import AuditEntry, Campaign, Task, TeamMember
+from models import Approval, ApprovalStatus, AuditEntry, Campaign, Task, TeamMember
 from tests import services
 from tests.conftest import SIGNING_SECRET, RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
@@ -246,7 +246,7 @@ async def test_forged_button_values_get_a_polite_answer_and_store_nothing(
 
 
 @pytest.mark.parametrize("action_id", ["task_start", "task_done", "task_block", "approval_approve",
-                                       "approval_reject", "delivery_retry"])
+                                       "approval_reject", "approval_delegate", "delivery_retry"])
 async def test_forged_button_values_on_the_home_tab_get_a_notice(
     running_app: RunningApp, fake_slack: FakeSlack, action_id: str
 ) -> None:
@@ -327,14 +327,99 @@ async def test_forged_modal_metadata_gets_a_polite_answer(
         user_id="U0ALICE", callback_id="task_block_modal", values={"reason": {"reason": "legal"}},
         private_metadata=metadata))
     assert status == 200 and json.loads(body)["response_action"] == "errors" and "error id" not in body
-    # ... a sign-off decision in a direct message (a modal has nothing to reply under).
-    status, _ = await running_app.slack.interaction(view_submission_payload(
+    # ... and so does a sign-off decision's.
+    status, body = await running_app.slack.interaction(view_submission_payload(
         user_id="U0ALICE", callback_id="approval_reject_modal", values={"reason": {"reason": "no"}},
         private_metadata=metadata))
-    assert status == 200
-    dm = await fake_slack.wait_for("chat.postMessage", lambda call: call.args.get("channel") == "U0ALICE")
-    assert "error id" not in repr(dm.args)
+    assert status == 200 and json.loads(body)["response_action"] == "errors" and "error id" not in body
+    assert list(json.loads(body)["errors"]) == ["reason"]
     assert await stored_rows(running_app) == before
+
+
+# ---------------------------------------------------------------- forged approval clicks and forms
+
+# None of these is a value our buttons write or metadata our forms carry; each one a loose reader could take
+# for AP-1, which waits for Alice's decision in these tests (`:home` marks a form opened on the Home tab).
+FORGED_APPROVAL_VALUES = [HUGE, "1:home:extra", "1:home", "\u0661", "\u00b2", "AP-1", "01", " 1", "1.0", ""]
+FORGED_APPROVAL_FORMS = [HUGE, f"{HUGE}:home", "9" * 5000, "1:home:extra", "1:home:", "1:HOME", "1:message",
+                         "\u0661", "\u0661:home", "\u00b2:home", "AP-1", "01:home", " 1", ""]
+APPROVAL_BUTTONS = ["approval_approve", "approval_reject", "approval_delegate"]
+
+
+async def alice_decides(app: RunningApp, fake: FakeSlack) -> None:
+    """A campaign of Alice's whose "Legal" stage (AP-1) waits for Alice herself, so a forgery has a target."""
+    await send_command(app, fake, "/campaign", NEW)
+    reply = await send_command(app, fake, "/approval", 'request CM-1 "Legal" <@U0ALICE|alice>')
+    assert "Legal" in reply_text(reply), reply_text(reply)
+
+
+async def decisions(app: RunningApp) -> list[tuple]:
+    async with app.sessions() as db:
+        rows = await db.scalars(select(Approval).order_by(Approval.id))
+        return [(row.id, row.status, row.comments, row.delegated_to_id, row.decided_at) for row in rows]
+
+
+@pytest.mark.parametrize("action_id", APPROVAL_BUTTONS)
+async def test_forged_approval_buttons_under_a_message_get_a_short_reply(
+    running_app: RunningApp, fake_slack: FakeSlack, action_id: str
+) -> None:
+    app, fake = running_app, fake_slack
+    await alice_decides(app, fake)
+    before, decided = await stored_rows(app), await decisions(app)
+    assert decided[0][:2] == (1, ApprovalStatus.PENDING)  # AP-1, Alice's to decide
+    for value in FORGED_APPROVAL_VALUES:
+        url = fake.response_url()
+        payload = block_actions_payload(user_id="U0ALICE", action_id=action_id, value=value, response_url=url)
+        assert (await app.slack.interaction(payload))[0] == 200
+        shown = polite(await fake.wait_for("response_url", lambda call, url=url: url.endswith(call.url_id or "-")))
+        assert "does not point at an approval" in shown and len(shown) < 300, (value, shown)
+    # Each reply came after the listener read the value: no form was opened for any of them.
+    assert fake.calls_to("views.open") == []
+    assert await stored_rows(app) == before and await decisions(app) == decided
+
+
+@pytest.mark.parametrize("action_id", APPROVAL_BUTTONS)
+async def test_forged_approval_buttons_on_the_home_tab_get_a_notice(
+    running_app: RunningApp, fake_slack: FakeSlack, action_id: str
+) -> None:
+    app, fake = running_app, fake_slack
+    await alice_decides(app, fake)
+    before, decided = await stored_rows(app), await decisions(app)
+    for number, value in enumerate(FORGED_APPROVAL_VALUES):
+        trigger = f"trig.forged.{action_id}.{number}"
+        payload = block_actions_payload(user_id="U0ALICE", action_id=action_id, value=value, trigger_id=trigger,
+                                        view={"id": "V0HOME", "type": "home"})
+        assert (await app.slack.interaction(payload))[0] == 200
+        opened = await fake.wait_for("views.open", lambda call, trigger=trigger: call.args.get("trigger_id") == trigger)
+        view = opened.args["view"]
+        shown = repr(view["blocks"])
+        assert not view.get("callback_id"), view  # a notice, not the reject or delegate form
+        assert "does not point at an approval" in shown and "error id" not in shown, (value, shown)
+    assert len(fake.calls_to("views.open")) == len(FORGED_APPROVAL_VALUES)
+    assert await stored_rows(app) == before and await decisions(app) == decided
+
+
+@pytest.mark.parametrize(("callback_id", "field", "values"), [
+    ("approval_reject_modal", "reason", {"reason": {"reason": "Not like this."}}),
+    ("approval_delegate_modal", "delegate",
+     {"delegate": {"delegate_to": {"type": "users_select", "selected_user": "U0BOB"}}}),
+], ids=["reject", "delegate"])
+async def test_forged_approval_form_metadata_is_refused_on_the_form(
+    running_app: RunningApp, fake_slack: FakeSlack, callback_id: str, field: str, values: dict
+) -> None:
+    """Forms opened from a message or from the Home tab alike: the answer is a short line under the field."""
+    app, fake = running_app, fake_slack
+    await alice_decides(app, fake)
+    before, decided = await stored_rows(app), await decisions(app)
+    for metadata in FORGED_APPROVAL_FORMS:
+        status, body = await app.slack.interaction(view_submission_payload(
+            user_id="U0ALICE", callback_id=callback_id, values=values, private_metadata=metadata))
+        assert status == 200, (metadata, body)
+        answer = json.loads(body)
+        assert answer["response_action"] == "errors" and list(answer["errors"]) == [field], (metadata, answer)
+        shown = answer["errors"][field]
+        assert "does not point at an approval" in shown and "error id" not in shown, (metadata, shown)
+    assert await stored_rows(app) == before and await decisions(app) == decided
 
 
 @pytest.mark.parametrize("event", ["x", {"type": "app_home_opened", "user": "", "tab": "home"},

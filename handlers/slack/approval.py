@@ -26,26 +26,21 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.approvals import (
-    APPROVE,
-    DELEGATE,
     DELEGATE_ACTION,
     DELEGATE_BLOCK,
     DELEGATE_CALLBACK,
-    REASON_ACTION,
-    REASON_BLOCK,
-    REJECT,
     REJECT_CALLBACK,
     approval_help,
     decided_modal,
     delegate_modal,
     mine_message,
-    notice_modal,
     reject_modal,
     request_reply,
     skip_reply,
 )
-from blocks.help import error_message
-from blocks.modals import working_view
+from blocks.codec import Origin, decode_approval, decode_approval_form, encode_approval_form
+from blocks.ids import APPROVAL_APPROVE, APPROVAL_DELEGATE, APPROVAL_REJECT, REASON_ACTION, REASON_BLOCK
+from blocks.modals import notice_view, working_view
 from blocks.text import escape
 from handlers.slack import profiles
 from handlers.slack.args import (
@@ -58,8 +53,8 @@ from handlers.slack.args import (
     truncate_word,
 )
 from handlers.slack.context import Work, deps_of, unit_of_work
-from handlers.slack.errors import replying_errors
-from handlers.slack.forms import Answer, answer_in_time, errors_for
+from handlers.slack.errors import Source, answering_errors, form_refusal, replying_errors, tell
+from handlers.slack.forms import Answer, answer_in_time, view_id_of
 from handlers.slack.home import republish_home
 from models import ApprovalRule
 from services import approval_notices, approval_stages, approvals, team
@@ -73,14 +68,14 @@ REQUEST_USAGE = 'Usage: `/approval request CM-12 "Legal review" @dana @lee [rule
 RESUBMIT_USAGE = 'Usage: `/approval resubmit AP-7` or `/approval resubmit CM-12 "Legal review"`'
 SKIP_USAGE = 'Usage: `/approval skip CM-12 "Brand review" [why]`'
 PERSON_CHECK_SECONDS = 1.5  # inside a modal submission's 3 s: past it, let the choice through unchecked
-MAX_REASON = 1000
+NOTICE_TITLE = "Approval"
 
 
 def register(app: AsyncApp) -> None:
     app.command("/approval")(approval_command)
-    app.action(APPROVE)(approve_clicked)
-    app.action(REJECT)(reject_clicked)
-    app.action(DELEGATE)(delegate_clicked)
+    app.action(APPROVAL_APPROVE)(approve_clicked)
+    app.action(APPROVAL_REJECT)(reject_clicked)
+    app.action(APPROVAL_DELEGATE)(delegate_clicked)
     app.view(REJECT_CALLBACK)(reject_submitted)
     app.view(DELEGATE_CALLBACK)(delegate_submitted)
 
@@ -222,35 +217,17 @@ async def person_problem(client: AsyncWebClient, slack_user_id: str) -> str | No
     return None
 
 
-class ClickAnswer(AsyncRespond):
-    """How a button click is answered: `respond()` where it came from a message (a response_url), and on
-    the Home tab, which has none, a notice modal opened with the click's own trigger_id."""
-
-    def __init__(self, respond: AsyncRespond, client: AsyncWebClient, body: dict[str, Any]):
-        super().__init__(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
-        self.respond, self.client, self.trigger_id = respond, client, str(body.get("trigger_id") or "")
-
-    async def __call__(self, text: str | dict = "", blocks: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        if self.response_url:
-            return await self.respond(text, blocks, **kwargs)
-        if not self.trigger_id:
-            log.warning("a click without a response_url or trigger_id: nowhere to answer %r", text)
-            return None
-        # The text is escaped already (`blocks.help.error_message`), as the notice wants it.
-        return await self.client.views_open(trigger_id=self.trigger_id, view=notice_modal(str(text)))
-
-
 async def approve_clicked(
     ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
     context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
     await ack()
-    answer = ClickAnswer(respond, client, body)
-    async with replying_errors(answer):
-        approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
+    source = Source.click(body, respond, client)
+    async with answering_errors(source):
+        approval_id = decode_approval(action.get("value"))
         async with unit_of_work(context, client) as work:
             change = await approvals.approve(db=work.db, ctx=work.task_context(), approval_id=approval_id)
-        await _settle(change, work, client, answer, from_home=_from_home(body), from_list=_from_list(body))
+        await _settle(change, work, client, source, from_home=_from_home(body), from_list=_from_list(body))
 
 
 async def reject_clicked(
@@ -273,23 +250,19 @@ async def _open_decision_modal(
 ) -> None:
     """Open the modal first (the trigger_id lives 3 s), then check the click may decide at all."""
     await ack()
-    answer = ClickAnswer(respond, client, body)
-    async with replying_errors(answer):
-        approval_id = parse_ref(str(action.get("value") or ""), RefKind.APPROVAL)
-        opened = await client.views_open(trigger_id=body["trigger_id"], view=build(approval_id, _metadata(approval_id, body)))
-        await _check_click(context, client, approval_id, opened, answer)
+    source = Source.click(body, respond, client)
+    async with answering_errors(source):
+        approval_id = decode_approval(action.get("value"))
+        metadata = encode_approval_form(approval_id, Origin.HOME if _from_home(body) else Origin.MESSAGE)
+        opened = await client.views_open(trigger_id=body["trigger_id"], view=build(approval_id, metadata))
+        await _check_click(context, client, approval_id, opened, source)
 
 
 async def reject_submitted(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
 ) -> None:
-    reason = str(_field(view, REASON_BLOCK, REASON_ACTION).get("value") or "").replace("\x00", "")
-    if not reason.strip():
-        await ack(response_action="errors", errors={REASON_BLOCK: "Say why, so the owner knows what to change."})
-        return
-    if len(reason.strip()) > MAX_REASON:
-        await ack(response_action="errors", errors={REASON_BLOCK: f"Keep it under {MAX_REASON + 1} characters."})
-        return
+    # `approvals.reject` refuses an empty or too long reason; the refusal shows under the field.
+    reason = str(_field(view, REASON_BLOCK, REASON_ACTION).get("value") or "")
 
     async def decide(work: Work, approval_id: int, new: Mapping[str, Profile | None]) -> approvals.Change:
         return await approvals.reject(db=work.db, ctx=work.task_context(), approval_id=approval_id, reason=reason)
@@ -327,49 +300,50 @@ async def _answer_submission(
     click from the Home tab re-publishes it after the commit."""
 
     async def run() -> tuple[approvals.Change, Work, bool]:
-        approval_id, from_home = _parse_metadata(view.get("private_metadata"))
+        form = decode_approval_form(view.get("private_metadata"))
         new = await profiles.newcomers(deps_of(context), client, people)
         async with unit_of_work(context, client) as work:
-            change = await decide(work, approval_id, new)
-        return change, work, from_home
+            change = await decide(work, form.approval_id, new)
+        return change, work, form.origin is Origin.HOME
 
     def answer(result: tuple[approvals.Change, Work, bool]) -> Answer:
         change = result[0]
         if change.note:
-            notice = notice_modal(escape(change.note))
+            notice = notice_view(escape(change.note), title=NOTICE_TITLE)
             return Answer(ack={"response_action": "update", "view": notice}, view=notice)
         return Answer(ack={}, view=decided_modal(done))
 
     def refusal(error: Exception) -> dict[str, Any]:
-        return {"response_action": "errors", "errors": errors_for(error, fields={field}, fallback=field)}
+        return form_refusal(error, fields={field}, fallback=field)
 
     async def after(result: tuple[approvals.Change, Work, bool]) -> None:
         _, work, from_home = result
         if from_home:
             await republish_home(work.deps, client, work.actor)
 
-    await answer_in_time(ack, client, view.get("id"), run(), working=working_view("Approval", "Saving your answer…"),
+    await answer_in_time(ack, client, view_id_of(view), run(), working=working_view(NOTICE_TITLE, "Saving your answer…"),
                          answer=answer, refusal=refusal, not_done="Your answer was not saved:", after=after)
 
 
 async def _settle(
-    change: approvals.Change, work: Work, client: AsyncWebClient, answer: ClickAnswer, *,
+    change: approvals.Change, work: Work, client: AsyncWebClient, source: Source, *,
     from_home: bool, from_list: bool = False,
 ) -> None:
     """After the commit: tell the clicker why nothing changed, and refresh where the click came from.
     (The copies, the next stages' requests and the owner's news went into the outbox with the change.)"""
     if change.note:
-        await answer(**error_message(escape(change.note)), response_type="ephemeral", replace_original=False)
+        await tell(source, escape(change.note))
     if from_home:
         await republish_home(work.deps, client, work.actor)
-    elif from_list and change.changed:  # the `/approval mine` list the click came from: show what is left
+    elif from_list and change.changed and source.respond is not None:
+        # the `/approval mine` list the click came from: show what is left
         async with work.deps.sessions.begin() as db:
             reply = await _mine(Work(db=db, actor=work.actor, deps=work.deps))
-        await answer(**reply, replace_original=True)
+        await source.respond(**reply, replace_original=True)
 
 
 async def _check_click(
-    context: AsyncBoltContext, client: AsyncWebClient, approval_id: int, opened: Any, answer: ClickAnswer
+    context: AsyncBoltContext, client: AsyncWebClient, approval_id: int, opened: Any, source: Source
 ) -> None:
     """A click someone can't act on turns the modal just opened into a notice saying why; under a message
     the reason is raised too, so it also stays in the conversation (its response_url). The Home tab's
@@ -380,10 +354,10 @@ async def _check_click(
     except DomainError as error:
         try:
             await client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"],
-                                      view=notice_modal(escape(str(error))))
+                                      view=notice_view(escape(str(error)), title=NOTICE_TITLE))
         except Exception:
             log.warning("could not turn the modal into a notice", exc_info=True)
-        if answer.response_url:
+        if source.respond is not None:
             raise
 
 
@@ -397,13 +371,3 @@ def _from_home(body: dict[str, Any]) -> bool:
 
 def _from_list(body: dict[str, Any]) -> bool:
     return bool((body.get("container") or {}).get("is_ephemeral"))
-
-
-def _metadata(approval_id: int, body: dict[str, Any]) -> str:
-    """The modal's private_metadata: the approval id, marked when the click came from the Home tab."""
-    return f"{approval_id}:home" if _from_home(body) else str(approval_id)
-
-
-def _parse_metadata(metadata: str | None) -> tuple[int, bool]:
-    value, _, origin = (metadata or "").partition(":")
-    return parse_ref(value, RefKind.APPROVAL), origin == "home"

@@ -23,9 +23,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.modals import VALUE, notice_view
 from handlers.slack.errors import describe
-from handlers.slack.errors import (
-    errors_for as errors_for,  # moved to errors.py; kept until its callers import it there
-)
 
 log = logging.getLogger(__name__)
 
