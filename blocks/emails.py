@@ -22,9 +22,12 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blocks.campaigns import campaign_created_mail
-from services.approval_notices import COPY_UPDATE, OUTCOME, REQUEST, RequestNotice, StageOutcome
+from services.approval_notices import RequestNotice, StageOutcome
 from services.approval_stages import StageState, StageView
-from services.plan_alerts import PLAN_ALERT
+from services.delivery import DeliveryFailed
+from services.kinds import Kind
+from services.plan_alerts import PlanAlert
+from services.signoffs import StageUnstaffed
 
 Payload = Mapping[str, Any]
 SUBJECT_MAX = 150
@@ -115,8 +118,8 @@ def _build(subject: str, lines: list[str]) -> Email:
     return Email(subject=_one_line(subject) or "Campaign Manager", text=text, html=body)
 
 
-_TASK_WORDS = {"task_reminder": "Coming up", "task_overdue": "Overdue", "task_escalation": "Late work"}
-_APPROVAL_WORDS = {"approval_reminder": "Decision due", "approval_escalation": "Decision late"}
+_TASK_WORDS: dict[str, str] = {Kind.TASK_REMINDER: "Coming up", Kind.TASK_OVERDUE: "Overdue", Kind.TASK_ESCALATION: "Late work"}
+_APPROVAL_WORDS: dict[str, str] = {Kind.APPROVAL_REMINDER: "Decision due", Kind.APPROVAL_ESCALATION: "Decision late"}
 
 
 def task_email(payload: Payload, *, tz: str | None = None) -> Email:
@@ -185,20 +188,29 @@ def digest_email(payload: Payload) -> Email:
 
 
 def plan_alert_email(payload: Payload) -> Email:
-    name = _s(payload, "campaign_name")
-    campaign_id = payload.get("campaign_id")
-    ref = f"CM-{campaign_id}" if campaign_id is not None else ""
-    alerts = [f"• {alert}" for alert in payload.get("alerts") or []]
-    return _build(f"{ref} {name}: plan alert", [f"{ref} {name}: plan alert", *alerts])
+    alert = PlanAlert.from_payload(payload)
+    head = f"CM-{alert.campaign_id} {alert.campaign_name}: plan alert"
+    # A row written before PlanAlert kept "because" as Slack markup only: the email leaves it out.
+    because = [f"After: {alert.because}."] if alert.because else []
+    return _build(head, [head, *(f"• {line}" for line in alert.alerts), *because])
 
 
 def delivery_failed_email(payload: Payload) -> Email:
-    what = _s(payload, "kind").replace("_", " ") or "message"
-    whom = _s(payload, "recipient_user") or _s(payload, "recipient_channel") or "someone"
-    name = _s(payload, "campaign_name")
-    about = f" about {name}" if name else ""
+    notice = DeliveryFailed.from_payload(payload)
+    what = notice.kind.replace("_", " ")
+    whom = notice.recipient_user or notice.recipient_channel or "someone"
+    about = f" about {notice.campaign_name}" if notice.campaign_name else ""
     return _build(f"A {what} could not be delivered",
-                  [f"I could not deliver a {what}{about} to {whom}: {_s(payload, 'reason') or 'unknown'}."])
+                  [f"I could not deliver a {what}{about} to {whom}: {notice.reason}."])
+
+
+def stage_unstaffed_email(payload: Payload) -> Email:
+    notice = StageUnstaffed.from_payload(payload)
+    when = "is due to open" if notice.opening else "will need approvers"
+    head = f'{notice.ref} {notice.campaign_name}: nobody can approve "{notice.stage}"'
+    return _build(head, [head, f'It {when}, and nobody on the team has the role "{notice.role}".',
+                         f"Name the approvers in Slack: {notice.request_command}",
+                         f"or give someone the role: {notice.role_command}"])
 
 
 def generic_email(payload: Payload) -> Email:
@@ -208,19 +220,20 @@ def generic_email(payload: Payload) -> Email:
     return _build(summary or text, [summary, text])
 
 
-RENDERERS: dict[str, Callable[[Payload], Email]] = {
-    PLAN_ALERT: plan_alert_email,
-    "delivery_failed": delivery_failed_email,
-    "task_reminder": task_email,
-    "task_overdue": task_email,
-    "task_escalation": task_email,
-    "approval_reminder": approval_email,
-    "approval_escalation": approval_email,
-    "digest": digest_email,
-    REQUEST: approval_request_email,
-    COPY_UPDATE: approval_request_email,  # never sent by email (it edits a Slack message); here for completeness
-    OUTCOME: approval_outcome_email,
-    "campaign_created": lambda payload: _build(*campaign_created_mail(payload)),
+RENDERERS: dict[str, Callable[[Payload], Email]] = {  # by Kind
+    Kind.PLAN_ALERT: plan_alert_email,
+    Kind.DELIVERY_FAILED: delivery_failed_email,
+    Kind.STAGE_UNSTAFFED: stage_unstaffed_email,
+    Kind.TASK_REMINDER: task_email,
+    Kind.TASK_OVERDUE: task_email,
+    Kind.TASK_ESCALATION: task_email,
+    Kind.APPROVAL_REMINDER: approval_email,
+    Kind.APPROVAL_ESCALATION: approval_email,
+    Kind.DIGEST: digest_email,
+    Kind.APPROVAL_REQUEST: approval_request_email,
+    Kind.APPROVAL_COPY_UPDATE: approval_request_email,  # never sent by email (it edits a Slack message)
+    Kind.APPROVAL_OUTCOME: approval_outcome_email,
+    Kind.CAMPAIGN_CREATED: lambda payload: _build(*campaign_created_mail(payload)),
 }
 
 
@@ -236,7 +249,7 @@ ZONED: tuple[ZonedRenderer, ...] = (task_email, approval_email, approval_request
 def render_email(kind: str, payload: Payload, *, tz: str | None = None, stage: StageView | None = None) -> Email:
     """The email for a notification; `tz` is the recipient's IANA zone (`TeamMember.timezone`), None is UTC.
     `stage`: an approval request's stage as it is at delivery."""
-    if kind == REQUEST:
+    if kind == Kind.APPROVAL_REQUEST:
         return approval_request_email(payload, stage, tz=tz)
     renderer = RENDERERS.get(kind, generic_email)
     for zoned in ZONED:
@@ -269,4 +282,4 @@ def campaign_status_email(payload: Payload) -> Email:
     return _build(head, lines)
 
 
-RENDERERS["campaign_status"] = campaign_status_email
+RENDERERS[Kind.CAMPAIGN_STATUS] = campaign_status_email

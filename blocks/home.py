@@ -40,6 +40,7 @@ from services.home import (
     PendingApproval,
     TaskGroup,
 )
+from services.kinds import Kind
 from services.refs import RefKind, format_ref
 
 HOME_BLOCK_LIMIT = 100
@@ -282,6 +283,25 @@ def _notification_line(notification: Notification, data: HomeData) -> str:
     return f"{marker} {when} · {text}"
 
 
+# The inbox's words for a kind, when a payload has no line of its own (`summary`, `text`, `title`).
+INBOX_WORDS: dict[str, str] = {  # by Kind; tests/test_kinds.py checks every kind has its words
+    Kind.TASK_REMINDER: "A task is coming up",
+    Kind.TASK_OVERDUE: "A task is overdue",
+    Kind.TASK_ESCALATION: "Late work on your campaign",
+    Kind.APPROVAL_REMINDER: "A decision is due",
+    Kind.APPROVAL_ESCALATION: "A decision is late",
+    Kind.DIGEST: "Your morning summary",
+    Kind.CAMPAIGN_STATUS: "A campaign's weekly status",
+    Kind.PLAN_ALERT: "Plan alert",
+    Kind.DELIVERY_FAILED: "A message could not be delivered",
+    Kind.STAGE_UNSTAFFED: "A sign-off stage has nobody to approve it",
+    Kind.CAMPAIGN_CREATED: "Campaign created",
+    Kind.APPROVAL_REQUEST: "Your sign-off is requested",
+    Kind.APPROVAL_COPY_UPDATE: "A sign-off moved on",
+    Kind.APPROVAL_OUTCOME: "A sign-off stage was decided",
+}
+
+
 def notification_summary(notification: Notification) -> str:
     """The line an inbox shows: the payload's `summary` or `text`, else the kind in words. Not escaped."""
     payload = notification.payload if isinstance(notification.payload, dict) else {}
@@ -289,7 +309,7 @@ def notification_summary(notification: Notification) -> str:
         value = payload.get(key)
         if isinstance(value, str) and value.strip():
             return " ".join(value.split())
-    return notification.kind.replace("_", " ").replace(".", ": ").capitalize()
+    return INBOX_WORDS.get(notification.kind) or notification.kind.replace("_", " ").replace(".", ": ").capitalize()
 
 
 # ---------------------------------------------------------------- helpers

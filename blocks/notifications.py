@@ -2,7 +2,10 @@
 
 Payloads hold plain data (ids, names, texts as typed), so every user string is escaped here. The only
 exception is a field whose name ends in `_mrkdwn`: text our own code built and escaped when the
-notification was written (e.g. a plan alert's "because", which already carries an escaped name).
+notification was written (a plan alert's "because" in rows written before `PlanAlert` had it plain).
+
+RENDERERS has one entry per `services.kinds.Kind` (tests/test_kinds.py checks it); `generic` is for rows
+of a kind this code does not know.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from blocks.text import (
     section,
     user_mention,
 )
-from services.approval_notices import COPY_UPDATE, OUTCOME, RENDERED_FROM_STAGE, REQUEST
+from services.approval_notices import RENDERED_FROM_STAGE
 from services.approval_stages import StageView
+from services.delivery import DeliveryFailed
 from services.delivery_retry import RETRY_WINDOW
-from services.plan_alerts import PLAN_ALERT
+from services.kinds import Kind
+from services.plan_alerts import PlanAlert
 from services.refs import RefKind, format_ref
+from services.signoffs import StageUnstaffed
 
-DELIVERY_FAILED = "delivery_failed"
 RETRY_DELIVERY = "delivery_retry"  # the "Try again" button on a delivery-failed notice
 RETRY_DAYS = RETRY_WINDOW.days  # how far back "Try again" reaches
 
@@ -49,32 +54,32 @@ def render(kind: str, payload: Payload, *, stage: StageView | None = None) -> di
     return RENDERERS.get(kind, generic)(payload)
 
 
-def plan_alert_payload(*, campaign_id: int, campaign_name: str, alerts: list[str], because_mrkdwn: str) -> dict[str, Any]:
-    return {"campaign_id": campaign_id, "campaign_name": campaign_name, "alerts": list(alerts),
-            "because_mrkdwn": because_mrkdwn}
-
-
 def plan_alert(payload: Payload) -> dict[str, Any]:
     """The owner's alert after a re-plan, from the data stored with the notification."""
-    ref = format_ref(RefKind.CAMPAIGN, int(payload["campaign_id"]))
-    name = str(payload.get("campaign_name") or "")
-    lines = "\n".join(f"• {escape(str(alert))}" for alert in payload.get("alerts") or [])
-    because = str(payload.get("because_mrkdwn") or fit_escaped(str(payload.get("because") or ""), 300))
+    alert = PlanAlert.from_payload(payload)
+    ref = format_ref(RefKind.CAMPAIGN, alert.campaign_id)
+    lines = "\n".join(f"• {escape(line)}" for line in alert.alerts)
+    because = alert.because_mrkdwn or fit_escaped(alert.because, 300)
     notes = [f"After: {because}. See `/campaign show {ref}`."] if because else [f"See `/campaign show {ref}`."]
     return message(
-        f"{ref} {fit_escaped(name, 80)}: plan alert",
-        [section(f":rotating_light: *{ref} {fit_escaped(name, 120)}*\n{lines}"), context(*notes)],
+        f"{ref} {fit_escaped(alert.campaign_name, 80)}: plan alert",
+        [section(f":rotating_light: *{ref} {fit_escaped(alert.campaign_name, 120)}*\n{lines}"), context(*notes)],
     )
 
 
-def delivery_failed_payload(*, campaign_id: int | None, campaign_name: str | None, kind: str,
-                            recipient_user: str | None, recipient_channel: str | None, reason: str,
-                            recipient_id: int | None = None) -> dict[str, Any]:
-    """`recipient_id` is the member's row id (None for a channel). Its key is always written: a payload that has
-    it was written by code that knows the "Try again" button, one without it predates the button."""
-    return {"campaign_id": campaign_id, "campaign_name": campaign_name, "kind": kind,
-            "recipient_user": recipient_user, "recipient_channel": recipient_channel, "reason": reason,
-            "recipient_id": recipient_id}
+def stage_unstaffed(payload: Payload) -> dict[str, Any]:
+    """The owner's notice that nobody has the role a sign-off stage asks for, with the two ways out."""
+    notice = StageUnstaffed.from_payload(payload)
+    stage, role = fit_escaped(notice.stage, 150), fit_escaped(notice.role, 80)
+    name = fit_escaped(notice.campaign_name, 120)
+    when = "is due to open" if notice.opening else "will need approvers"
+    return message(
+        f"{notice.ref} {fit_escaped(notice.campaign_name, 80)}: nobody can approve \"{fit_escaped(notice.stage, 60)}\"",
+        [section(f":busts_in_silhouette: *{notice.ref} {name}*: nobody can approve \"{stage}\"\n"
+                 f"It {when}, and nobody on the team has the role \"{role}\"."),
+         context(f"Name the approvers: `{escape(notice.request_command)}`, "
+                 f"or give someone the role: `{escape(notice.role_command)}`.")],
+    )
 
 
 @dataclass(frozen=True)
@@ -133,15 +138,14 @@ def delivery_failed(payload: Payload) -> dict[str, Any]:
 
     With a retry target in the payload, a "Try again" button sends that recipient's failed messages again.
     """
-    user, channel = payload.get("recipient_user"), payload.get("recipient_channel")
-    whom = _whom(channel, user)
-    campaign_id = payload.get("campaign_id")
-    ref = format_ref(RefKind.CAMPAIGN, int(campaign_id)) if campaign_id is not None else ""
-    name = fit_escaped(str(payload.get("campaign_name") or ""), 120)
+    notice = DeliveryFailed.from_payload(payload)
+    whom = _whom(notice.recipient_channel, notice.recipient_user)
+    ref = format_ref(RefKind.CAMPAIGN, notice.campaign_id) if notice.campaign_id is not None else ""
+    name = fit_escaped(notice.campaign_name or "", 120)
     about = f" about {ref} *{name}*" if ref else ""
-    reason = escape(str(payload.get("reason") or "unknown"))
-    what = escape(str(payload.get("kind") or "message").replace("_", " "))
-    hint = HINTS.get(str(payload.get("reason") or ""), "")
+    reason = escape(notice.reason)
+    what = escape(notice.kind.replace("_", " "))
+    hint = HINTS.get(notice.reason, "")
     target = retry_target(payload)
     blocks = [section(f":warning: I could not deliver a {what}{about} to {whom}: `{reason}`."),
               *([context(hint)] if hint else [])]
@@ -209,18 +213,19 @@ def generic(payload: Payload) -> dict[str, Any]:
     return message(fit_escaped(summary or text, 150), [section(body)])
 
 
-RENDERERS: dict[str, Callable[[Payload], dict[str, Any]]] = {
-    PLAN_ALERT: plan_alert,
-    DELIVERY_FAILED: delivery_failed,
-    "task_reminder": task_notice,
-    "task_overdue": task_notice,
-    "task_escalation": task_notice,
-    "approval_reminder": approval_notice,
-    "approval_escalation": approval_notice,
-    "digest": digest,
-    "campaign_status": campaign_status,
-    REQUEST: request_fallback,
-    COPY_UPDATE: request_fallback,
-    OUTCOME: owner_update,
-    "campaign_created": campaign_created,
+RENDERERS: dict[str, Callable[[Payload], dict[str, Any]]] = {  # by Kind
+    Kind.PLAN_ALERT: plan_alert,
+    Kind.DELIVERY_FAILED: delivery_failed,
+    Kind.STAGE_UNSTAFFED: stage_unstaffed,
+    Kind.TASK_REMINDER: task_notice,
+    Kind.TASK_OVERDUE: task_notice,
+    Kind.TASK_ESCALATION: task_notice,
+    Kind.APPROVAL_REMINDER: approval_notice,
+    Kind.APPROVAL_ESCALATION: approval_notice,
+    Kind.DIGEST: digest,
+    Kind.CAMPAIGN_STATUS: campaign_status,
+    Kind.APPROVAL_REQUEST: request_fallback,
+    Kind.APPROVAL_COPY_UPDATE: request_fallback,
+    Kind.APPROVAL_OUTCOME: owner_update,
+    Kind.CAMPAIGN_CREATED: campaign_created,
 }

@@ -9,19 +9,20 @@ from typing import Any, TypeGuard
 from blocks.codec import encode_id
 from blocks.ids import TASK_BLOCK, TASK_DONE, TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW
 from blocks.text import button, context, escape, fit_escaped, message, section
+from services.kinds import Kind
 from services.refs import MAX_ID
 
 Payload = Mapping[str, Any]
 
 # kind: (emoji, words); the words alone are the notification text, the emoji only decorates the blocks.
-_TASK_LEADS = {
-    "task_reminder": (":alarm_clock:", "Coming up"),
-    "task_overdue": (":hourglass:", "Overdue"),
-    "task_escalation": (":rotating_light:", "Late work"),
+_TASK_LEADS: dict[str, tuple[str, str]] = {
+    Kind.TASK_REMINDER: (":alarm_clock:", "Coming up"),
+    Kind.TASK_OVERDUE: (":hourglass:", "Overdue"),
+    Kind.TASK_ESCALATION: (":rotating_light:", "Late work"),
 }
-_APPROVAL_LEADS = {
-    "approval_reminder": (":hourglass_flowing_sand:", "Decision due"),
-    "approval_escalation": (":rotating_light:", "Decision late"),
+_APPROVAL_LEADS: dict[str, tuple[str, str]] = {
+    Kind.APPROVAL_REMINDER: (":hourglass_flowing_sand:", "Decision due"),
+    Kind.APPROVAL_ESCALATION: (":rotating_light:", "Decision late"),
 }
 
 
@@ -37,14 +38,14 @@ def _when(iso: str | None) -> str:
 
 
 def task_notice(payload: Payload) -> dict[str, Any]:
-    kind = str(payload.get("kind") or "task_reminder")
+    kind = str(payload.get("kind") or Kind.TASK_REMINDER)
     task, title = escape(str(payload.get("task") or "")), fit_escaped(str(payload.get("title") or ""), 200)
     campaign = f"{escape(str(payload.get('campaign') or ''))} {fit_escaped(str(payload.get('campaign_name') or ''), 100)}"
     emoji, words = _TASK_LEADS.get(kind, (":bell:", "Task"))
     text = f"{emoji} {words}: *{task}* {title}\nDue {_when(payload.get('due'))} · {campaign}"
     blocks: list[dict[str, Any]] = [section(text)]
     task_id = payload.get("task_id")
-    if kind != "task_escalation":  # the assignee can act; the owner being told cannot finish it for them
+    if kind != Kind.TASK_ESCALATION:  # the assignee can act; the owner being told cannot finish it for them
         if _is_id(task_id):  # a payload without a usable id still tells; its buttons could only fail
             value = encode_id(task_id)
             blocks.append({"type": "actions", "elements": [
@@ -60,13 +61,13 @@ def _is_id(value: object) -> TypeGuard[int]:
 
 
 def approval_notice(payload: Payload) -> dict[str, Any]:
-    kind = str(payload.get("kind") or "approval_reminder")
+    kind = str(payload.get("kind") or Kind.APPROVAL_REMINDER)
     emoji, words = _APPROVAL_LEADS.get(kind, (":bell:", "Approval"))
     stage = fit_escaped(str(payload.get("stage") or ""), 100)
     ref = escape(str(payload.get("approval") or ""))
     campaign = f"{escape(str(payload.get('campaign') or ''))} {fit_escaped(str(payload.get('campaign_name') or ''), 100)}"
     text = f"{emoji} {words}: *{stage}* ({ref}) · {campaign}\nDeadline {_when(payload.get('deadline'))}"
-    hint = "Decide it with the buttons in the request, or `/approval mine`." if kind == "approval_reminder" \
+    hint = "Decide it with the buttons in the request, or `/approval mine`." if kind == Kind.APPROVAL_REMINDER \
         else "The approver has not decided yet; nudge them or ask them to delegate."
     return message(f"{words}: {stage} {ref}", [section(text), context(hint)])
 

@@ -14,6 +14,7 @@ from handlers.ports import Config, JobQueue
 from services.planning.templates import TemplateLibrary
 
 if TYPE_CHECKING:
+    from handlers.jobs.environment import Outbound
     from handlers.slack.inflight import ListenerWork
 
 
@@ -29,3 +30,6 @@ class Deps:
     templates: TemplateLibrary = field(default_factory=TemplateLibrary)
     inflight: ListenerWork | None = None  # bounds and tracks Slack listener work; None = unbounded (console)
     known_members: set[str] = field(default_factory=set)  # Slack ids seen with a profile: handlers.slack.profiles
+    # The mailer and pacer of the inline delivery (no worker: handlers.slack.notify), built on first use and
+    # kept so the pacer's slots outlive one unit of work.
+    inline_outbound: Outbound | None = None

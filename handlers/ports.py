@@ -15,7 +15,25 @@ from pydantic import SecretStr
 
 
 @runtime_checkable
-class Config(Protocol):
+class DeliveryConfig(Protocol):
+    """What building a delivery reads: its mail, pacing and lease. The jobs read it, and so does the inline
+    delivery of a process without a worker (`handlers.slack.notify`): both build it the same way
+    (`handlers.jobs.environment.outbound`)."""
+
+    @property
+    def smtp_url(self) -> str | None: ...
+    @property
+    def email_from(self) -> str: ...
+    @property
+    def redis_namespace(self) -> str: ...
+    @property
+    def slack_channel_pace_seconds(self) -> float: ...
+    @property
+    def notification_lease_seconds(self) -> int: ...
+
+
+@runtime_checkable
+class Config(DeliveryConfig, Protocol):
     """What Slack listeners and web routes read from the configuration."""
 
     @property
@@ -29,8 +47,6 @@ class Config(Protocol):
     @property
     def slack_signing_secret(self) -> SecretStr | None: ...
     @property
-    def redis_namespace(self) -> str: ...
-    @property
     def sweep_interval_seconds(self) -> int: ...
     @property
     def embedded(self) -> bool:
@@ -39,7 +55,7 @@ class Config(Protocol):
 
 
 @runtime_checkable
-class JobConfig(Protocol):
+class JobConfig(DeliveryConfig, Protocol):
     """What the jobs' environment reads to build its own database, Slack, mail and Redis clients."""
 
     @property
@@ -49,17 +65,7 @@ class JobConfig(Protocol):
     @property
     def slack_api_url(self) -> str: ...
     @property
-    def smtp_url(self) -> str | None: ...
-    @property
-    def email_from(self) -> str: ...
-    @property
     def redis_url(self) -> str | None: ...
-    @property
-    def redis_namespace(self) -> str: ...
-    @property
-    def slack_channel_pace_seconds(self) -> float: ...
-    @property
-    def notification_lease_seconds(self) -> int: ...
 
 
 @runtime_checkable

@@ -47,12 +47,14 @@ from models import (
 from models.upsert import insert_ignore
 from services import notifications
 from services.approval_stages import StageState, StageView, load_stages
+from services.kinds import Kind
 from services.notifications import Draft
 from services.refs import RefKind, format_ref
 
-REQUEST = "approval_request"
-COPY_UPDATE = "approval_copy_update"
-OUTCOME = "approval_outcome"
+# Short names for the three kinds (`services.kinds.Kind`), as this module's callers know them.
+REQUEST = Kind.APPROVAL_REQUEST
+COPY_UPDATE = Kind.APPROVAL_COPY_UPDATE
+OUTCOME = Kind.APPROVAL_OUTCOME
 KINDS = frozenset({REQUEST, COPY_UPDATE, OUTCOME})
 RENDERED_FROM_STAGE = frozenset({REQUEST, COPY_UPDATE})  # read the stage at delivery, not from the payload
 HOLD_BACK = timedelta(seconds=1)  # a copy's update waits this long, again and again, for the one before it

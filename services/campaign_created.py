@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import TeamMember
 from services import notifications
+from services.kinds import Kind
 from services.plans import HOURS_PER_DAY, PlanSummary
 from services.refs import RefKind, format_ref
 
-CAMPAIGN_CREATED = "campaign_created"
+CAMPAIGN_CREATED = Kind.CAMPAIGN_CREATED  # the old name, for callers that still use it
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ async def announce(*, db: AsyncSession, plan: PlanSummary, template_title: str, 
     campaign = plan.campaign
     created = notice(plan, template_title=template_title, requester=requester, now=now)
     await notifications.notify(
-        db=db, dedupe_key=f"campaign-created:{campaign.id}", kind=CAMPAIGN_CREATED, payload=created.to_payload(),
+        db=db, dedupe_key=f"campaign-created:{campaign.id}", kind=Kind.CAMPAIGN_CREATED, payload=created.to_payload(),
         recipient_channel=campaign.channel_id, recipient_id=None if campaign.channel_id else requester.id,
         campaign_id=campaign.id, now=now,
     )

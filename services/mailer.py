@@ -1,4 +1,5 @@
-"""Email out through SMTP (aiosmtplib): where to connect, how to send, and which failures are for good.
+"""Where email goes out: the SMTP server `SMTP_URL` names. Parsing only: the delivery job sends
+(`handlers.jobs.mail`), since no service calls out.
 
 `SMTP_URL` reads `smtp://user:pass@host:587?starttls=1` (STARTTLS required), `?starttls=0` (never), no
 `starttls` (upgrade when the server offers it) or `smtps://host:465` (TLS from the first byte).
@@ -7,12 +8,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
-
-SEND_TIMEOUT = 15  # seconds; well inside the delivery claim's lease
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -57,47 +54,4 @@ class SmtpConfig:
         )
 
 
-@dataclass(frozen=True)
-class Mailer:
-    """What delivery needs to send an email: the server and the From address."""
-
-    config: SmtpConfig
-    sender: str
-
-    async def send(self, message: EmailMessage) -> None:
-        if "From" not in message:
-            message["From"] = self.sender
-        await aiosmtplib.send(
-            message, hostname=self.config.hostname, port=self.config.port, username=self.config.username,
-            password=self.config.password, use_tls=self.config.use_tls, start_tls=self.config.start_tls,
-            timeout=SEND_TIMEOUT,
-        )
-
-
-def mailer_from(smtp_url: str | None, sender: str) -> Mailer | None:
-    return Mailer(SmtpConfig.from_url(smtp_url), sender) if smtp_url else None
-
-
-def is_permanent(error: Exception) -> bool:
-    """A 5xx reply (550 mailbox unavailable, 553 bad address...) will not change on retry; 4xx, a dropped
-    connection or a timeout might."""
-    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        codes = [refused.code for refused in error.recipients]
-        return bool(codes) and all(code >= 500 for code in codes)
-    if isinstance(error, aiosmtplib.SMTPResponseException):
-        return error.code >= 500
-    return False
-
-
-def describe(error: Exception) -> str:
-    if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
-        first = error.recipients[0]
-        return f"smtp {first.code}: {first.message}"
-    if isinstance(error, aiosmtplib.SMTPResponseException):
-        return f"smtp {error.code}: {error.message}"
-    return f"{type(error).__name__}: {error}"
-
-
-SEND_ERRORS: tuple[type[Exception], ...] = (aiosmtplib.SMTPException, OSError, TimeoutError)
-
-__all__ = ["SEND_ERRORS", "Mailer", "SmtpConfig", "describe", "is_permanent", "mailer_from"]
+__all__ = ["SmtpConfig"]

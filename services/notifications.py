@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Notification, NotificationChannel, NotificationStatus, TeamMember, Urgency
 from models.upsert import insert_ignore_many
 from services import quiet_hours
+from services.kinds import Kind
 
 LEASE = timedelta(minutes=2)
-MAX_ATTEMPTS = 8  # failures that count (5xx, timeouts); rate limits do not
 MAX_KEY = 255
 WRITTEN = "outbox_written"  # key in the session's `info`: ids of the rows written through it
 INSERT_CHUNK = 500  # rows per multi-row INSERT: 14 columns stay far below SQLite's 32,766 parameters
@@ -37,7 +37,7 @@ class Draft:
     """
 
     dedupe_key: str
-    kind: str
+    kind: Kind
     payload: dict[str, Any]
     recipient_id: int | None = None
     recipient_channel: str | None = None
@@ -57,7 +57,7 @@ async def notify(
     *,
     db: AsyncSession,
     dedupe_key: str,
-    kind: str,
+    kind: Kind,
     payload: dict[str, Any],
     recipient_id: int | None = None,
     recipient_channel: str | None = None,
@@ -98,7 +98,7 @@ async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetim
             preferences[member_id] = channel_for(notify_via, email)
     held = await _quiet_hours_times(db, unique, now)
     rows = [{
-        "dedupe_key": d.dedupe_key[:MAX_KEY], "kind": d.kind, "payload": d.payload, "recipient_id": d.recipient_id,
+        "dedupe_key": d.dedupe_key[:MAX_KEY], "kind": str(d.kind), "payload": d.payload, "recipient_id": d.recipient_id,
         "recipient_channel": d.recipient_channel, "campaign_id": d.campaign_id, "urgency": d.urgency,
         "channel": d.channel or preferences.get(d.recipient_id or 0, NotificationChannel.SLACK),
         "scheduled_for": d.scheduled_for or held.get(d.dedupe_key[:MAX_KEY], now), "status": NotificationStatus.PENDING, "retries": 0,
@@ -223,21 +223,15 @@ async def mark_sent_many(*, db: AsyncSession, sent: Sequence[tuple[int, str | No
 
 
 async def retry_later(*, db: AsyncSession, notification: Notification, at: datetime, error: str,
-                      counts: bool) -> bool:
-    """Give the row back for another try at `at`; False when the failure budget is spent (row failed).
-
-    Rate limits pass `counts=False`: waiting out Slack's Retry-After is not a failure.
-    """
+                      counts: bool) -> None:
+    """Give the row back for another try at `at`. `counts`: a failure, against the attempt budget that
+    `services.delivery` keeps; a rate limit or a pacing slot is a wait, not a failure."""
     notification.last_error = error[:1000]
     notification.claimed_until = None
     if counts:
         notification.retries += 1
-        if notification.retries >= MAX_ATTEMPTS:
-            notification.status = NotificationStatus.FAILED
-            return False
     notification.status = NotificationStatus.PENDING
     notification.scheduled_for = at
-    return True
 
 
 async def withdraw(*, db: AsyncSession, notification: Notification, reason: str) -> None:

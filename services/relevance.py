@@ -32,13 +32,11 @@ from models import (
     TeamMember,
 )
 from services import approval_notices
+from services.kinds import APPROVAL_REMINDER_KINDS, ESCALATIONS, TASK_KINDS, Kind
 from services.reminders import CLOSED_TASKS, LIVE_CAMPAIGNS
 from services.team import muted_campaign_ids
 
-TASK_KINDS = frozenset({"task_reminder", "task_overdue", "task_escalation"})
-APPROVAL_KINDS = frozenset({"approval_reminder", "approval_escalation"})
-CAMPAIGN_KINDS = frozenset({"campaign_status"})
-ESCALATIONS = frozenset({"task_escalation", "approval_escalation"})
+CAMPAIGN_KINDS = frozenset({Kind.CAMPAIGN_STATUS})
 
 
 async def moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime) -> dict[int, str]:
@@ -50,8 +48,8 @@ async def moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime)
 
 async def _reminders_moot(*, db: AsyncSession, rows: Sequence[Notification], now: datetime) -> dict[int, str]:
     task_ids = {_id(row.payload, "task_id") for row in rows if row.kind in TASK_KINDS} - {None}
-    approval_ids = {_id(row.payload, "approval_id") for row in rows if row.kind in APPROVAL_KINDS} - {None}
-    campaign_ids = {row.campaign_id for row in rows if row.kind in TASK_KINDS | APPROVAL_KINDS | CAMPAIGN_KINDS}
+    approval_ids = {_id(row.payload, "approval_id") for row in rows if row.kind in APPROVAL_REMINDER_KINDS} - {None}
+    campaign_ids = {row.campaign_id for row in rows if row.kind in TASK_KINDS | APPROVAL_REMINDER_KINDS | CAMPAIGN_KINDS}
     if not (task_ids or approval_ids or campaign_ids - {None}):
         return {}
     tasks = {t.id: t for t in await db.scalars(select(Task).where(Task.id.in_(task_ids)))} if task_ids else {}
@@ -73,7 +71,7 @@ async def _reminders_moot(*, db: AsyncSession, rows: Sequence[Notification], now
 
 def _reason(row: Notification, tasks: dict[int, Task], approvals: dict[int, Approval],
             campaigns: dict[int, CampaignStatus], muted: dict[int, frozenset[int]], now: datetime) -> str | None:
-    if row.kind not in TASK_KINDS | APPROVAL_KINDS | CAMPAIGN_KINDS:
+    if row.kind not in TASK_KINDS | APPROVAL_REMINDER_KINDS | CAMPAIGN_KINDS:
         return None
     status = campaigns.get(row.campaign_id) if row.campaign_id is not None else None
     if row.campaign_id is not None and status is None:
@@ -85,7 +83,7 @@ def _reason(row: Notification, tasks: dict[int, Task], approvals: dict[int, Appr
         return "campaign muted"
     if row.kind in TASK_KINDS:
         return _task_reason(row, tasks.get(_id(row.payload, "task_id") or 0), reminder, now)
-    if row.kind in APPROVAL_KINDS:
+    if row.kind in APPROVAL_REMINDER_KINDS:
         return _approval_reason(row, approvals.get(_id(row.payload, "approval_id") or 0), reminder)
     return None
 

@@ -44,6 +44,7 @@ from models import (
 )
 from models.upsert import one_of
 from services.approval_stages import stages_of
+from services.kinds import Kind
 from services.notifications import Draft, channel_for, notify_many
 from services.quiet_hours import IMMEDIATE, has_hours, next_delivery_time, out_of_office, windows_on, zone
 from services.refs import RefKind, format_ref
@@ -147,7 +148,7 @@ class Pending:
     """A notification the rules want; written only if its key is new."""
 
     key: str
-    kind: str
+    kind: Kind
     recipient_id: int
     campaign_id: int | None  # None for a digest: it spans campaigns
     urgency: Urgency
@@ -267,8 +268,8 @@ def _task_rules(task: Any, camp: _Camp, people: dict[int, Recipient], now: datet
     policy = camp.policy
     out: list[Pending] = []
 
-    def pending(key: str, kind: str, recipient: int, urgency: Urgency, reason: str, **extra: Any) -> Pending:
-        payload = {"kind": kind, "task": ref, "task_id": task.id, "title": task.title,
+    def pending(key: str, kind: Kind, recipient: int, urgency: Urgency, reason: str, **extra: Any) -> Pending:
+        payload = {"kind": kind.value, "task": ref, "task_id": task.id, "title": task.title,
                    "campaign": format_ref(RefKind.CAMPAIGN, camp.id), "campaign_id": camp.id,
                    "campaign_name": camp.name, "due": due_iso, "reason": reason,
                    "assignee_id": task.assignee_id, **extra}
@@ -283,13 +284,13 @@ def _task_rules(task: Any, camp: _Camp, people: dict[int, Recipient], now: datet
             if passed:  # only the latest slot: an older one that was missed is superseded
                 hours = min(passed)
                 label = f"{hours:g}h"
-                out.append(pending(f"reminder:{ref}:due:{label}:{due_iso}", "task_reminder", assignee.id,
+                out.append(pending(f"reminder:{ref}:due:{label}:{due_iso}", Kind.TASK_REMINDER, assignee.id,
                                    Urgency.NORMAL, "due_soon", offset_hours=hours))
         elif today <= due_day:
-            out.append(pending(f"reminder:{ref}:due-now:{due_iso}", "task_reminder", assignee.id,
+            out.append(pending(f"reminder:{ref}:due-now:{due_iso}", Kind.TASK_REMINDER, assignee.id,
                                Urgency.NORMAL, "due_now"))
         else:
-            out.append(pending(f"reminder:{ref}:overdue:{today.isoformat()}", "task_overdue", assignee.id,
+            out.append(pending(f"reminder:{ref}:overdue:{today.isoformat()}", Kind.TASK_OVERDUE, assignee.id,
                                Urgency.NORMAL, "overdue", days_overdue=(today - due_day).days))
         digest = digests[assignee.id]
         if due < now:
@@ -301,12 +302,12 @@ def _task_rules(task: Any, camp: _Camp, people: dict[int, Recipient], now: datet
     grace = policy.critical_grace if critical else policy.task_grace
     reason = "critical_overdue" if critical else "overdue"
     if now > due + grace and camp.owner_id in people and people[camp.owner_id].is_active:
-        out.append(pending(f"escalation:{ref}:owner", "task_escalation", camp.owner_id, Urgency.HIGH, reason,
+        out.append(pending(f"escalation:{ref}:owner", Kind.TASK_ESCALATION, camp.owner_id, Urgency.HIGH, reason,
                            level=1, grace_hours=grace.total_seconds() / 3600))
     contact = camp.contact_id
     if (now > due + grace + policy.contact_delay(grace) and contact is not None and contact != camp.owner_id
             and contact in people and people[contact].is_active):
-        out.append(pending(f"escalation:{ref}:contact", "task_escalation", contact, Urgency.HIGH, reason,
+        out.append(pending(f"escalation:{ref}:contact", Kind.TASK_ESCALATION, contact, Urgency.HIGH, reason,
                            level=2, grace_hours=grace.total_seconds() / 3600))
     return out
 
@@ -323,8 +324,8 @@ def _approval_rules(approval: Any, camp: _Camp, people: dict[int, Recipient], no
     policy = camp.policy
     out: list[Pending] = []
 
-    def pending(key: str, kind: str, to: int, urgency: Urgency, reason: str, **extra: Any) -> Pending:
-        payload = {"kind": kind, "approval": ref, "approval_id": approval.id, "stage": approval.stage,
+    def pending(key: str, kind: Kind, to: int, urgency: Urgency, reason: str, **extra: Any) -> Pending:
+        payload = {"kind": kind.value, "approval": ref, "approval_id": approval.id, "stage": approval.stage,
                    "title": approval.stage, "campaign": format_ref(RefKind.CAMPAIGN, camp.id),
                    "campaign_id": camp.id, "campaign_name": camp.name, "deadline": deadline_iso,
                    "due": deadline_iso, "reason": reason, "approver_id": approval.approver_id,
@@ -333,16 +334,16 @@ def _approval_rules(approval: Any, camp: _Camp, people: dict[int, Recipient], no
 
     if (recipient is not None and recipient.is_active and camp.id not in recipient.muted
             and deadline - policy.approval_reminder <= now < deadline):
-        out.append(pending(f"reminder:{ref}:deadline:{deadline_iso}", "approval_reminder", recipient.id,
+        out.append(pending(f"reminder:{ref}:deadline:{deadline_iso}", Kind.APPROVAL_REMINDER, recipient.id,
                            Urgency.NORMAL, "deadline_soon"))
     owner = people.get(camp.owner_id)
     if now >= deadline and owner is not None and owner.is_active:
-        out.append(pending(f"escalation:{ref}:level-1", "approval_escalation", owner.id, Urgency.HIGH,
+        out.append(pending(f"escalation:{ref}:level-1", Kind.APPROVAL_ESCALATION, owner.id, Urgency.HIGH,
                            "deadline_passed", level=1))
     contact = people.get(camp.contact_id) if camp.contact_id else None
     if (now >= deadline + policy.approval_grace and contact is not None and contact.is_active
             and contact.id != camp.owner_id):
-        out.append(pending(f"escalation:{ref}:level-2", "approval_escalation", contact.id, Urgency.HIGH,
+        out.append(pending(f"escalation:{ref}:level-2", Kind.APPROVAL_ESCALATION, contact.id, Urgency.HIGH,
                            "deadline_passed_grace", level=2))
     return out
 
@@ -360,8 +361,8 @@ def _digest_rules(digests: dict[int, _Digest], people: dict[int, Recipient], now
         if local.time() < DIGEST_AT or not working:
             continue  # before 09:00, a day off or out of office (no hours set: every day is a working day)
         out.append(Pending(
-            f"digest:{person.slack_user_id}:{local.date().isoformat()}", "digest", person.id, None, Urgency.LOW,
-            {"kind": "digest", "date": local.date().isoformat(), "due_today": digest.due_today,
+            f"digest:{person.slack_user_id}:{local.date().isoformat()}", Kind.DIGEST, person.id, None, Urgency.LOW,
+            {"kind": Kind.DIGEST.value, "date": local.date().isoformat(), "due_today": digest.due_today,
              "overdue": digest.overdue, "approvals_waiting": digest.approvals},
         ))
     return out

@@ -18,7 +18,10 @@ campaign at once must not both staff the same stage.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +29,57 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Approval, ApprovalStatus, Campaign, TeamMember, Urgency
 from services import approval_notices, audit, notifications, plans
 from services.approval_stages import StageState, TemplateStage, campaign_stages
+from services.kinds import Kind
 from services.refs import RefKind, format_ref
 
 MAX_APPROVERS = 10
-STAGE_UNSTAFFED = "stage_unstaffed"  # the owner's notice: nobody has the role a stage asks for
+
+
+@dataclass(frozen=True)
+class StageUnstaffed:
+    """The payload of a STAGE_UNSTAFFED row, the owner's notice that nobody has the role a stage asks for.
+
+    `opening`: the stage is due to open now (else the campaign was just created and it will need approvers).
+    Names are as typed; the renderers escape them. `summary` and `text` are kept in the payload for the
+    in-app inbox and for readers that know no better."""
+
+    campaign_id: int
+    campaign_name: str
+    stage: str
+    role: str
+    opening: bool = False
+
+    @property
+    def ref(self) -> str:
+        return format_ref(RefKind.CAMPAIGN, self.campaign_id)
+
+    @property
+    def summary(self) -> str:
+        return f'{self.ref} {self.campaign_name}: nobody can approve "{self.stage}"'
+
+    @property
+    def request_command(self) -> str:
+        return f'/approval request {self.ref} "{self.stage}" @dana'
+
+    @property
+    def role_command(self) -> str:
+        return f"/team add @dana role={self.role}"
+
+    @property
+    def text(self) -> str:
+        when = "is due to open" if self.opening else "will need approvers"
+        return (f'"{self.stage}" {when}, and nobody on the team has the role "{self.role}". '
+                f"Name the approvers: `{self.request_command}`, or give someone the role: `{self.role_command}`.")
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"campaign_id": self.campaign_id, "campaign_name": self.campaign_name, "stage": self.stage,
+                "role": self.role, "opening": self.opening, "summary": self.summary, "text": self.text}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> StageUnstaffed:
+        return cls(campaign_id=int(payload["campaign_id"]), campaign_name=str(payload.get("campaign_name") or ""),
+                   stage=str(payload["stage"]), role=str(payload.get("role") or "approver"),
+                   opening=bool(payload.get("opening")))
 
 
 async def members_with_role(db: AsyncSession, role: str) -> list[TeamMember]:
@@ -105,16 +155,10 @@ async def warn_unstaffed(*, db: AsyncSession, campaign: Campaign, now: datetime)
 
 
 async def _tell_unstaffed(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, now: datetime, moment: str) -> None:
-    ref = format_ref(RefKind.CAMPAIGN, campaign.id)
-    role = spec.approver_role or "approver"
-    when = "is due to open" if moment == "open" else "will need approvers"
+    notice = StageUnstaffed(campaign_id=campaign.id, campaign_name=campaign.name, stage=spec.name,
+                            role=spec.approver_role or "approver", opening=moment == "open")
     await notifications.notify(
-        db=db, dedupe_key=f"stage-unstaffed:{campaign.id}:{moment}:{spec.name.casefold()}", kind=STAGE_UNSTAFFED,
-        payload={"summary": f'{ref} {campaign.name}: nobody can approve "{spec.name}"',
-                 "text": f'"{spec.name}" {when}, and nobody on the team has the role "{role}". '
-                         f'Name the approvers: `/approval request {ref} "{spec.name}" @dana`, '
-                         f"or give someone the role: `/team add @dana role={role}`.",
-                 "campaign_id": campaign.id, "stage": spec.name},
-        recipient_id=campaign.owner_id, campaign_id=campaign.id,
-        urgency=Urgency.HIGH if moment == "open" else Urgency.NORMAL, now=now,
+        db=db, dedupe_key=f"stage-unstaffed:{campaign.id}:{moment}:{spec.name.casefold()}",
+        kind=Kind.STAGE_UNSTAFFED, payload=notice.to_payload(), recipient_id=campaign.owner_id,
+        campaign_id=campaign.id, urgency=Urgency.HIGH if moment == "open" else Urgency.NORMAL, now=now,
     )

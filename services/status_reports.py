@@ -39,6 +39,7 @@ from models import (
 )
 from services.approval_stages import stages_of
 from services.durations import HOURS_PER_DAY
+from services.kinds import Kind
 from services.notifications import Draft, notify_many
 from services.plans import PlanSummary
 from services.quiet_hours import next_delivery_time, zone
@@ -53,7 +54,6 @@ from services.reminders import (
     existing_keys,
 )
 
-KIND = "campaign_status"
 POST_AT = DIGEST_AT  # the same morning hour as the digests
 WEEK = timedelta(days=7)
 TASKS_SHOWN = 5  # per list (overdue, due in the next 7 days)
@@ -98,7 +98,7 @@ async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: in
                            tasks[campaign.id], approvals.get(campaign.id, (0, [])))
         to_owner = item.channel_id is None
         drafts.append(Draft(
-            dedupe_key=item.key, kind=KIND, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,
+            dedupe_key=item.key, kind=Kind.CAMPAIGN_STATUS, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,
             recipient_id=item.owner.id if to_owner else None, recipient_channel=item.channel_id,
             channel=item.owner.channel if to_owner else None, scheduled_for=item.scheduled_for,
         ))
@@ -222,7 +222,7 @@ def _payload(campaign: Campaign, timeline: Timeline, item: _Due, now: datetime, 
 
     (overdue_total, overdue), (soon_total, soon) = tasks[OVERDUE], tasks[DUE_SOON]
     return {
-        "kind": KIND, "campaign": format_ref(RefKind.CAMPAIGN, campaign.id), "campaign_id": campaign.id,
+        "kind": Kind.CAMPAIGN_STATUS.value, "campaign": format_ref(RefKind.CAMPAIGN, campaign.id), "campaign_id": campaign.id,
         "campaign_name": campaign.name, "week": item.week, "as_of": now.astimezone(UTC).isoformat(),
         "status": str(campaign.status),
         "launch_date": campaign.launch_date.isoformat(),

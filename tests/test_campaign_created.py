@@ -12,10 +12,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-import handlers.jobs.delivery as delivery_module
+import services.delivery as delivery_policy
 from blocks.emails import render_email
 from models import Notification, NotificationChannel, NotificationStatus, TeamMember
-from services.campaign_created import CAMPAIGN_CREATED, CampaignCreated
+from services.campaign_created import CampaignCreated
+from services.kinds import Kind
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.home_helpers import open_home, texts
@@ -32,7 +33,7 @@ async def with_approvers(app: RunningApp) -> None:
 
 async def created_row(app: RunningApp) -> Notification:
     async with app.sessions() as db:
-        return (await db.scalars(select(Notification).where(Notification.kind == CAMPAIGN_CREATED))).one()
+        return (await db.scalars(select(Notification).where(Notification.kind == Kind.CAMPAIGN_CREATED))).one()
 
 
 async def sent_row(app: RunningApp, *, seconds: float = 20) -> Notification:
@@ -53,7 +54,7 @@ def created_posts(fake: FakeSlack, channel: str) -> list:  # type: ignore[type-a
 async def test_a_slack_outage_at_creation_delays_the_message_and_sends_it_once(
     db_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(delivery_module, "BACKOFF_BASE", timedelta(milliseconds=300))  # Slack is back soon
+    monkeypatch.setattr(delivery_policy, "BACKOFF_BASE", timedelta(milliseconds=300))  # Slack is back soon
     async with start_app(app_settings(db_url, fake_slack), fake_slack, run_worker=True) as app:
         await with_approvers(app)
         fake_slack.fail_next("chat.postMessage", status=503)
@@ -92,7 +93,7 @@ def test_the_email_says_the_same_and_escapes_the_name() -> None:
         buffer_days=3, compressed_days=2,
     ).to_payload()
 
-    email = render_email(CAMPAIGN_CREATED, payload, tz="Europe/Berlin")
+    email = render_email(Kind.CAMPAIGN_CREATED, payload, tz="Europe/Berlin")
 
     assert email.subject == "CM-3 created: Spring <b>launch</b> & co: 20 tasks (compressed)"
     assert "Launch 2027-03-01, template Product <launch>." in email.text

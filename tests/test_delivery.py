@@ -12,11 +12,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from blocks.notifications import DELIVERY_FAILED, PLAN_ALERT, plan_alert_payload, render
+from blocks.notifications import render
 from handlers.jobs.notifications import Outcome, deliver_notification, delivery_client
 from models import Campaign, Notification, NotificationStatus, TeamMember
 from services import notifications
-from services.notifications import LEASE, MAX_ATTEMPTS
+from services.delivery import MAX_ATTEMPTS
+from services.kinds import Kind
+from services.notifications import LEASE
+from services.plan_alerts import PlanAlert
 from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, app_settings, start_app
 from tests.fake_slack import FakeSlack
@@ -212,7 +215,7 @@ async def test_a_gone_channel_fails_and_tells_the_owner_once(sessions: async_ses
         row = await world.row(nid)
         assert (row.status, row.last_error) == (NotificationStatus.FAILED, "channel_not_found")
     async with sessions() as db:
-        notices = list(await db.scalars(select(Notification).where(Notification.kind == DELIVERY_FAILED)))
+        notices = list(await db.scalars(select(Notification).where(Notification.kind == Kind.DELIVERY_FAILED)))
     assert [(n.recipient_id, n.dedupe_key) for n in notices] == [
         (world.owner_id, f"delivery-failed:{world.campaign_id}:C0GONE")]
     assert world.sent.jobs == [(notices[0].id, None)]
@@ -227,7 +230,7 @@ async def test_a_gone_channel_fails_and_tells_the_owner_once(sessions: async_ses
 
 async def test_a_failed_notice_tells_nobody(sessions: async_sessionmaker[AsyncSession], fake_slack: FakeSlack) -> None:
     world = await make_world(sessions, fake_slack)
-    nid = await world.write(kind=DELIVERY_FAILED, payload={"reason": "is_archived", "recipient_channel": "C1"},
+    nid = await world.write(kind=Kind.DELIVERY_FAILED, payload={"reason": "is_archived", "recipient_channel": "C1"},
                             channel="C0OLD")
     fake_slack.fail_next("chat.postMessage", error="is_archived")
     assert (await world.deliver(nid)).status == "failed"
@@ -246,10 +249,14 @@ async def test_the_owner_is_not_told_about_themselves(sessions: async_sessionmak
 
 
 def test_renderers_escape_what_people_typed() -> None:
-    alert = render(PLAN_ALERT, plan_alert_payload(campaign_id=12, campaign_name="<!channel> sale", alerts=["a < b"],
-                                                  because_mrkdwn="T-3 is done (Bob)"))
+    alert = render(Kind.PLAN_ALERT, PlanAlert(campaign_id=12, campaign_name="<!channel> sale", alerts=("a < b",),
+                                              because="T-3 is done (<b>Bob</b>)").to_payload())
     assert alert["text"] == "CM-12 &lt;!channel&gt; sale: plan alert"
-    assert "• a &lt; b" in str(alert["blocks"]) and "After: T-3 is done (Bob)." in str(alert["blocks"])
+    assert "• a &lt; b" in str(alert["blocks"])
+    assert "After: T-3 is done (&lt;b&gt;Bob&lt;/b&gt;)." in str(alert["blocks"])
+    # A row written before `PlanAlert` carries the reason as markup our code escaped then: shown as it is.
+    legacy = {"campaign_id": 12, "campaign_name": "sale", "alerts": ["a"], "because_mrkdwn": "T-3 is done (Bob)"}
+    assert "After: T-3 is done (Bob)." in str(render(Kind.PLAN_ALERT, legacy)["blocks"])
     fallback = render("something_new", {})
     assert fallback["text"] == "You have a notification from Campaign Manager."
     assert render("other", {"text": "<@U1> hi"})["text"] == "&lt;@U1&gt; hi"

@@ -12,10 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from blocks.notifications import (
-    DELIVERY_FAILED,
     RETRY_DELIVERY,
     RetryTarget,
-    delivery_failed_payload,
     delivery_retried,
     nothing_to_retry,
     render,
@@ -23,7 +21,9 @@ from blocks.notifications import (
 from handlers.jobs.notifications import deliver_notification, delivery_client
 from models import Campaign, Notification, NotificationStatus, TeamMember
 from services import authz, delivery_retry, notifications
+from services.delivery import DeliveryFailed
 from services.errors import InvalidInput, NotAllowed
+from services.kinds import Kind
 from tests.conftest import BOT_TOKEN, RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
 from tests.fake_slack_blocks import MESSAGE_BLOCK_LIMIT, block_problems
@@ -55,10 +55,10 @@ async def write(world: World, key: str, *, channel: str | None = None, member: i
 
 
 async def notice(world: World, recipient: str) -> int:
-    """The owner's notice as `_tell_owner` writes it, under its dedupe key."""
+    """The owner's notice as `services.delivery` writes it, under its dedupe key."""
     async with world.sessions.begin() as db:
         nid = await notifications.notify(
-            db=db, dedupe_key=f"delivery-failed:{world.campaign_id}:{recipient}", kind=DELIVERY_FAILED,
+            db=db, dedupe_key=f"delivery-failed:{world.campaign_id}:{recipient}", kind=Kind.DELIVERY_FAILED,
             payload={"reason": "not_in_channel"}, recipient_id=world.owner_id, campaign_id=world.campaign_id, now=T0,
         )
     assert nid is not None
@@ -187,7 +187,7 @@ async def test_a_retry_that_fails_again_tells_the_owner_again(sessions: async_se
     assert again.status == "failed" and again.owner_notice_id not in (None, first.owner_notice_id)
     async with sessions() as db:
         keys = sorted((await db.scalars(select(Notification.dedupe_key).where(
-            Notification.kind == DELIVERY_FAILED))).all())
+            Notification.kind == Kind.DELIVERY_FAILED))).all())
     assert keys == [f"delivery-failed:{world.campaign_id}:C0GONE",
                     f"delivery-failed:{world.campaign_id}:C0GONE:retried:{first.owner_notice_id}"]
 
@@ -202,7 +202,7 @@ async def test_a_failed_direct_message_gives_the_owner_a_button_for_that_member(
     async with sessions() as db:
         notice_row = await db.get(Notification, outcome.owner_notice_id)
     assert notice_row is not None and notice_row.payload["recipient_id"] == world.bob_id
-    [button] = buttons(render(DELIVERY_FAILED, notice_row.payload))
+    [button] = buttons(render(Kind.DELIVERY_FAILED, notice_row.payload))
     assert button["value"] == f"{world.campaign_id}:member:{world.bob_id}"
 
 
@@ -213,7 +213,7 @@ def payload(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"campaign_id": 12, "campaign_name": HOSTILE, "kind": "task_reminder",
                               "recipient_user": None, "recipient_channel": "C0GONE", "reason": "not_in_channel"}
     values.update(overrides)
-    return delivery_failed_payload(**values)
+    return DeliveryFailed(**values).to_payload()
 
 
 def buttons(rendered: dict[str, Any]) -> list[dict[str, Any]]:
@@ -229,7 +229,7 @@ def assert_valid_and_inert(rendered: dict[str, Any]) -> None:
 
 
 def test_the_notice_has_a_button_for_a_channel() -> None:
-    rendered = render(DELIVERY_FAILED, payload())
+    rendered = render(Kind.DELIVERY_FAILED, payload())
     assert_valid_and_inert(rendered)
     [button] = buttons(rendered)
     assert button["action_id"] == RETRY_DELIVERY and button["text"]["text"] == "Try again"
@@ -237,7 +237,7 @@ def test_the_notice_has_a_button_for_a_channel() -> None:
 
 
 def test_the_notice_has_a_button_for_a_member() -> None:
-    rendered = render(DELIVERY_FAILED, payload(recipient_channel=None, recipient_user="U0BOB", recipient_id=5))
+    rendered = render(Kind.DELIVERY_FAILED, payload(recipient_channel=None, recipient_user="U0BOB", recipient_id=5))
     assert_valid_and_inert(rendered)
     [button] = buttons(rendered)
     assert RetryTarget.parse(button["value"]) == RetryTarget(12, recipient_id=5)
@@ -255,7 +255,7 @@ def test_the_notice_has_a_button_for_a_member() -> None:
     payload(recipient_channel="<!here>"),
 ])
 def test_no_button_without_a_usable_target(stored: dict[str, Any]) -> None:
-    rendered = render(DELIVERY_FAILED, stored)
+    rendered = render(Kind.DELIVERY_FAILED, stored)
     assert buttons(rendered) == []
     assert block_problems(rendered["blocks"], MESSAGE_BLOCK_LIMIT) == []
     assert "<!channel>" not in json.dumps(rendered) and "<!here>" not in json.dumps(rendered)
@@ -303,7 +303,7 @@ async def failed_and_told(app: RunningApp, fake: FakeSlack) -> tuple[World, int,
     assert told.response["ok"]
     async with app.sessions() as db:
         row = await db.get(Notification, nid)
-        notice_id = await db.scalar(select(Notification.id).where(Notification.kind == DELIVERY_FAILED))
+        notice_id = await db.scalar(select(Notification.id).where(Notification.kind == Kind.DELIVERY_FAILED))
     assert row is not None and row.status is NotificationStatus.FAILED and notice_id is not None
     await wait_until_sent(app.sessions, notice_id, 15)  # recorded, so the snapshots below are settled
     return world, nid, told

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.settings import ConfigError, load_settings
+from handlers.jobs.mail import Mailer
 from handlers.jobs.notifications import deliver_notification, delivery_client
 from models import (
     Campaign,
@@ -29,12 +30,14 @@ from models import (
     TeamMember,
 )
 from services import home, notifications
-from services.mailer import Mailer, SmtpConfig
+from services.mailer import SmtpConfig
 from services.reminders import due_notifications
-from tests.conftest import BOT_TOKEN, RunningApp
+from tests.conftest import BOT_TOKEN, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
+from tests.support.waiting import eventually, settled
 from tests.test_delivery import T0, make_world
+from tests.test_task_command import plan_alert_rows, task, tight_promo
 
 D = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)  # a Wednesday: 13:00 in Berlin, inside Alice's working hours
 
@@ -150,6 +153,26 @@ async def test_notify_email_sends_the_reminder_through_smtp(running_app: Running
     async with running_app.sessions() as db:
         sent = await db.get(Notification, row.id)
     assert sent is not None and sent.status is NotificationStatus.SENT and sent.slack_ts is None
+
+
+async def test_without_a_worker_a_plan_alert_reaches_an_email_reader_by_email(db_url: str, fake_slack: FakeSlack,
+                                                                              smtp: Smtp) -> None:
+    # No worker consumes the queue (the console, `run_worker=False`): the change's rows are delivered inline,
+    # by a delivery built like the job's, so the owner who chose email gets the alert by email, not on Slack.
+    settings = app_settings(db_url, fake_slack, smtp_url=f"smtp://127.0.0.1:{smtp.port}?starttls=0",
+                            email_from="cm@example.test")
+    async with start_app(settings, fake_slack, run_worker=False) as app:
+        assert "reminders by email" in await command(app, fake_slack, "/team", "me notify=email")
+        critical = await tight_promo(app, fake_slack)
+        await task(app, fake_slack, f"estimate T-{critical.id} {critical.duration_hours / 8 + 5:g}d")
+
+        await eventually(lambda: smtp.collector.messages, what="the plan alert by email")
+        await settled(app, outbox=True)
+        [alert] = await plan_alert_rows(app)
+        assert (alert.channel, alert.status) == (NotificationChannel.EMAIL, NotificationStatus.SENT)
+    [(recipients, mail)] = [(to, mail) for to, mail in smtp.collector.messages if "plan alert" in mail["Subject"]]
+    assert recipients == ["alice@example.com"] and mail["Subject"] == "CM-1 Flash sale: plan alert"
+    assert [post for post in slack_posts(fake_slack) if "plan alert" in str(post.args.get("text"))] == []
 
 
 async def test_without_smtp_or_address_email_falls_back_to_slack(running_app: RunningApp, fake_slack: FakeSlack) -> None:

@@ -18,10 +18,10 @@ from aiosmtpd.controller import Controller
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from handlers.jobs import delivery as delivery_module
 from handlers.jobs.delivery import Delivery, delivery_client
 from models import Notification, NotificationChannel, NotificationStatus, TeamMember, Urgency
-from services.approval_notices import REQUEST
+from services import delivery as delivery_policy
+from services.kinds import Kind
 from services.quiet_hours import DAYS, DEADLINE_NEAR, delivery_time
 from tests.approval_helpers import (
     AT_WORK,
@@ -59,7 +59,7 @@ def smtp() -> Iterator[Smtp]:
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slack's outage lasts two attempts; the job's backoff (30 s and up) is shortened so the test need
     not wait it out. What is retried, and how often, is the job's own."""
-    monkeypatch.setattr(delivery_module, "BACKOFF_BASE", timedelta(milliseconds=100))
+    monkeypatch.setattr(delivery_policy, "BACKOFF_BASE", timedelta(milliseconds=100))
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
@@ -77,7 +77,7 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float 
 async def requests(app: RunningApp) -> dict[int, Notification]:
     """The approval requests in the outbox, by id."""
     async with app.sessions() as db:
-        return {row.id: row for row in await db.scalars(select(Notification).where(Notification.kind == REQUEST))}
+        return {row.id: row for row in await db.scalars(select(Notification).where(Notification.kind == Kind.APPROVAL_REQUEST))}
 
 
 async def member_id(app: RunningApp, slack_user_id: str) -> int:

@@ -1,8 +1,9 @@
-"""Deliver outbox notifications in batches: claim, render, pace, post, record.
+"""Deliver outbox notifications in batches: claim, render, pace, post, record. The I/O half.
 
-The row carries the retry state (Dramatiq's own retries are off): a rate limit reschedules the row at
-Slack's Retry-After without counting, an outage (5xx, timeout, connection error) counts and backs off,
-an error no retry can fix fails the row and tells the campaign's owner once.
+What to send, which way, and what a failure means are `services.delivery`'s (the policy); this module
+posts to Slack, sends mail, paces, runs posts side by side and keeps the transactions short. The row
+carries the retry state (Dramatiq's own retries are off): a follow-up is the row's job sent again with a
+delay (`enqueue`), or the owner's notice handed out.
 
 Short transactions, none open while Slack is called: (1) claim the batch's rows with a lease in one
 conditional UPDATE and read what to send, commit: the lease keeps every other worker off them; (2) take
@@ -33,26 +34,21 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from blocks import notifications as messages
 from blocks.emails import Email, render_email
+from handlers.jobs import mail
+from handlers.jobs.mail import Mailer
 from handlers.jobs.pacing import NoPacing, Pacer
-from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
 from models.db import is_unreachable
-from services import approval_notices, notifications, relevance
-from services import mailer as mail
-from services.approval_stages import StageView
-from services.delivery_retry import notice_key
-from services.mailer import Mailer
+from services import delivery as policy
+from services import notifications
+from services.delivery import Claimed, Delivered, Fault, Outcome
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(hours=1)
-DEFAULT_RETRY_AFTER = 30  # seconds, when a 429 comes without a usable Retry-After
 DELAY_MARGIN_MS = 250  # a re-sent job arrives just after the row is due, never before
 POST_TIMEOUT = 15  # seconds; well inside the claim's lease
 MAX_PACE_WAIT = 3.0  # seconds a post may wait for its channel's slot in place; longer: back to the outbox
@@ -62,45 +58,8 @@ RECORD_FIRST_DELAY = 0.2  # seconds; doubling up to RECORD_MAX_DELAY while the d
 RECORD_MAX_DELAY = 2.0
 RECORD_MARGIN = timedelta(seconds=10)  # (or a quarter of a short lease) stop retrying this long before it ends
 
-# Errors no retry will fix: the row fails and the campaign's owner hears about it once.
-PERMANENT_ERRORS = frozenset({
-    "channel_not_found", "user_not_found", "not_in_channel", "account_inactive", "is_archived", "invalid_auth",
-    "message_not_found", "cant_update_message", "edit_window_closed",  # a copy update's message is gone or frozen
-})
-# Kinds whose failure is not news for the owner: a copy that could not be edited was delivered before.
-NO_OWNER_NOTICE = frozenset({messages.DELIVERY_FAILED, approval_notices.COPY_UPDATE})
-# Slack's own "try again later" answers (HTTP 200, ok=false).
-TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
-
 Clock = Callable[[], datetime]
 Enqueue = Callable[[int, int | None], Awaitable[None]]  # (notification id, delay in ms)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one delivery attempt did: sent | skipped | withdrawn | paced | rate_limited | retry | failed,
-    or unreachable (the database was down at the claim: the row waits, untouched, for the next sweep)."""
-
-    status: str
-    error: str | None = None
-    retry_at: datetime | None = None
-    owner_notice_id: int | None = None  # the delivery-failed notification written for the owner
-
-
-@dataclass(frozen=True)
-class _Claimed:
-    id: int
-    kind: str
-    target: str
-    content: dict[str, Any]
-    campaign_id: int | None
-    recipient_id: int | None
-    recipient_channel: str | None
-    recipient_user: str | None
-    email: Email | None = None  # set when this one goes out by email (the target is then the address)
-    update_ts: str | None = None  # set for a chat.update of the message at (target, update_ts)
-    payload: dict[str, Any] | None = None
-    stage: StageView | None = None  # the approval stage it was rendered from
 
 
 def delivery_client(client: AsyncWebClient) -> AsyncWebClient:
@@ -113,6 +72,13 @@ def delivery_client(client: AsyncWebClient) -> AsyncWebClient:
     """
     return AsyncWebClient(token=client.token, base_url=client.base_url, session=client.session,
                           timeout=POST_TIMEOUT, retry_handlers=[])
+
+
+def render(item: Claimed) -> dict[str, Any] | Email:
+    """What goes out for a claimed row: an email, or a `chat.postMessage` / `chat.update` payload."""
+    if item.by_email:
+        return render_email(item.kind, item.payload, tz=item.timezone, stage=item.stage)
+    return messages.render(item.kind, item.payload, stage=item.stage)
 
 
 @dataclass
@@ -143,201 +109,115 @@ class Delivery:
         waits = await self._pace(claimed, outcomes)
         gate = asyncio.Semaphore(CONCURRENT_POSTS)
 
-        async def post(item: _Claimed, wait: float) -> tuple[_Claimed, Outcome | tuple[str | None, str | None]]:
+        async def post(item: Claimed, wait: float) -> Outcome | Delivered:
             if wait > 0:
                 await asyncio.sleep(wait)  # before taking a place in the gate: waiting is not sending
             async with gate:
                 try:
-                    return item, await self._post(item)
+                    result = await self._post(item)
                 except Exception as error:  # a bug in one send must not cost the batch its records
                     log.exception("notification %s: unexpected error while sending", item.id)
-                    return item, await self._retry(item, f"unexpected: {error!r}")
+                    result = policy.network_fault(f"unexpected: {error!r}")
+                return await self._after_fault(item, result) if isinstance(result, Fault) else result
 
-        gathered = await asyncio.gather(*(post(item, waits[item.id]) for item in claimed if item.id in waits),
-                                        return_exceptions=True)
-        results = [result for result in gathered if not isinstance(result, BaseException)]
+        posted = [item for item in claimed if item.id in waits]
+        gathered = await asyncio.gather(*(post(item, waits[item.id]) for item in posted), return_exceptions=True)
         for failure in gathered:
             if isinstance(failure, BaseException):  # even recording the retry failed: the lease will free it
                 log.error("a notification of the batch is left to its lease", exc_info=failure)
-        sent = [(item.id, *result) for item, result in results if isinstance(result, tuple)]
-        copies = [_copy_of(item, *result) for item, result in results if isinstance(result, tuple)]
-        updates = await self._record_sent(sent, [copy for copy in copies if copy is not None],
-                                          give_up_at=lease_ends - min(RECORD_MARGIN, self.lease / 4).total_seconds())
+        delivered = [result for result in gathered if isinstance(result, Delivered)]
+        updates = await self._record_sent(
+            delivered, give_up_at=lease_ends - min(RECORD_MARGIN, self.lease / 4).total_seconds())
         for update_id in updates:  # copies whose stage moved while their request was on its way
             await self._send(update_id, None)
-        outcomes.update({nid: Outcome("sent") for nid, _, _ in sent})
-        outcomes.update({item.id: result for item, result in results if isinstance(result, Outcome)})
+        outcomes.update({done.item.id: Outcome("sent") for done in delivered})
+        outcomes.update({item.id: result for item, result in zip(posted, gathered, strict=True)
+                         if isinstance(result, Outcome)})
         return outcomes
 
-    async def _claim(self, ids: Sequence[int], outcomes: dict[int, Outcome]) -> list[_Claimed]:
-        """Claim, withdraw what became moot, render; in-app rows are done here (the inbox is the table)."""
-        claimed = []
-        later: dict[int, datetime] = {}
+    async def _claim(self, ids: Sequence[int], outcomes: dict[int, Outcome]) -> list[Claimed]:
+        """Claim and prepare the batch (`services.delivery.prepare`); hand out again what it held back."""
         async with self.sessions.begin() as db:
             now = self.clock()
-            rows = await notifications.claim_many(db=db, notification_ids=ids, now=now, lease=self.lease,
-                                                  channels=self._channels())
-            members = await _members(db, rows)
-            moot = await relevance.moot(db=db, rows=rows, now=now)
-            stages = await approval_notices.stages_at_delivery(db=db, rows=rows)
-            later = await approval_notices.held_back(db=db, rows=rows, now=now)
-            for row in rows:
-                if row.kind in approval_notices.RENDERED_FROM_STAGE and row.id not in stages:
-                    moot.setdefault(row.id, "stage gone")
-                if row.id in moot:  # the task is done, the approval decided, ...: nothing to say any more
-                    await notifications.withdraw(db=db, notification=row, reason=moot[row.id])
-                    outcomes[row.id] = Outcome("withdrawn", error=moot[row.id])
-                    continue
-                if row.id in later:  # the copy's previous update is still on its way: after it
-                    await notifications.retry_later(db=db, notification=row, at=later[row.id], counts=False,
-                                                    error="held back: the copy's previous update is going out")
-                    outcomes[row.id] = Outcome("paced", retry_at=later[row.id])
-                    continue
-                if row.channel is NotificationChannel.IN_APP and row.recipient_id is not None:
-                    await notifications.mark_sent(db=db, notification=row, now=now, slack_channel=None, slack_ts=None)
-                    outcomes[row.id] = Outcome("sent")
-                    continue
-                try:
-                    claimed.append(_prepare(row, members, by_email=self.mailer is not None, stage=stages.get(row.id)))
-                except Exception as error:  # a payload no renderer understands: retrying won't help
-                    log.exception("notification %s cannot be rendered", row.id)
-                    await notifications.mark_failed(db=db, notification=row, error=f"render_failed: {error!r}")
-                    outcomes[row.id] = Outcome("failed", error="render_failed")
-        for nid, at in later.items():
-            if outcomes[nid].status == "paced":
-                await self._send(nid, max(0, int((at - now).total_seconds() * 1000)) + DELAY_MARGIN_MS)
-        return claimed
+            batch = await policy.prepare(db=db, notification_ids=ids, now=now, lease=self.lease,
+                                         slack=self.slack is not None, email=self.mailer is not None, render=render)
+        outcomes.update(batch.settled)
+        for nid, at in batch.later.items():
+            await self._send(nid, _delay_ms(at - now))
+        return batch.claimed
 
-    def _channels(self) -> frozenset[NotificationChannel] | None:
-        if self.slack is not None:
-            return None  # all
-        return frozenset({NotificationChannel.IN_APP} | ({NotificationChannel.EMAIL} if self.mailer else set()))
-
-    async def _pace(self, claimed: list[_Claimed], outcomes: dict[int, Outcome]) -> dict[int, float]:
+    async def _pace(self, claimed: list[Claimed], outcomes: dict[int, Outcome]) -> dict[int, float]:
         """The wait before each Slack post; rows whose channel is busy for long go back to the outbox."""
-        posts = [item for item in claimed if item.email is None]
+        posts = [item for item in claimed if not item.by_email]
         waits = dict.fromkeys((item.id for item in claimed), 0.0)
         slots = await (self.pacer or NoPacing()).reserve([item.target for item in posts], max_wait=self.max_pace_wait)
         later = {item.id: wait for item, wait in zip(posts, slots, strict=True) if wait > self.max_pace_wait}
         waits.update({item.id: wait for item, wait in zip(posts, slots, strict=True)})
         if later:
             async with self.sessions.begin() as db:
-                now = self.clock()
-                for nid, wait in later.items():
-                    row = await db.get(Notification, nid)
-                    if row is not None:
-                        at = now + timedelta(seconds=wait)
-                        await notifications.retry_later(db=db, notification=row, at=at, counts=False,
-                                                        error=f"paced: channel busy for {wait:.1f}s")
-                        outcomes[nid] = Outcome("paced", retry_at=at)
+                put_back = await policy.put_back_paced(db=db, waits=later, now=self.clock())
+            outcomes.update(put_back)
             for nid, wait in later.items():
                 waits.pop(nid)
-                await self._send(nid, int(wait * 1000) + DELAY_MARGIN_MS)
+                if nid in put_back:
+                    await self._send(nid, int(wait * 1000) + DELAY_MARGIN_MS)
         return waits
 
-    async def _post(self, item: _Claimed) -> Outcome | tuple[str | None, str | None]:
-        """Send one; (channel, ts) when it went out, else what became of the row."""
-        if item.email is not None and self.mailer is not None:
+    async def _post(self, item: Claimed) -> Delivered | Fault:
+        """Send one: where it went, or the fault as plain facts for the policy."""
+        if item.by_email and self.mailer is not None:
+            assert isinstance(item.content, Email)
             try:
-                await self.mailer.send(item.email.message(to=item.target, sender=self.mailer.sender))
+                await self.mailer.send(item.content.message(to=item.target, sender=self.mailer.sender))
             except mail.SEND_ERRORS as error:
-                if mail.is_permanent(error):  # 550 mailbox unavailable and the like: no retry will help
-                    return await self._fail(item, mail.describe(error))
-                return await self._retry(item, mail.describe(error))  # 4xx, connection errors
-            return None, None  # no Slack message to point at
+                return mail.fault_of(error)
+            return Delivered(item)  # no Slack message to point at
         if self.slack is None:  # an email row for a member without an address: Slack was the fallback
-            return await self._retry(item, "no Slack token configured")
+            return policy.network_fault("no Slack token configured")
         try:
             if item.update_ts is not None:
                 response = await self.slack.chat_update(channel=item.target, ts=item.update_ts, **item.content)
             else:
                 response = await self.slack.chat_postMessage(channel=item.target, **item.content)
         except SlackApiError as error:
-            return await self._after_slack_error(item, error)
+            return _slack_fault(error)
         except (TimeoutError, aiohttp.ClientError, SlackClientError) as error:
-            return await self._retry(item, f"{type(error).__name__}: {error}")
-        return str(response.get("channel") or item.target), response.get("ts")
+            return policy.network_fault(f"{type(error).__name__}: {error}")
+        return Delivered(item, str(response.get("channel") or item.target), response.get("ts"))
 
-    async def _record_sent(self, sent: list[tuple[int, str | None, str | None]],
-                           copies: list[approval_notices.SentCopy], *, give_up_at: float) -> list[int]:
-        """Record what went out (and the approval copies among it); an unreachable database is waited for
+    async def _after_fault(self, item: Claimed, fault: Fault) -> Outcome:
+        """The policy's answer to a failed attempt, in its own transaction; then its follow-ups."""
+        async with self.sessions.begin() as db:
+            now = self.clock()
+            outcome = await policy.after_fault(db=db, item=item, fault=fault, now=now)
+        if outcome.status in ("retry", "rate_limited") and outcome.retry_at is not None:
+            await self._send(item.id, _delay_ms(outcome.retry_at - now))
+        if outcome.owner_notice_id is not None:
+            await self._send(outcome.owner_notice_id, None)
+        return outcome
+
+    async def _record_sent(self, delivered: list[Delivered], *, give_up_at: float) -> list[int]:
+        """Record what went out (`services.delivery.record_sent`); an unreachable database is waited for
         until `give_up_at` (monotonic). Returns the copy updates the record wrote, to hand out."""
         delay, attempt = RECORD_FIRST_DELAY, 0
         while True:
             try:
                 async with self.sessions.begin() as db:
-                    now = self.clock()
-                    updates = await approval_notices.record_copies(db=db, sent=copies, now=now)
-                    await notifications.mark_sent_many(db=db, sent=sent, now=now)
-                return updates
+                    return await policy.record_sent(db=db, delivered=delivered, now=self.clock())
             except Exception as error:
                 attempt += 1
                 unreachable = is_unreachable(error)
                 again = unreachable or (isinstance(error, DBAPIError) and attempt < RECORD_ATTEMPTS)
                 if not again or time.monotonic() + delay > give_up_at:
                     # Posted but not recorded: when the lease runs out the sweep will send them again.
-                    log.exception("notifications %s were posted but could not be recorded", [s[0] for s in sent])
+                    log.exception("notifications %s were posted but could not be recorded",
+                                  [done.item.id for done in delivered])
                     raise
                 if attempt == 1 and unreachable:
                     log.warning("database unreachable while recording %d sent notifications; retrying: %r",
-                                len(sent), error)
+                                len(delivered), error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECORD_MAX_DELAY)
-
-    async def _after_slack_error(self, item: _Claimed, error: SlackApiError) -> Outcome:
-        status = error.response.status_code
-        code = str(error.response.get("error") or "") if isinstance(error.response.data, dict) else ""
-        if status == 429 or code == "ratelimited":
-            raw = _header(error.response.headers, "Retry-After")
-            seconds = int(raw) if raw is not None and raw.strip().isdigit() else DEFAULT_RETRY_AFTER
-            return await self._rate_limited(item, seconds)
-        if status >= 500 or code in TRANSIENT_ERRORS:
-            return await self._retry(item, f"HTTP {status} {code}".strip())
-        if code in PERMANENT_ERRORS:
-            return await self._fail(item, code)
-        # Anything else (invalid_blocks, an unknown code) counts against the budget: bounded, then failed.
-        return await self._retry(item, code or f"HTTP {status}")
-
-    async def _rate_limited(self, item: _Claimed, seconds: int) -> Outcome:
-        async with self.sessions.begin() as db:
-            row = await db.get(Notification, item.id)
-            if row is None:
-                return Outcome("skipped")
-            at = self.clock() + timedelta(seconds=seconds)
-            await notifications.retry_later(db=db, notification=row, at=at, counts=False,
-                                            error=f"ratelimited: retry after {seconds}s")
-        await self._send(item.id, seconds * 1000 + DELAY_MARGIN_MS)
-        return Outcome("rate_limited", error="ratelimited", retry_at=at)
-
-    async def _retry(self, item: _Claimed, error: str) -> Outcome:
-        async with self.sessions.begin() as db:
-            row = await db.get(Notification, item.id)
-            if row is None:
-                return Outcome("skipped")
-            delay = backoff(row.retries)
-            at = self.clock() + delay
-            again = await notifications.retry_later(db=db, notification=row, at=at, error=error, counts=True)
-            attempts = row.retries
-        if not again:
-            log.warning("notification %s failed for good after %s attempts: %s", item.id, attempts, error)
-            return Outcome("failed", error=error)
-        await self._send(item.id, int(delay.total_seconds() * 1000) + DELAY_MARGIN_MS)
-        return Outcome("retry", error=error, retry_at=at)
-
-    async def _fail(self, item: _Claimed, reason: str) -> Outcome:
-        """Fail the row and, in the same transaction, tell the campaign's owner (once per recipient)."""
-        notice_id = None
-        async with self.sessions.begin() as db:
-            row = await db.get(Notification, item.id)
-            if row is None:
-                return Outcome("skipped")
-            await notifications.mark_failed(db=db, notification=row, error=reason)
-            if item.kind not in NO_OWNER_NOTICE and item.campaign_id is not None:
-                notice_id = await _tell_owner(db, item, reason, self.clock())
-        log.warning("notification %s to %s failed: %s", item.id, item.target, reason)
-        if notice_id is not None:
-            await self._send(notice_id, None)
-        return Outcome("failed", error=reason, owner_notice_id=notice_id)
 
     async def _send(self, notification_id: int, delay_ms: int | None) -> None:
         if self.enqueue is None:
@@ -348,44 +228,13 @@ class Delivery:
             log.warning("could not enqueue notification %s; the sweep will pick it up", notification_id, exc_info=True)
 
 
-async def _members(db: AsyncSession, rows: Sequence[Notification]) -> dict[int, TeamMember]:
-    ids = {row.recipient_id for row in rows if row.recipient_id is not None and row.recipient_channel is None}
-    if not ids:
-        return {}
-    return {member.id: member for member in await db.scalars(select(TeamMember).where(TeamMember.id.in_(ids)))}
-
-
-def _prepare(row: Notification, members: Mapping[int, TeamMember], *, by_email: bool,
-             stage: StageView | None = None) -> _Claimed:
-    user = None
-    email: Email | None = None
-    update_ts = None
-    if row.kind == approval_notices.COPY_UPDATE:
-        update = approval_notices.CopyUpdate.from_payload(row.payload)
-        target, update_ts = update.channel, update.ts
-    elif row.recipient_channel is not None:
-        target = row.recipient_channel
-    else:
-        member = members.get(row.recipient_id or 0)
-        if member is None:
-            raise LookupError(f"member {row.recipient_id} is gone")
-        target = user = member.slack_user_id
-        if by_email and row.channel is NotificationChannel.EMAIL and member.email and "@" in member.email:
-            target, email = member.email, render_email(row.kind, row.payload, tz=member.timezone, stage=stage)
-    content = {} if email is not None else messages.render(row.kind, row.payload, stage=stage)
-    return _Claimed(id=row.id, kind=row.kind, target=target, content=content, campaign_id=row.campaign_id,
-                    recipient_id=row.recipient_id, recipient_channel=row.recipient_channel, recipient_user=user,
-                    email=email, update_ts=update_ts, payload=row.payload, stage=stage)
-
-
-def _copy_of(item: _Claimed, channel: str | None, ts: str | None) -> approval_notices.SentCopy | None:
-    """A request posted to Slack is a copy of its stage, kept current from now on."""
-    if item.kind != approval_notices.REQUEST or item.email is not None or item.stage is None:
-        return None
-    if not channel or not ts or item.payload is None:
-        return None
-    return approval_notices.SentCopy(notification_id=item.id, payload=item.payload, channel=channel, ts=ts,
-                                     shown=item.stage)
+def _slack_fault(error: SlackApiError) -> Fault:
+    """Slack's refusal as plain facts: the HTTP status, its error code, Retry-After in seconds."""
+    response = error.response
+    code = str(response.get("error") or "") if isinstance(response.data, dict) else ""
+    raw = _header(response.headers, "Retry-After")
+    seconds = int(raw) if raw is not None and raw.strip().isdigit() else None
+    return policy.slack_fault(status=response.status_code, error=code, retry_after=seconds)
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -395,21 +244,9 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
-def backoff(retries: int) -> timedelta:
-    """30 s, 1 min, 2 min, ... capped at an hour; `retries` counts the failures before this one."""
-    return min(BACKOFF_BASE * 2 ** min(retries, 20), BACKOFF_CAP)
+def _delay_ms(wait: timedelta) -> int:
+    """A follow-up's delay: until the row is due again, plus a margin so it never arrives early."""
+    return max(0, int(wait.total_seconds() * 1000)) + DELAY_MARGIN_MS
 
 
-async def _tell_owner(db: AsyncSession, item: _Claimed, reason: str, now: datetime) -> int | None:
-    campaign = await db.get(Campaign, item.campaign_id)
-    if campaign is None or campaign.owner_id == item.recipient_id:
-        return None  # nobody to tell, or the owner is the one we cannot reach
-    payload = messages.delivery_failed_payload(
-        campaign_id=campaign.id, campaign_name=campaign.name, kind=item.kind, recipient_user=item.recipient_user,
-        recipient_channel=item.recipient_channel, recipient_id=item.recipient_id, reason=reason,
-    )
-    return await notifications.notify(
-        db=db, dedupe_key=notice_key(campaign.id, slack_user=item.recipient_user, channel=item.recipient_channel,
-                                     member_id=item.recipient_id), kind=messages.DELIVERY_FAILED,
-        payload=payload, recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH, now=now,
-    )
+__all__ = ["Clock", "Delivery", "Enqueue", "Outcome", "delivery_client", "render"]

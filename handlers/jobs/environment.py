@@ -2,13 +2,17 @@
 
 Dramatiq runs async actors on a loop thread of its own, so the web server's engine and HTTP session
 cannot be shared with jobs: each loop gets its own, built on first use and closed at worker shutdown.
+
+`outbound` builds what a delivery sends through besides Slack (the mailer, the pacer, the lease) from the
+configuration: the jobs get theirs here, and so does the inline delivery of a process without a worker
+(`handlers.slack.notify`), so both deliver alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,10 +28,32 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.jobs.delivery import delivery_client
+from handlers.jobs.mail import Mailer, mailer_from
 from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
-from handlers.ports import JobConfig, JobSender
+from handlers.ports import DeliveryConfig, JobConfig, JobSender
 from models.db import create_engine, create_session_factory
-from services.mailer import Mailer, mailer_from
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What a delivery sends through besides Slack, and how long its claim holds."""
+
+    mailer: Mailer | None  # SMTP_URL set: email-preferring members get email
+    pacer: Pacer
+    lease: timedelta
+
+
+def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPacer) -> Outbound:
+    """The mailer, the pacer and the lease the configuration asks for. Pacing is shared through Redis
+    when there is one (`redis`: a redis.asyncio.Redis), else in this process (`local_pacer`, kept by the
+    caller so its slots outlive one delivery); a pace of 0 turns it off."""
+    pacer: Pacer = local_pacer
+    if config.slack_channel_pace_seconds <= 0:
+        pacer = NoPacing()
+    elif redis is not None:
+        pacer = RedisPacer(redis, namespace=config.redis_namespace, interval=config.slack_channel_pace_seconds)
+    return Outbound(mailer=mailer_from(config.smtp_url, config.email_from), pacer=pacer,
+                    lease=timedelta(seconds=config.notification_lease_seconds))
 
 
 @dataclass
@@ -36,9 +62,8 @@ class JobResources:
     sessions: async_sessionmaker[AsyncSession]
     slack: AsyncWebClient | None
     http: aiohttp.ClientSession
-    mailer: Mailer | None = None  # SMTP_URL set: email-preferring members get email
+    outbound: Outbound
     delivery_slack: AsyncWebClient | None = None  # like `slack` without retry handlers: faults go back to the row
-    pacer: Pacer = field(default_factory=NoPacing)
     redis: Any = None  # redis.asyncio.Redis when REDIS_URL is set
 
 
@@ -52,7 +77,6 @@ class JobEnvironment:
         self.queue = queue
         self.clock = clock or (lambda: datetime.now(UTC))
         self._resources: dict[asyncio.AbstractEventLoop, JobResources] = {}
-        self.lease = timedelta(seconds=settings.notification_lease_seconds)
         # Embedded mode is one process: its pacing slots are shared by every loop in it.
         self._local_pacer = LocalPacer(settings.slack_channel_pace_seconds)
 
@@ -74,18 +98,10 @@ class JobEnvironment:
                 session=http,
                 retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
             )
-        mailer = mailer_from(self.settings.smtp_url, self.settings.email_from)
-        redis = None
-        pacer: Pacer | None = None
-        if self.settings.redis_url:
-            redis = Redis.from_url(self.settings.redis_url)
-            pacer = RedisPacer(redis, namespace=self.settings.redis_namespace,
-                               interval=self.settings.slack_channel_pace_seconds)
-        if self.settings.slack_channel_pace_seconds <= 0:
-            pacer = NoPacing()
+        redis = Redis.from_url(self.settings.redis_url) if self.settings.redis_url else None
         return JobResources(engine=engine, sessions=create_session_factory(engine), slack=slack, http=http,
-                            mailer=mailer, delivery_slack=delivery_client(slack) if slack else None,
-                            pacer=pacer or self._local_pacer, redis=redis)
+                            outbound=outbound(self.settings, redis=redis, local_pacer=self._local_pacer),
+                            delivery_slack=delivery_client(slack) if slack else None, redis=redis)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.jobs.delivery import Clock, Delivery, Enqueue, Outcome, backoff, delivery_client
-from handlers.jobs.environment import JobEnvironment
+from handlers.jobs.delivery import MAX_PACE_WAIT, Clock, Delivery, Enqueue, Outcome, delivery_client
+from handlers.jobs.environment import JobEnvironment, Outbound
+from handlers.jobs.mail import Mailer
 from handlers.jobs.registry import job
 from handlers.ports import JobSender
-from services.mailer import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,9 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
                   notification_ids: list[int] | None = None) -> None:
     ids = list(notification_ids or []) + ([notification_id] if notification_id is not None else [])
     resources = await env.resources()
-    delivery = Delivery(sessions=resources.sessions, slack=resources.delivery_slack, clock=env.clock,
-                        enqueue=follow_ups(env.queue) if env.queue is not None else None,
-                        mailer=resources.mailer, pacer=resources.pacer, lease=env.lease)
+    delivery = build_delivery(sessions=resources.sessions, slack=resources.delivery_slack, clock=env.clock,
+                              enqueue=follow_ups(env.queue) if env.queue is not None else None,
+                              outbound=resources.outbound)
     outcomes = await delivery.run(ids)
     counts = Counter(outcome.status for outcome in outcomes.values())
     # A batch that only skipped (rows not due, held elsewhere, or not sendable here) did nothing to report.
@@ -45,6 +45,13 @@ async def hand_out(queue: JobSender, notification_ids: Sequence[int], *, batch: 
     """Give due rows to the workers, `batch` ids a job; raises when the broker is unreachable."""
     for start in range(0, len(notification_ids), batch):
         await queue.enqueue(DELIVER, notification_ids=list(notification_ids[start:start + batch]))
+
+
+def build_delivery(*, sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient | None, clock: Clock,
+                   enqueue: Enqueue | None, outbound: Outbound, max_pace_wait: float = MAX_PACE_WAIT) -> Delivery:
+    """A delivery as the job runs it; the inline path (`handlers.slack.notify`) builds its own here too."""
+    return Delivery(sessions=sessions, slack=slack, clock=clock, enqueue=enqueue, mailer=outbound.mailer,
+                    pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait)
 
 
 def follow_ups(queue: JobSender) -> Enqueue:
@@ -61,10 +68,10 @@ async def deliver_notification(
     *, sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient, notification_id: int, clock: Clock,
     enqueue: Enqueue | None, mailer: Mailer | None = None,
 ) -> Outcome:
-    """One row, here and now (the app's inline path when no worker runs, and tests)."""
+    """One row, here and now, without pacing (tests)."""
     delivery = Delivery(sessions=sessions, slack=slack, clock=clock, enqueue=enqueue, mailer=mailer)
     return (await delivery.run([notification_id]))[notification_id]
 
 
-__all__ = ["BATCH", "DELIVER", "Outcome", "backoff", "deliver", "deliver_notification",
+__all__ = ["BATCH", "DELIVER", "Outcome", "build_delivery", "deliver", "deliver_notification",
            "delivery_client", "follow_ups", "hand_out"]
