@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     def _smtp_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from services.mailer import SmtpConfig  # the parser lives with the client that uses it
+        from services.mailer import SmtpConfig  # the one SMTP_URL parser (the sending is handlers/jobs/mail)
 
         SmtpConfig.from_url(value)  # raises ValueError naming what is wrong
         return value.strip()
