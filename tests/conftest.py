@@ -20,6 +20,7 @@ from models.db import create_engine, create_session_factory
 from tests import services
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackSender
+from tests.support.mail import smtp  # noqa: F401 - a fixture: a real SMTP server that keeps what it receives
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"

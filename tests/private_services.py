@@ -23,14 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.network import free_port
+
 PG_USER = "postgres"
 START_TIMEOUT = 30  # seconds pg_ctl waits for the server (a loaded machine is slow, not broken)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pg_bin(name: str) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackSender
+from tests.support.network import free_port
 from tests.test_settings import CONTRACT
 
 SOON = (date.today() + timedelta(days=120)).isoformat()
@@ -35,12 +35,6 @@ def cli_env(**values: str) -> dict[str, str]:
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

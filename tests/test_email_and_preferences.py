@@ -3,16 +3,10 @@ and `/campaign mute|unmute`."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,58 +29,13 @@ from services.reminders import due_notifications
 from tests.conftest import BOT_TOKEN, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
+from tests.support.mail import Smtp
+from tests.support.network import free_port
 from tests.support.waiting import eventually, settled
 from tests.test_delivery import T0, make_world
 from tests.test_task_command import plan_alert_rows, task, tight_promo
 
 D = datetime(2027, 3, 10, 12, 0, tzinfo=UTC)  # a Wednesday: 13:00 in Berlin, inside Alice's working hours
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Collector:
-    """An aiosmtpd handler: keeps what it receives; `refuse` answers RCPT with that reply instead."""
-
-    messages: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
-    refuse: str | None = None
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:  # noqa: N802
-        if self.refuse:
-            return self.refuse
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        parsed = message_from_bytes(envelope.original_content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted"
-
-
-@dataclass
-class Smtp:
-    collector: Collector
-    port: int
-
-    def mailer(self) -> Mailer:
-        return Mailer(SmtpConfig(hostname="127.0.0.1", port=self.port, start_tls=False), "cm@example.test")
-
-
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    collector = Collector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Smtp(collector, port)
-    finally:
-        controller.stop()
 
 
 async def command(app: RunningApp, fake: FakeSlack, name: str, text: str, user_id: str = "U0ALICE") -> str:

@@ -9,12 +9,11 @@ recorded, an outbox row's state), never on a quiet spell.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
@@ -39,20 +38,9 @@ from tests.approval_helpers import (
 from tests.conftest import BOT_TOKEN, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
-from tests.test_email_and_preferences import Collector, Smtp, free_port
+from tests.support.mail import Smtp
 
 BERLIN = ZoneInfo("Europe/Berlin")  # Alice, the owner: a `by <day>` deadline is 17:00 on that day, here
-
-
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    collector, port = Collector(), free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Smtp(collector, port)
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(autouse=True)
