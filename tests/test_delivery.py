@@ -23,6 +23,7 @@ from services.plan_alerts import PlanAlert
 from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, app_settings, start_app
 from tests.fake_slack import FakeSlack
+from tests.support.waiting import eventually, redis_jobs_done
 from tests.test_cli import CLI, cli_env
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -263,13 +264,12 @@ def test_renderers_escape_what_people_typed() -> None:
 
 
 async def wait_until_sent(sessions: async_sessionmaker[AsyncSession], nid: int, seconds: float) -> Notification:
-    async with asyncio.timeout(seconds):
-        while True:
-            async with sessions() as db:
-                row = await db.get(Notification, nid)
-            if row is not None and row.status is NotificationStatus.SENT:
-                return row
-            await asyncio.sleep(0.1)
+    async def sent() -> Notification | None:
+        async with sessions() as db:
+            row = await db.get(Notification, nid)
+        return row if row is not None and row.status is NotificationStatus.SENT else None
+
+    return await eventually(sent, what=f"notification {nid} to be sent", timeout=seconds, every=0.1)
 
 
 async def test_the_embedded_worker_delivers_and_retries_a_rate_limit(db_url: str, fake_slack: FakeSlack) -> None:
@@ -308,7 +308,7 @@ async def test_a_worker_process_on_real_redis_delivers_exactly_once(
         )
         try:
             row = await wait_until_sent(app.sessions, nid, 40)
-            await asyncio.sleep(2)  # the delayed retry of the duplicate (if any) has come and gone
+            await redis_jobs_done(services.REDIS_URL, redis_prefix)  # the duplicate and any delayed retry ran too
         finally:
             worker.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(worker.communicate(), 30)

@@ -8,8 +8,6 @@ recorded, an outbox row's state), never on a quiet spell.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,6 +37,7 @@ from tests.conftest import BOT_TOKEN, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
 from tests.support.mail import Smtp
+from tests.support.waiting import eventually
 
 BERLIN = ZoneInfo("Europe/Berlin")  # Alice, the owner: a `by <day>` deadline is 17:00 on that day, here
 
@@ -48,18 +47,6 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slack's outage lasts two attempts; the job's backoff (30 s and up) is shortened so the test need
     not wait it out. What is retried, and how often, is the job's own."""
     monkeypatch.setattr(delivery_policy, "BACKOFF_BASE", timedelta(milliseconds=100))
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
-    """Wait until `check()` holds (an outbox row's state): polled, with a deadline that fails the test."""
-    try:
-        async with asyncio.timeout(seconds):
-            while True:
-                if await check():
-                    return
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {seconds}s waiting for {what}") from None
 
 
 async def requests(app: RunningApp) -> dict[int, Notification]:
@@ -124,7 +111,7 @@ async def test_slack_down_when_approval_is_requested(db_url: str, fake_slack: Fa
             return len(rows) == 4 and all(row.status is NotificationStatus.SENT for row in rows
                                           if row.recipient_id != dan)
 
-        await until(all_but_dans_sent, "the requests to go out once Slack is back")
+        await eventually(all_but_dans_sent, what="the requests to go out once Slack is back", timeout=30, every=0.05)
         assert len([call for call in fake.calls_to("chat.postMessage") if call.injected]) == 4
         rows = {row.recipient_id or row.recipient_channel: row for row in (await requests(app)).values()}
         assert rows[bob].retries == 2 and rows[CHANNEL].retries == 2  # refused twice, sent the third time
@@ -164,7 +151,7 @@ async def test_slack_down_when_approval_is_requested(db_url: str, fake_slack: Fa
         async def every_request_sent() -> bool:
             return all(row.status is NotificationStatus.SENT for row in (await requests(app)).values())
 
-        await until(every_request_sent, "every request to be sent")
+        await eventually(every_request_sent, what="every request to be sent", timeout=30, every=0.05)
     assert [len(requests_to(fake, user)) for user in (BOB, CAROL, DAN)] == [1, 0, 2]
     assert len(channel_copies(fake)) == 2  # CM-1's copy, CM-2's
     asked = [mail for _, mail in smtp.collector.messages if "sign-off is requested" in str(mail["Subject"])]

@@ -22,7 +22,7 @@ from tests import services
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import send_command
-from tests.support.waiting import redis_jobs_done, settled
+from tests.support.waiting import eventually, redis_jobs_done, settled
 from tests.test_cli import CLI, cli_env
 
 
@@ -40,13 +40,12 @@ async def a_task_due_in_an_hour(app, fake: FakeSlack) -> Task:  # type: ignore[n
 
 
 async def delivered(app, fake: FakeSlack, *, seconds: float = 20) -> Notification:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(seconds):
-        while True:
-            async with app.sessions() as db:
-                rows = (await db.scalars(select(Notification).where(Notification.kind == "task_reminder"))).all()
-            if rows and rows[0].status is NotificationStatus.SENT:
-                return rows[0]
-            await asyncio.sleep(0.1)
+    async def sent() -> Notification | None:
+        async with app.sessions() as db:
+            rows = (await db.scalars(select(Notification).where(Notification.kind == "task_reminder"))).all()
+        return rows[0] if rows and rows[0].status is NotificationStatus.SENT else None
+
+    return await eventually(sent, what="the reminder to be sent", timeout=seconds, every=0.1)
 
 
 def reminders_posted(fake: FakeSlack) -> list:  # type: ignore[type-arg]
@@ -106,12 +105,12 @@ async def test_redis_down_then_back_loses_nothing(
 
 async def records_of(caplog: pytest.LogCaptureFixture, logger: str, at_least: int, *, seconds: float = 20) -> list:  # type: ignore[type-arg]
     """Wait until `logger` has logged `at_least` lines, at any level: the signal that the loop went round."""
-    async with asyncio.timeout(seconds):
-        while True:
-            found = [record for record in caplog.records if record.name == logger]
-            if len(found) >= at_least:
-                return found
-            await asyncio.sleep(0.01)
+
+    def logged() -> list | None:  # type: ignore[type-arg]
+        found = [record for record in caplog.records if record.name == logger]
+        return found if len(found) >= at_least else None
+
+    return await eventually(logged, what=f"{at_least} lines from {logger}", timeout=seconds, every=0.01)
 
 
 async def a_message_nobody_can_send(app: RunningApp) -> None:
