@@ -112,6 +112,9 @@ def app_settings(db_url: str, fake: FakeSlack, **overrides: object) -> Settings:
         "slack_app_token": None,
         "slack_api_url": fake.base_url,
         "admin_user_ids": "",
+        # The fake Slack has no per-channel rate limit, and a paced post makes the app's shutdown wait for
+        # the follow-up that sends it: pacing is tested where it is the subject (test_delivery_batches).
+        "slack_channel_pace_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
