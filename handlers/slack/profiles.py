@@ -36,7 +36,9 @@ async def fetch_profile(client: AsyncWebClient, slack_user_id: str) -> Profile:
 async def newcomers(deps: Deps, client: AsyncWebClient, slack_user_ids: Iterable[str]) -> dict[str, Profile | None]:
     """The people among `slack_user_ids` who are not members with a profile yet, each with what Slack
     says of them (None when it would not say: the member is then created by id and filled in later)."""
-    wanted = {uid for uid in slack_user_ids if uid and uid not in deps.known_members}
+    # Only ids Slack could have sent: a forged one is refused by ensure_member, and is not worth a call.
+    wanted = {uid for uid in slack_user_ids
+              if uid not in deps.known_members and team.SLACK_USER_ID.fullmatch(uid or "")}
     if not wanted:
         return {}
     sessions = deps.reading_sessions or deps.sessions
