@@ -52,17 +52,14 @@ from services.notifications import Draft
 from services.refs import RefKind, format_ref
 
 # Short names for the three kinds (`services.kinds.Kind`), as this module's callers know them.
-REQUEST = Kind.APPROVAL_REQUEST
-COPY_UPDATE = Kind.APPROVAL_COPY_UPDATE
-OUTCOME = Kind.APPROVAL_OUTCOME
-KINDS = frozenset({REQUEST, COPY_UPDATE, OUTCOME})
-RENDERED_FROM_STAGE = frozenset({REQUEST, COPY_UPDATE})  # read the stage at delivery, not from the payload
+KINDS = frozenset({Kind.APPROVAL_REQUEST, Kind.APPROVAL_COPY_UPDATE, Kind.APPROVAL_OUTCOME})
+RENDERED_FROM_STAGE = frozenset({Kind.APPROVAL_REQUEST, Kind.APPROVAL_COPY_UPDATE})  # read the stage at delivery, not from the payload
 HOLD_BACK = timedelta(seconds=1)  # a copy's update waits this long, again and again, for the one before it
 
 
 @dataclass(frozen=True)
 class RequestNotice:
-    """The payload of a REQUEST row: which stage and round, and whose copy (None: the channel's)."""
+    """The payload of a Kind.APPROVAL_REQUEST row: which stage and round, and whose copy (None: the channel's)."""
 
     campaign_id: int
     campaign_name: str
@@ -91,7 +88,7 @@ class RequestNotice:
 
 @dataclass(frozen=True)
 class CopyUpdate:
-    """The payload of a COPY_UPDATE row: the recorded copy to bring up to date, and the update before it."""
+    """The payload of a Kind.APPROVAL_COPY_UPDATE row: the recorded copy to bring up to date, and the update before it."""
 
     copy_id: int
     campaign_id: int
@@ -115,7 +112,7 @@ class CopyUpdate:
 
 @dataclass(frozen=True)
 class StageOutcome:
-    """The payload of an OUTCOME row: what happened to a stage, for its campaign's owner."""
+    """The payload of an Kind.APPROVAL_OUTCOME row: what happened to a stage, for its campaign's owner."""
 
     campaign_id: int
     campaign_name: str
@@ -172,7 +169,7 @@ async def request_stages(
         if stage_rows and campaign.channel_id:
             first = stage_rows[0]
             notice = RequestNotice(campaign.id, campaign.name, stage, first.round, None, first.deadline)
-            drafts.append(Draft(dedupe_key=f"approval-request:{first.id}:r{first.round}:channel", kind=REQUEST,
+            drafts.append(Draft(dedupe_key=f"approval-request:{first.id}:r{first.round}:channel", kind=Kind.APPROVAL_REQUEST,
                                 payload=notice.payload(), recipient_channel=campaign.channel_id,
                                 campaign_id=campaign.id, channel=NotificationChannel.SLACK))
     return await _write_new(db, drafts, now)
@@ -186,7 +183,7 @@ async def request_delegate(*, db: AsyncSession, campaign: Campaign, approval: Ap
 
 def _request(campaign: Campaign, approval: Approval, person: TeamMember) -> Draft:
     notice = RequestNotice(campaign.id, campaign.name, approval.stage, approval.round, approval.id, approval.deadline)
-    return Draft(dedupe_key=request_key(approval.id, approval.round, person.id), kind=REQUEST,
+    return Draft(dedupe_key=request_key(approval.id, approval.round, person.id), kind=Kind.APPROVAL_REQUEST,
                  payload=notice.payload(), recipient_id=person.id, campaign_id=campaign.id,
                  quiet_hours=True, deadline=approval.deadline)
 
@@ -217,7 +214,7 @@ async def refresh_copies(*, db: AsyncSession, campaign_id: int, stage: str, now:
     )) if waiting else set()
     stale = [copy for copy in copies if copy.update_id is None or copy.update_id not in still_open]
     drafts = {copy.id: Draft(
-        dedupe_key=f"approval-copy:{copy.id}:after:{copy.update_id or 0}", kind=COPY_UPDATE,
+        dedupe_key=f"approval-copy:{copy.id}:after:{copy.update_id or 0}", kind=Kind.APPROVAL_COPY_UPDATE,
         payload=CopyUpdate(copy.id, campaign_id, stage, copy.approval_id, copy.channel, copy.ts,
                            after=copy.update_id).payload(),
         recipient_channel=copy.channel, campaign_id=campaign_id, channel=NotificationChannel.SLACK,
@@ -237,7 +234,7 @@ async def tell_owner(*, db: AsyncSession, campaign: Campaign, outcome: StageOutc
     """The owner's news of a stage, in their working hours and the way they chose."""
     key = (f"approval-outcome:{campaign.id}:r{outcome.round}:{outcome.outcome.value}:"
            f"{outcome.approval_id or 0}:{outcome.stage.casefold()}")
-    draft = Draft(dedupe_key=key, kind=OUTCOME, payload=outcome.payload(), recipient_id=campaign.owner_id,
+    draft = Draft(dedupe_key=key, kind=Kind.APPROVAL_OUTCOME, payload=outcome.payload(), recipient_id=campaign.owner_id,
                   campaign_id=campaign.id, quiet_hours=True)
     return await _write_new(db, [draft], now)
 
@@ -287,7 +284,7 @@ async def stages_at_delivery(*, db: AsyncSession, rows: Sequence[Notification]) 
 async def held_back(*, db: AsyncSession, rows: Sequence[Notification], now: datetime) -> dict[int, datetime]:
     """Copy updates whose copy's previous update is still going out, with when to try again: in order, or
     the older one could land last and leave the copy showing a state already gone."""
-    after = {row.id: CopyUpdate.from_payload(row.payload).after for row in rows if row.kind == COPY_UPDATE}
+    after = {row.id: CopyUpdate.from_payload(row.payload).after for row in rows if row.kind == Kind.APPROVAL_COPY_UPDATE}
     earlier = {previous for previous in after.values() if previous is not None}
     if not earlier:
         return {}
@@ -300,15 +297,15 @@ async def held_back(*, db: AsyncSession, rows: Sequence[Notification], now: date
 async def moot(*, db: AsyncSession, rows: Sequence[Notification]) -> dict[int, str]:
     """Requests nobody needs any more (decided, resubmitted, delegated elsewhere) and updates of copies
     that were forgotten (a resubmitted stage's old messages stay as they were)."""
-    requests = {row.id: RequestNotice.from_payload(row.payload) for row in rows if row.kind == REQUEST}
+    requests = {row.id: RequestNotice.from_payload(row.payload) for row in rows if row.kind == Kind.APPROVAL_REQUEST}
     approval_ids = {notice.approval_id for notice in requests.values() if notice.approval_id is not None}
     approvals = ({row.id: row for row in await db.scalars(select(Approval).where(Approval.id.in_(approval_ids)))}
                  if approval_ids else {})
-    copy_ids = {CopyUpdate.from_payload(row.payload).copy_id for row in rows if row.kind == COPY_UPDATE}
+    copy_ids = {CopyUpdate.from_payload(row.payload).copy_id for row in rows if row.kind == Kind.APPROVAL_COPY_UPDATE}
     copies = set(await db.scalars(select(ApprovalMessage.id).where(ApprovalMessage.id.in_(copy_ids)))) if copy_ids else set()
     reasons = {}
     for row in rows:
-        if row.kind == COPY_UPDATE and CopyUpdate.from_payload(row.payload).copy_id not in copies:
+        if row.kind == Kind.APPROVAL_COPY_UPDATE and CopyUpdate.from_payload(row.payload).copy_id not in copies:
             reasons[row.id] = "copy forgotten"
         elif row.id in requests and requests[row.id].approval_id is not None:
             reason = _request_reason(requests[row.id], approvals.get(requests[row.id].approval_id or 0), row.recipient_id)

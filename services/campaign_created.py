@@ -25,8 +25,6 @@ from services.kinds import Kind
 from services.plans import HOURS_PER_DAY, PlanSummary
 from services.refs import RefKind, format_ref
 
-CAMPAIGN_CREATED = Kind.CAMPAIGN_CREATED  # the old name, for callers that still use it
-
 
 @dataclass(frozen=True)
 class Culprit:

@@ -22,8 +22,6 @@ from services.kinds import Kind
 from services.plans import PlanSummary
 from services.refs import RefKind, format_ref
 
-PLAN_ALERT = Kind.PLAN_ALERT  # the old name, for callers that still use it
-
 
 def dedupe_key(campaign_id: int, replanned_at: datetime) -> str:
     """One alert per re-plan. In UTC, so the same moment is the same key whatever zone the caller used."""
@@ -52,7 +50,7 @@ def draft(plan: PlanSummary | None, *, because: str, now: datetime) -> notificat
 
 @dataclass(frozen=True)
 class PlanAlert:
-    """The payload of a PLAN_ALERT row. `because` is plain text; rows written before this type by the Slack
+    """The payload of a plan-alert row. `because` is plain text; rows written before this type by the Slack
     handlers carry `because_mrkdwn` instead (text our code had escaped), read back as it was."""
 
     campaign_id: int

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from handlers.jobs.delivery import Delivery, delivery_client
 from models import ApprovalStatus, AuditEntry, Notification, NotificationStatus
-from services.approval_notices import COPY_UPDATE
+from services.kinds import Kind
 from tests.approval_helpers import (
     BOB,
     CAROL,
@@ -281,7 +281,7 @@ async def test_copy_updates_coalesce_and_show_the_latest_state(running_app: Runn
     await click(app, fake, CAROL, "approval_approve", 2)
     await settled(app)
     async with app.sessions() as db:
-        rows = list(await db.scalars(select(Notification).where(Notification.kind == COPY_UPDATE)))
+        rows = list(await db.scalars(select(Notification).where(Notification.kind == Kind.APPROVAL_COPY_UPDATE)))
     assert len(rows) == len(stage_copies)
     assert all(row.status is NotificationStatus.PENDING and row.retries == 1 for row in rows)
     assert all(call.injected for call in fake.calls_to("chat.update"))

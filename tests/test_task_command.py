@@ -22,7 +22,7 @@ from models import (
     Timeline,
     TimelineSnapshot,
 )
-from services.plan_alerts import PLAN_ALERT
+from services.kinds import Kind
 from services.planning.templates import load_library
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
@@ -343,7 +343,7 @@ async def test_a_ref_beyond_any_id_is_not_found(running_app: RunningApp, fake_sl
 
 async def plan_alert_rows(app: RunningApp) -> list[Notification]:
     async with app.sessions() as db:
-        return list(await db.scalars(select(Notification).where(Notification.kind == PLAN_ALERT)
+        return list(await db.scalars(select(Notification).where(Notification.kind == Kind.PLAN_ALERT)
                                      .order_by(Notification.id)))
 
 

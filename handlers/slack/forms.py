@@ -82,7 +82,7 @@ class Answer:
 async def answer_in_time(
     ack: AsyncAck, client: AsyncWebClient, view_id: str | None, work: Awaitable[T], *,
     working: dict[str, Any], answer: Callable[[T], Answer], refusal: Callable[[Exception], dict[str, Any]],
-    not_done: str, after: Callable[[T], Awaitable[None]],
+    not_done: str, after: Callable[[T], Awaitable[None]] | None = None,
 ) -> None:
     """Run a submitted form's `work` and ack within ACK_WITHIN_SECONDS, whatever happens.
 
@@ -102,7 +102,7 @@ async def answer_in_time(
         with contextlib.suppress(Exception):  # its failure is read below; a shutdown may still cancel it
             await running
         await _show_late_outcome(client, view_id, running, answer, not_done)
-    if _failure(running) is None:
+    if _failure(running) is None and after is not None:
         await after(running.result())
 
 

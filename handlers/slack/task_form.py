@@ -111,13 +111,11 @@ async def submitted(
     def refusal(error: Exception) -> dict[str, Any]:
         return form_refusal(error, fields=FIELDS, fallback=CAMPAIGN)
 
-    async def after(added: _Added) -> None:
-        """Nothing: the owner's plan alert went into the outbox with the task, and out after the commit."""
-
     assignee = form.user(ASSIGNEE)
     adding = in_unit_of_work(context, client, run, people=[assignee] if assignee else [])
+    # Nothing to do after the commit: the owner's plan alert went into the outbox with the task.
     await answer_in_time(ack, client, form.view_id, adding, working=ADDING_TASK, answer=answer, refusal=refusal,
-                         not_done="The task was not added:", after=after)
+                         not_done="The task was not added:")
 
 
 def message_title(text: str) -> str:
