@@ -27,10 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
-from services import approval_notices, notifications, relevance
+from services import approval_notices, home_views, notifications, relevance
 from services.approval_stages import StageView
 from services.delivery_retry import notice_key
-from services.kinds import Kind
+from services.kinds import SURFACES, Kind
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ PERMANENT_ERRORS = frozenset({
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # Kinds whose failure is not news for the owner: a notice about a notice, and a copy that could not be
 # edited (it was delivered before).
-NO_OWNER_NOTICE = frozenset({Kind.DELIVERY_FAILED, Kind.APPROVAL_COPY_UPDATE})
+NO_OWNER_NOTICE = frozenset({Kind.DELIVERY_FAILED, Kind.APPROVAL_COPY_UPDATE, Kind.HOME_VIEW})
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class Claimed:
     update_ts: str | None = None  # a chat.update of the message at (target, update_ts)
     stage: StageView | None = None  # an approval stage as it is at the claim, for the kinds rendered from it
     content: Any = None
+    unread_shown: tuple[int, ...] = ()  # a Home: the unread notifications it shows
 
 
 @dataclass
@@ -104,7 +105,8 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
     """Claim the due, free rows among `notification_ids` and get them ready, in the caller's transaction.
 
     `slack` / `email`: whether this delivery can post to Slack and send mail. `render` turns a `Claimed`
-    into what the sender sends (`Claimed.content`); a row it raises on fails (`render_failed`).
+    into what the sender sends (`Claimed.content`); a row it raises on fails (`render_failed`). The
+    SURFACES are left unrendered: the sender renders them from the database after this claim commits.
     """
     rows = await notifications.claim_many(db=db, notification_ids=notification_ids, now=now, lease=lease,
                                           channels=claimable_channels(slack=slack, email=email))
@@ -130,7 +132,11 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
         else:
             try:
                 item = _claimed(row, members, email=email, stage=stages.get(row.id))
-                batch.claimed.append(replace(item, content=render(item)))
+                if row.kind in SURFACES:
+                    home_views.claimed(row)
+                    batch.claimed.append(item)
+                else:
+                    batch.claimed.append(replace(item, content=render(item)))
             except Exception as error:  # a payload no renderer understands, a member gone: retrying won't help
                 log.exception("notification %s cannot be rendered", row.id)
                 await notifications.mark_failed(db=db, notification=row, error=f"render_failed: {error!r}")
@@ -181,7 +187,7 @@ async def put_back_paced(*, db: AsyncSession, waits: Mapping[int, float], now: d
 
 @dataclass(frozen=True)
 class Delivered:
-    """A row that went out: the Slack message it became (channel, ts), or none (email)."""
+    """A row that went out: the Slack message it became (channel, ts), or none (email, a Home)."""
 
     item: Claimed
     channel: str | None = None
@@ -190,10 +196,15 @@ class Delivered:
 
 async def record_sent(*, db: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> list[int]:
     """Mark the rows sent, and keep each approval request that went out as a Slack message as a copy of
-    its stage. Returns the copy updates this wrote (a stage moved while its request was on its way)."""
+    its stage. Returns the rows to hand out again: copy updates this wrote (a stage moved while its
+    request was on its way) and Homes armed again (a change came while they were out)."""
     copies = [copy for copy in map(_copy_of, delivered) if copy is not None]
     updates = await approval_notices.record_copies(db=db, sent=copies, now=now)
-    await notifications.mark_sent_many(db=db, sent=[(d.item.id, d.channel, d.ts) for d in delivered], now=now)
+    homes = [home_views.Published(d.item.id, d.item.recipient_id or 0, d.item.unread_shown)
+             for d in delivered if d.item.kind == Kind.HOME_VIEW]
+    updates += await home_views.record(db=db, published=homes, now=now)
+    await notifications.mark_sent_many(db=db, sent=[(d.item.id, d.channel, d.ts) for d in delivered
+                                                    if d.item.kind not in SURFACES], now=now)
     return updates
 
 

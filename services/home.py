@@ -29,6 +29,7 @@ from models import (
 )
 from services.approval_stages import StageLine, stage_lines, stages_of
 from services.campaigns import OPEN_STATUSES
+from services.kinds import SURFACES
 from services.plans import PlanSummary
 from services.team import ACTIVE_TASK_STATUSES
 
@@ -187,7 +188,7 @@ OWNED_CAMPAIGNS = (
 RECENT_NOTIFICATIONS = (
     select(Notification, func.sum(case((Notification.read_at.is_(None), 1), else_=0)).over())
     .where(Notification.recipient_id == bindparam("member_id"), Notification.scheduled_for <= bindparam("now"),
-           Notification.status != NotificationStatus.WITHDRAWN)
+           Notification.status != NotificationStatus.WITHDRAWN, Notification.kind.not_in(SURFACES))
     .order_by(Notification.scheduled_for.desc(), Notification.id.desc())
     .limit(INBOX_SHOWN)
 )
@@ -246,7 +247,7 @@ async def recent_notifications(
     return [notification for notification, _ in rows], total_unread
 
 
-async def mark_read(*, db: AsyncSession, member: TeamMember, notification_ids: Sequence[int], now: datetime) -> int:
+async def mark_read(*, db: AsyncSession, member_id: int, notification_ids: Sequence[int], now: datetime) -> int:
     """Mark the member's notifications read (those already read keep their first read time)."""
     if not notification_ids:
         return 0
@@ -254,7 +255,7 @@ async def mark_read(*, db: AsyncSession, member: TeamMember, notification_ids: S
         update(Notification)
         .where(
             Notification.id.in_(list(notification_ids)),
-            Notification.recipient_id == member.id,
+            Notification.recipient_id == member_id,
             Notification.read_at.is_(None),
         )
         .values(read_at=now)

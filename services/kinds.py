@@ -2,7 +2,8 @@
 
 The `notifications.kind` column stays a plain string: a `Kind` is a `StrEnum`, so it is stored as its value
 and compares equal to it, and rows written before this enum existed read the same. tests/test_kinds.py
-checks that each kind has a Slack renderer, an email renderer and an in-app (Home inbox) line.
+checks that each kind has a Slack renderer, an email renderer and an in-app (Home inbox) line, apart from
+the SURFACES, which are not messages.
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ class Kind(StrEnum):
     APPROVAL_REQUEST = "approval_request"
     APPROVAL_COPY_UPDATE = "approval_copy_update"  # a `chat.update` of a request's recorded copy
     APPROVAL_OUTCOME = "approval_outcome"
+    # A member's App Home published afresh (`services.home_views`): one row per member, re-armed.
+    HOME_VIEW = "home_view"
 
 
 TASK_KINDS = frozenset({Kind.TASK_REMINDER, Kind.TASK_OVERDUE, Kind.TASK_ESCALATION})
 APPROVAL_REMINDER_KINDS = frozenset({Kind.APPROVAL_REMINDER, Kind.APPROVAL_ESCALATION})
 ESCALATIONS = frozenset({Kind.TASK_ESCALATION, Kind.APPROVAL_ESCALATION})
+# Refreshes of a Slack surface rather than messages: always Slack (`views.publish`), never email or the
+# inbox, and rendered from the database when they go out.
+SURFACES = frozenset({Kind.HOME_VIEW})

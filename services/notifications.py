@@ -108,8 +108,13 @@ async def notify_many(*, db: AsyncSession, drafts: Sequence[Draft], now: datetim
     for chunk in _chunks(rows, INSERT_CHUNK):
         written.extend(await insert_ignore_many(db, Notification, list(chunk), conflict=["dedupe_key"],
                                                 returning=Notification.id))
-    db.info.setdefault(WRITTEN, []).extend(written)
+    note_written(db, written)
     return written
+
+
+def note_written(db: AsyncSession, notification_ids: Sequence[int]) -> None:
+    """Rows this session wrote or armed again, for the unit of work to hand out after its commit."""
+    db.info.setdefault(WRITTEN, []).extend(notification_ids)
 
 
 async def _quiet_hours_times(db: AsyncSession, drafts: Sequence[Draft], now: datetime) -> dict[str, datetime]:

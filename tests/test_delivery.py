@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,10 +20,10 @@ from services.kinds import Kind
 from services.notifications import LEASE
 from services.plan_alerts import PlanAlert
 from tests import services
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, app_settings, start_app
+from tests.conftest import BOT_TOKEN, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.support.waiting import eventually, redis_jobs_done
-from tests.test_cli import CLI, cli_env
+from tests.support.worker import worker_process
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -300,19 +299,8 @@ async def test_a_worker_process_on_real_redis_delivers_exactly_once(
         await app.runtime.deps.queue.enqueue("notifications.deliver", notification_id=nid)
         await app.runtime.deps.queue.enqueue("notifications.deliver", notification_id=nid)  # a duplicate job
 
-        env = cli_env(DATABASE_URL=db_url, REDIS_URL=services.REDIS_URL, REDIS_NAMESPACE=redis_prefix,
-                      SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.base_url)
-        worker = await asyncio.create_subprocess_exec(
-            CLI, "worker", "--processes", "1", "--threads", "2", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )
-        try:
+        async with worker_process(db_url, fake_slack, redis_prefix, tmp_path):
             row = await wait_until_sent(app.sessions, nid, 40)
             await redis_jobs_done(services.REDIS_URL, redis_prefix)  # the duplicate and any delayed retry ran too
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(worker.communicate(), 30)
     assert len(world.posts()) == 1
     assert (row.slack_ts, row.retries) == (world.posts()[0].response["ts"], 0)
-    assert worker.returncode == 0, stderr.decode()
-    assert b"Traceback" not in stderr

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Approval, ApprovalStatus, Notification, NotificationChannel, Task, TeamMember
 from services.home import INBOX_SHOWN
+from services.kinds import SURFACES
 from tests.conftest import RunningApp
 from tests.fake_slack import FakeSlack
 from tests.home_helpers import home_opened, planned_campaign
@@ -58,7 +59,8 @@ async def unread(sessions: async_sessionmaker[AsyncSession], user: str) -> int:
     async with sessions() as db:
         member_id = await db.scalar(select(TeamMember.id).where(TeamMember.slack_user_id == user))
         return len(list(await db.scalars(select(Notification.id).where(
-            Notification.recipient_id == member_id, Notification.read_at.is_(None)))))
+            Notification.recipient_id == member_id, Notification.read_at.is_(None),
+            Notification.kind.not_in(SURFACES)))))
 
 
 @pytest.mark.parametrize("request_kind", [

@@ -19,6 +19,10 @@ Approval requests and copy updates (`services.approval_notices`) are rendered fr
 the claim, read in the claim's transaction. A copy update is a `chat.update` of the copy its payload names,
 held back while the copy's previous update is still going out. A request that went out as a Slack message
 is recorded as a copy of its stage in the transaction that marks it sent.
+
+A Home refresh (`services.home_views`) is rendered from the database after its claim, in a reading
+transaction of its own (a Home is a dozen queries; the claim's transaction holds the write lock on
+SQLite), and published with `views.publish`. It is not paced: Slack's per-channel pace is about posts.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,13 +43,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from blocks import notifications as messages
 from blocks.emails import Email, render_email
+from blocks.home import home_view
 from handlers.jobs import mail
 from handlers.jobs.mail import Mailer
 from handlers.jobs.pacing import NoPacing, Pacer
+from models import TeamMember
 from models.db import is_unreachable
 from services import delivery as policy
-from services import notifications
+from services import home, notifications
 from services.delivery import Claimed, Delivered, Fault, Outcome
+from services.kinds import SURFACES, Kind
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +101,8 @@ class Delivery:
     pacer: Pacer | None = None
     lease: timedelta = notifications.LEASE
     max_pace_wait: float = MAX_PACE_WAIT
+    reading_sessions: async_sessionmaker[AsyncSession] | None = None  # for rendering Homes; else `sessions`
+    dashboard_url: str = ""  # what a published Home's "Open dashboard" button opens
 
     async def run(self, notification_ids: Sequence[int]) -> dict[int, Outcome]:
         """One attempt at each row; rows that are not due, already done or held elsewhere are skipped."""
@@ -106,6 +115,7 @@ class Delivery:
                 raise
             log.warning("database unreachable; %d notifications wait for the next sweep: %r", len(outcomes), error)
             return {nid: Outcome("unreachable") for nid in outcomes}
+        claimed = await self._render_surfaces(claimed)
         waits = await self._pace(claimed, outcomes)
         gate = asyncio.Semaphore(CONCURRENT_POSTS)
 
@@ -146,9 +156,31 @@ class Delivery:
             await self._send(nid, _delay_ms(at - now))
         return batch.claimed
 
+    async def _render_surfaces(self, claimed: list[Claimed]) -> list[Claimed]:
+        """Render the claimed Homes from the database as it is now. A Home that cannot be read (the
+        database went away) is left out: its claim runs out and the sweep hands it out again."""
+        homes = [item for item in claimed if item.kind in SURFACES]
+        if not homes:
+            return claimed
+        rendered: dict[int, Claimed] = {}
+        try:
+            async with (self.reading_sessions or self.sessions).begin() as db:
+                now = self.clock()
+                for item in homes:
+                    member = await db.get(TeamMember, item.recipient_id)
+                    if member is not None:
+                        data = await home.gather(db=db, member=member, now=now)
+                        rendered[item.id] = replace(item, content=home_view(data, dashboard_url=self.dashboard_url),
+                                                    unread_shown=tuple(data.unread_shown_ids))
+        except Exception:
+            log.exception("could not read %d Homes to publish; their claims will run out", len(homes))
+        return [rendered.get(item.id, item) if item.kind in SURFACES else item for item in claimed
+                if item.kind not in SURFACES or item.id in rendered]
+
     async def _pace(self, claimed: list[Claimed], outcomes: dict[int, Outcome]) -> dict[int, float]:
-        """The wait before each Slack post; rows whose channel is busy for long go back to the outbox."""
-        posts = [item for item in claimed if not item.by_email]
+        """The wait before each Slack post; rows whose channel is busy for long go back to the outbox.
+        A Home is not a post: it waits for nothing."""
+        posts = [item for item in claimed if not item.by_email and item.kind not in SURFACES]
         waits = dict.fromkeys((item.id for item in claimed), 0.0)
         slots = await (self.pacer or NoPacing()).reserve([item.target for item in posts], max_wait=self.max_pace_wait)
         later = {item.id: wait for item, wait in zip(posts, slots, strict=True) if wait > self.max_pace_wait}
@@ -175,6 +207,9 @@ class Delivery:
         if self.slack is None:  # an email row for a member without an address: Slack was the fallback
             return policy.network_fault("no Slack token configured")
         try:
+            if item.kind == Kind.HOME_VIEW:
+                await self.slack.views_publish(user_id=item.target, view=item.content)
+                return Delivered(item)
             if item.update_ts is not None:
                 response = await self.slack.chat_update(channel=item.target, ts=item.update_ts, **item.content)
             else:

@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from handlers.jobs.delivery import delivery_client
 from handlers.jobs.mail import Mailer, mailer_from
 from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
+from handlers.links import home_dashboard_url
 from handlers.ports import DeliveryConfig, JobConfig, JobSender
-from models.db import create_engine, create_session_factory
+from models.db import create_engine, create_session_factory, reading_session_factory
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Outbound:
     mailer: Mailer | None  # SMTP_URL set: email-preferring members get email
     pacer: Pacer
     lease: timedelta
+    dashboard_url: str  # what a published App Home's "Open dashboard" button opens
 
 
 def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPacer) -> Outbound:
@@ -53,13 +55,15 @@ def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPac
     elif redis is not None:
         pacer = RedisPacer(redis, namespace=config.redis_namespace, interval=config.slack_channel_pace_seconds)
     return Outbound(mailer=mailer_from(config.smtp_url, config.email_from), pacer=pacer,
-                    lease=timedelta(seconds=config.notification_lease_seconds))
+                    lease=timedelta(seconds=config.notification_lease_seconds),
+                    dashboard_url=home_dashboard_url(config))
 
 
 @dataclass
 class JobResources:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    reading_sessions: async_sessionmaker[AsyncSession] | None  # see `models.db.reading_session_factory`
     slack: AsyncWebClient | None
     http: aiohttp.ClientSession
     outbound: Outbound
@@ -99,7 +103,8 @@ class JobEnvironment:
                 retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
             )
         redis = Redis.from_url(self.settings.redis_url) if self.settings.redis_url else None
-        return JobResources(engine=engine, sessions=create_session_factory(engine), slack=slack, http=http,
+        return JobResources(engine=engine, sessions=create_session_factory(engine),
+                            reading_sessions=reading_session_factory(engine), slack=slack, http=http,
                             outbound=outbound(self.settings, redis=redis, local_pacer=self._local_pacer),
                             delivery_slack=delivery_client(slack) if slack else None, redis=redis)
 

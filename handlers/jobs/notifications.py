@@ -31,7 +31,8 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
                   notification_ids: list[int] | None = None) -> None:
     ids = list(notification_ids or []) + ([notification_id] if notification_id is not None else [])
     resources = await env.resources()
-    delivery = build_delivery(sessions=resources.sessions, slack=resources.delivery_slack, clock=env.clock,
+    delivery = build_delivery(sessions=resources.sessions, reading_sessions=resources.reading_sessions,
+                              slack=resources.delivery_slack, clock=env.clock,
                               enqueue=follow_ups(env.queue) if env.queue is not None else None,
                               outbound=resources.outbound)
     outcomes = await delivery.run(ids)
@@ -47,11 +48,14 @@ async def hand_out(queue: JobSender, notification_ids: Sequence[int], *, batch: 
         await queue.enqueue(DELIVER, notification_ids=list(notification_ids[start:start + batch]))
 
 
-def build_delivery(*, sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient | None, clock: Clock,
-                   enqueue: Enqueue | None, outbound: Outbound, max_pace_wait: float = MAX_PACE_WAIT) -> Delivery:
+def build_delivery(*, sessions: async_sessionmaker[AsyncSession],
+                   reading_sessions: async_sessionmaker[AsyncSession] | None, slack: AsyncWebClient | None,
+                   clock: Clock, enqueue: Enqueue | None, outbound: Outbound,
+                   max_pace_wait: float = MAX_PACE_WAIT) -> Delivery:
     """A delivery as the job runs it; the inline path (`handlers.slack.notify`) builds its own here too."""
-    return Delivery(sessions=sessions, slack=slack, clock=clock, enqueue=enqueue, mailer=outbound.mailer,
-                    pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait)
+    return Delivery(sessions=sessions, reading_sessions=reading_sessions, slack=slack, clock=clock, enqueue=enqueue,
+                    mailer=outbound.mailer, pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait,
+                    dashboard_url=outbound.dashboard_url)
 
 
 def follow_ups(queue: JobSender) -> Enqueue:

@@ -55,7 +55,6 @@ from handlers.slack.args import (
 from handlers.slack.context import Work, deps_of, unit_of_work
 from handlers.slack.errors import Source, answering_errors, form_refusal, replying_errors, tell
 from handlers.slack.forms import Answer, answer_in_time, view_id_of
-from handlers.slack.home import republish_home
 from models import ApprovalRule
 from services import approval_notices, approval_stages, approvals, team
 from services.errors import DomainError, InvalidInput
@@ -227,7 +226,9 @@ async def approve_clicked(
         approval_id = decode_approval(action.get("value"))
         async with unit_of_work(context, client) as work:
             change = await approvals.approve(db=work.db, ctx=work.task_context(), approval_id=approval_id)
-        await _settle(change, work, client, source, from_home=_from_home(body), from_list=_from_list(body))
+            if _from_home(body):
+                await work.refresh_home()
+        await _settle(change, work, source, from_list=_from_list(body))
 
 
 async def reject_clicked(
@@ -299,14 +300,16 @@ async def _answer_submission(
     (`forms.answer_in_time`). `people` new to the team are looked up in Slack before the transaction. A
     click from the Home tab re-publishes it after the commit."""
 
-    async def run() -> tuple[approvals.Change, Work, bool]:
+    async def run() -> tuple[approvals.Change, Work]:
         form = decode_approval_form(view.get("private_metadata"))
         new = await profiles.newcomers(deps_of(context), client, people)
         async with unit_of_work(context, client) as work:
             change = await decide(work, form.approval_id, new)
-        return change, work, form.origin is Origin.HOME
+            if form.origin is Origin.HOME:
+                await work.refresh_home()
+        return change, work
 
-    def answer(result: tuple[approvals.Change, Work, bool]) -> Answer:
+    def answer(result: tuple[approvals.Change, Work]) -> Answer:
         change = result[0]
         if change.note:
             notice = notice_view(escape(change.note), title=NOTICE_TITLE)
@@ -316,26 +319,17 @@ async def _answer_submission(
     def refusal(error: Exception) -> dict[str, Any]:
         return form_refusal(error, fields={field}, fallback=field)
 
-    async def after(result: tuple[approvals.Change, Work, bool]) -> None:
-        _, work, from_home = result
-        if from_home:
-            await republish_home(work.deps, client, work.actor)
-
     await answer_in_time(ack, client, view_id_of(view), run(), working=working_view(NOTICE_TITLE, "Saving your answer…"),
-                         answer=answer, refusal=refusal, not_done="Your answer was not saved:", after=after)
+                         answer=answer, refusal=refusal, not_done="Your answer was not saved:")
 
 
-async def _settle(
-    change: approvals.Change, work: Work, client: AsyncWebClient, source: Source, *,
-    from_home: bool, from_list: bool = False,
-) -> None:
-    """After the commit: tell the clicker why nothing changed, and refresh where the click came from.
-    (The copies, the next stages' requests and the owner's news went into the outbox with the change.)"""
+async def _settle(change: approvals.Change, work: Work, source: Source, *, from_list: bool = False) -> None:
+    """After the commit: tell the clicker why nothing changed, and refresh the list the click came from.
+    (The copies, the next stages' requests, the owner's news and a Home's refresh went into the outbox
+    with the change.)"""
     if change.note:
         await tell(source, escape(change.note))
-    if from_home:
-        await republish_home(work.deps, client, work.actor)
-    elif from_list and change.changed and source.respond is not None:
+    if from_list and change.changed and source.respond is not None:
         # the `/approval mine` list the click came from: show what is left
         async with work.deps.sessions.begin() as db:
             reply = await _mine(Work(db=db, actor=work.actor, deps=work.deps))

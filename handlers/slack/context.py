@@ -18,7 +18,7 @@ from handlers.deps import Deps
 from handlers.slack import inflight, profiles
 from handlers.slack.notify import send_many
 from models import TeamMember
-from services import authz, notifications, tasks, team, transactions
+from services import authz, home_views, notifications, tasks, team, transactions
 from services.team import Profile
 
 T = TypeVar("T")
@@ -71,6 +71,10 @@ class Work:
 
     def task_context(self) -> tasks.Context:
         return tasks.Context(actor=self.authz_actor, now=datetime.now(UTC), holidays=self.holidays)
+
+    async def refresh_home(self, *, opened: bool = False) -> None:
+        """Publish the actor's App Home afresh once this transaction commits (`services.home_views`)."""
+        await home_views.refresh(db=self.db, member_id=self.actor.id, now=datetime.now(UTC), opened=opened)
 
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.help import dashboard_help, dashboard_link, not_configured
 from blocks.text import escape, fit_escaped
-from handlers.ports import Config
+from handlers.links import secret_of
 from handlers.slack.args import split_words, truncate_word
 from handlers.slack.context import deps_of, unit_of_work
 from handlers.slack.errors import replying_errors
@@ -62,19 +62,6 @@ async def dashboard_command(
                 scope, what = links.SCOPE_ALL, "every campaign"
         url = links.dashboard_url(settings.public_url, links.dashboard_token(secret, scope))
         await respond(**dashboard_link(url, what=what), response_type="ephemeral")
-
-
-def secret_of(settings: Config) -> bytes | None:
-    return links.link_secret(
-        dashboard_secret=settings.dashboard_secret.get_secret_value() if settings.dashboard_secret else None,
-        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
-    )
-
-
-def signed_link(settings: Config, scope: str = links.SCOPE_ALL) -> str | None:
-    """A read-only dashboard link anyone it is shared with can open; None when nothing can sign it."""
-    secret = secret_of(settings)
-    return links.dashboard_url(settings.public_url, links.dashboard_token(secret, scope)) if secret else None
 
 
 def _looks_like_ref(word: str) -> bool:

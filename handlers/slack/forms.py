@@ -82,7 +82,7 @@ class Answer:
 async def answer_in_time(
     ack: AsyncAck, client: AsyncWebClient, view_id: str | None, work: Awaitable[T], *,
     working: dict[str, Any], answer: Callable[[T], Answer], refusal: Callable[[Exception], dict[str, Any]],
-    not_done: str, after: Callable[[T], Awaitable[None]] | None = None,
+    not_done: str,
 ) -> None:
     """Run a submitted form's `work` and ack within ACK_WITHIN_SECONDS, whatever happens.
 
@@ -90,7 +90,7 @@ async def answer_in_time(
     `errors.form_refusal`).
     Not yet: ack at once with the `working` view and let the work go on (the ack does not cancel it),
     then update form `view_id` to `answer(result).view`, or to a notice: `not_done` and why.
-    Then, if the work succeeded, `after(result)`: what goes out after its commit (the Home, alerts).
+    What others hear, and a Home's refresh, `work` writes to the outbox with its change.
     """
     running = asyncio.ensure_future(work)
     finished, _ = await asyncio.wait({running}, timeout=ACK_WITHIN_SECONDS)
@@ -102,8 +102,6 @@ async def answer_in_time(
         with contextlib.suppress(Exception):  # its failure is read below; a shutdown may still cancel it
             await running
         await _show_late_outcome(client, view_id, running, answer, not_done)
-    if _failure(running) is None and after is not None:
-        await after(running.result())
 
 
 def _failure(finished: asyncio.Future[Any]) -> Exception | None:

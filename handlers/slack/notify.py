@@ -60,7 +60,8 @@ async def send_many(deps: Deps, client: AsyncWebClient, notification_ids: Sequen
 
 def inline_delivery(deps: Deps, client: AsyncWebClient) -> Delivery:
     """The job's delivery, built here: same mailer, pacer and lease, follow-ups run in this process."""
-    return build_delivery(sessions=deps.sessions, slack=delivery_client(client), clock=lambda: datetime.now(UTC),
+    return build_delivery(sessions=deps.sessions, reading_sessions=deps.reading_sessions,
+                          slack=delivery_client(client), clock=lambda: datetime.now(UTC),
                           enqueue=_inline_follow_ups(deps, client), outbound=_outbound(deps),
                           max_pace_wait=INLINE_PACE_WAIT)
 

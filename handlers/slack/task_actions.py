@@ -38,7 +38,6 @@ from blocks.tasks import task_changed
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import Source, answer_error, form_refusal
 from handlers.slack.forms import Answer, answer_in_time, view_id_of
-from handlers.slack.home import republish_home
 from models import Task
 from services import authz, plans, tasks
 from services.refs import RefKind, format_ref, parse_id
@@ -103,6 +102,8 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
             async def run(work: Work) -> _Clicked:
                 task = await tasks.get_task(db=work.db, task_id=decode_task(action.get("value")))
                 note, plan = await change(work, task, action.get("action_id"))
+                if _on_home(body):
+                    await work.refresh_home()
                 return work, task_changed(task, note, plan, viewer_tz=work.actor.timezone)
 
             work, reply = await in_unit_of_work(context, client, run)
@@ -141,6 +142,7 @@ async def block_submitted(
     async def run(work: Work) -> _Blocked:
         task = await tasks.get_task(db=work.db, task_id=decode_task_form(view.get("private_metadata")))
         await tasks.block(db=work.db, task=task, reason=reason, ctx=work.task_context())
+        await work.refresh_home()
         return work, task
 
     def answer(blocked: _Blocked) -> Answer:
@@ -149,16 +151,13 @@ async def block_submitted(
     def refusal(error: Exception) -> dict[str, Any]:
         return form_refusal(error, fields={REASON_BLOCK}, fallback=REASON_BLOCK)
 
-    async def after(blocked: _Blocked) -> None:
-        await republish_home(blocked[0].deps, client, blocked[0].actor)
-
     # The change runs before the ack when it can, so a refusal can be shown on the form, where the person
     # still is; under load the form says "Blocking T-n…" and shows the outcome later.
     task_id = parse_id(view.get("private_metadata"))
     not_done = f"{format_ref(RefKind.TASK, task_id) if task_id is not None else 'The task'} was not blocked:"
     blocking = in_unit_of_work(context, client, run)
     await answer_in_time(ack, client, view_id_of(view), blocking, working=blocking_view(task_id), answer=answer,
-                         refusal=refusal, not_done=not_done, after=after)
+                         refusal=refusal, not_done=not_done)
 
 
 def _from_message(body: dict[str, Any]) -> bool:
@@ -172,9 +171,7 @@ def _on_home(body: dict[str, Any]) -> bool:
 async def _after_change(
     body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, work: Work, reply: dict[str, Any],
 ) -> None:
-    """A click on the Home shows there; a click under a message gets a line there."""
-    if _on_home(body):
-        await republish_home(work.deps, client, work.actor)
+    """A click under a message gets a line there (one on the Home shows there: the change asked for it)."""
     if _from_message(body):
         try:
             await respond(**reply, response_type="ephemeral", replace_original=False)
@@ -202,9 +199,7 @@ async def telling_errors(
 async def _republish(context: AsyncBoltContext, client: AsyncWebClient) -> None:
     """The Home again after a refused click on it (it was most likely out of date)."""
     try:
-        async with unit_of_work(context, client, reading=True) as work:
-            pass  # only who clicked: the Home is read in its own transaction
+        async with unit_of_work(context, client) as work:
+            await work.refresh_home()
     except Exception:
-        log.warning("could not find who clicked to re-publish their home (%s)", context.user_id, exc_info=True)
-        return
-    await republish_home(work.deps, client, work.actor)
+        log.warning("could not ask for the home of %s after a refused click", context.user_id, exc_info=True)
