@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, NotificationChannel, NotificationStatus
@@ -58,8 +58,19 @@ class HomeRefresh:
 async def refresh(*, db: AsyncSession, member_id: int, now: datetime, opened: bool = False) -> list[int]:
     """Ask for the member's Home to be published afresh after this transaction commits; returns the row
     to hand out, if it needs handing out (it is also noted for the unit of work, like every outbox write)."""
-    # Locked: a worker's record step decides "sent or again" under the same lock, so a flag set here is
-    # never lost between its read and its write.
+    # The usual case, the last Home went out: armed again in one conditional statement.
+    armed = (await db.scalars(
+        update(Notification)
+        .where(Notification.dedupe_key == home_key(member_id), Notification.status.in_(ARMED_AGAIN))
+        .values(_armed(HomeRefresh(opened=opened), now))
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )).all()
+    if armed:
+        notifications.note_written(db, armed)
+        return list(armed)
+    # Otherwise locked: a worker's record step decides "sent or again" under the same lock, so a flag set
+    # here is never lost between its read and its write.
     row = await db.scalar(select(Notification).where(Notification.dedupe_key == home_key(member_id))
                           .with_for_update())
     if row is None:
@@ -74,7 +85,8 @@ async def refresh(*, db: AsyncSession, member_id: int, now: datetime, opened: bo
     if row.status is NotificationStatus.CLAIMED:
         row.payload = HomeRefresh(opened=state.opened or opened, again=True).payload()
         return []
-    _arm(row, HomeRefresh(opened=opened), now)
+    for name, value in _armed(HomeRefresh(opened=opened), now).items():  # failed or sent since the UPDATE
+        setattr(row, name, value)
     notifications.note_written(db, [row.id])
     return [row.id]
 
@@ -112,7 +124,8 @@ async def record(*, db: AsyncSession, published: Sequence[Published], now: datet
         if state.opened and done.unread_shown:
             await home.mark_read(db=db, member_id=done.member_id, notification_ids=done.unread_shown, now=now)
         if state.again:
-            _arm(row, HomeRefresh(), now)
+            for name, value in _armed(HomeRefresh(), now).items():
+                setattr(row, name, value)
             again.append(row.id)
         else:
             await notifications.mark_sent(db=db, notification=row, now=now, slack_channel=None, slack_ts=None)
@@ -120,11 +133,7 @@ async def record(*, db: AsyncSession, published: Sequence[Published], now: datet
     return again
 
 
-def _arm(row: Notification, state: HomeRefresh, now: datetime) -> None:
-    row.payload = state.payload()
-    row.status = NotificationStatus.PENDING
-    row.scheduled_for = now
-    row.claimed_until = None
-    row.retries = 0
-    row.last_error = None
-    row.updated_at = now
+def _armed(state: HomeRefresh, now: datetime) -> dict[str, Any]:
+    """The columns of a row armed again: pending, due now, a fresh attempt budget."""
+    return {"payload": state.payload(), "status": NotificationStatus.PENDING, "scheduled_for": now,
+            "claimed_until": None, "retries": 0, "last_error": None, "updated_at": now}
