@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from blocks.approvals import stage_line
 from blocks.campaigns import RISK_BADGES, STATUS_BADGES, launch_phrase, task_title
 from blocks.codec import encode_id
+from blocks.help import HOME_OPEN_DASHBOARD
 from blocks.ids import APPROVAL_APPROVE, APPROVAL_REJECT, TASK_BLOCK, TASK_DONE, TASK_START
 from blocks.tasks import STATUS_ICONS
 from blocks.text import (
@@ -28,6 +29,7 @@ from blocks.text import (
     user_mention,
 )
 from models import Notification, Task, TaskStatus, TeamMember
+from services import links
 from services.campaigns import campaign_ref
 from services.home import (
     APPROVALS_SHOWN,
@@ -57,7 +59,7 @@ STATUS_WORDS = {TaskStatus.TODO: "to do", TaskStatus.IN_PROGRESS: "in progress",
 
 def worst_case_blocks() -> int:
     """The most blocks `home_view` can build, whatever the data."""
-    top = 2  # greeting, summary
+    top = 3  # greeting, summary, the "Open dashboard" button
     tasks = 2 + len(Bucket) * 2 + 2 * TASK_ROWS_SHOWN  # divider, header; per bucket a title and "N more"
     approvals = 2 + 2 * APPROVALS_SHOWN + 1
     campaigns = 2 + CAMPAIGNS_SHOWN + 1
@@ -66,10 +68,14 @@ def worst_case_blocks() -> int:
     return top + tasks + approvals + campaigns + inbox + footer
 
 
-def home_view(data: HomeData, *, dashboard_url: str) -> dict[str, Any]:
-    """The whole Home tab for `data.member`. `dashboard_url` comes from settings, not from a person."""
-    link = f"<{escape(dashboard_url)}|the dashboard>"
-    blocks: list[dict[str, Any]] = [header(_greeting(data.member)), context(_summary(data))]
+def home_view(data: HomeData) -> dict[str, Any]:
+    """The whole Home tab for `data.member`.
+
+    Its "Open dashboard" button asks for a stored link when clicked (`handlers.slack.home`): the Home is
+    rendered by delivery, which must not write, and a link made at render time could not be revoked.
+    """
+    link = "the dashboard (*Open dashboard* above)"
+    blocks: list[dict[str, Any]] = [header(_greeting(data.member)), context(_summary(data)), _dashboard_button()]
     blocks += _tasks(data, link)
     blocks += _approvals(data, link)
     blocks += _campaigns(data, link)
@@ -81,6 +87,11 @@ def home_view(data: HomeData, *, dashboard_url: str) -> dict[str, Any]:
     ]
     # Unreachable while worst_case_blocks() fits; a cut view beats one Slack refuses outright.
     return {"type": "home", "blocks": blocks[:HOME_BLOCK_LIMIT]}
+
+
+def _dashboard_button() -> dict[str, Any]:
+    return {"type": "actions", "block_id": "home-dashboard",
+            "elements": [button("Open dashboard", HOME_OPEN_DASHBOARD, links.SCOPE_ALL)]}
 
 
 def _greeting(member: TeamMember) -> str:

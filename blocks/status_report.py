@@ -75,6 +75,16 @@ def _approval_lines(entries: Any, total: int) -> str:
     return _more(lines, total)
 
 
+def _timeline_link(payload: Payload) -> str:
+    """The read-only timeline link the service put in (posts written before it did have none)."""
+    url = payload.get("timeline_url")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 1000:
+        return ""
+    until = f", until {_day(payload.get('timeline_expires'))}" if payload.get("timeline_expires") else ""
+    # A link, not a URL button: a button would send the app a click to acknowledge from every reader.
+    return f":chart_with_upwards_trend: <{escape(url)}|Timeline>: the plan as a Gantt chart, read-only{until}"
+
+
 def campaign_status(payload: Payload) -> dict[str, Any]:
     ref, risk, status = escape(_s(payload, "campaign")), _s(payload, "risk"), _s(payload, "status")
     launch = f"Launch {_day(payload.get('launch_date'))}"
@@ -103,6 +113,9 @@ def campaign_status(payload: Payload) -> dict[str, Any]:
         blocks.append(section(f"*Waiting for a decision ({approvals})*\n{waiting}"))
     if not (overdue or soon or approvals):
         blocks.append(section("Nothing overdue, nothing due in the next 7 days, no decision waiting."))
+    timeline = _timeline_link(payload)
+    if timeline:
+        blocks.append(section(timeline))
     blocks.append(context(f"Every Monday at 09:00 (the owner's time). Details: `/campaign show {ref}`."))
     text = (f"Weekly status {ref} {fit_escaped(_s(payload, 'campaign_name'), 80)}: {escape(risk)}, "
             f"{done}/{total} tasks done, {overdue} overdue")

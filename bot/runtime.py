@@ -17,6 +17,7 @@ from bot.jobs import declare_jobs_on
 from bot.settings import Settings
 from bot.sweeper import Sweeper
 from handlers.deps import Deps
+from handlers.live import LiveHub
 from handlers.slack.inflight import ListenerWork, track
 from models import migrate
 from models.db import create_engine, create_session_factory, reading_session_factory
@@ -70,11 +71,14 @@ class Runtime:
         declare_jobs_on(queue, settings)
         if self.run_worker:
             queue.start_embedded_worker()
+        live = LiveHub(redis=redis, namespace=settings.redis_namespace)
+        await live.start()  # subscribed (Redis mode) before the first request can change anything
         self.deps = Deps(
             settings=settings, engine=engine, sessions=create_session_factory(engine),
             reading_sessions=reading_session_factory(engine), redis=redis, queue=queue,
             templates=load_templates(settings),
             inflight=ListenerWork(max_inflight=settings.inflight_limit, slot_wait_seconds=settings.slot_wait_seconds),
+            live=live,
         )
         self._http = aiohttp.ClientSession()
         if self.run_sweeper:
@@ -167,6 +171,7 @@ class Runtime:
         if self.queue is not None:
             await asyncio.to_thread(self.queue.stop, timeout_ms=int(grace * 1000))
         if self.deps is not None:
+            await self.deps.live.stop()
             if self.deps.redis is not None:
                 await self.deps.redis.aclose()
             await self.deps.engine.dispose()

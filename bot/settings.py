@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     public_url: str = ""  # unset: where `serve` listens (see _public_url_default)
     dashboard_secret: SecretStr | None = None
+    dashboard_link_days: int = Field(default=7, ge=1, le=365)  # how long a link from /dashboard or the Home lasts
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"
     sweep_interval_seconds: int = Field(default=60, ge=1, le=86400)

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from handlers.deps import Deps
 from handlers.jobs.notifications import hand_out
-from services import sweep
+from handlers.links import secret_of
+from services import changes, sweep
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,11 @@ class Sweeper:
         async with self.deps.sessions.begin() as db:
             if not await sweep.try_lock(db):
                 return None
-            result = await sweep.sweep(db=db, now=now, holidays=self.deps.settings.team_holidays)
+            settings = self.deps.settings
+            # The weekly status links its campaign's timeline: a link issued in this transaction.
+            result = await sweep.sweep(db=db, now=now, holidays=settings.team_holidays,
+                                       link_secret=secret_of(settings), public_url=settings.public_url)
+        await self.deps.live.publish(changes.changed_in(db))  # the daily re-plans, to open dashboards
         await self._dispatch(result.due_ids)
         return result
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handlers.live import LiveHub
 from handlers.ports import Config, JobQueue
 from services.planning.templates import TemplateLibrary
 
@@ -33,3 +34,4 @@ class Deps:
     # The mailer and pacer of the inline delivery (no worker: handlers.slack.notify), built on first use and
     # kept so the pacer's slots outlive one unit of work.
     inline_outbound: Outbound | None = None
+    live: LiveHub = field(default_factory=LiveHub)  # changes told to open dashboard pages (handlers.live)

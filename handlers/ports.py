@@ -16,9 +16,9 @@ from pydantic import SecretStr
 
 @runtime_checkable
 class DeliveryConfig(Protocol):
-    """What building a delivery reads: its mail, pacing and lease, and what a Home it publishes links to.
-    The jobs read it, and so does the inline delivery of a process without a worker
-    (`handlers.slack.notify`): both build it the same way (`handlers.jobs.environment.outbound`)."""
+    """What building a delivery reads: its mail, pacing and lease. The jobs read it, and so does the inline
+    delivery of a process without a worker (`handlers.slack.notify`): both build it the same way
+    (`handlers.jobs.environment.outbound`)."""
 
     @property
     def smtp_url(self) -> str | None: ...
@@ -30,12 +30,6 @@ class DeliveryConfig(Protocol):
     def slack_channel_pace_seconds(self) -> float: ...
     @property
     def notification_lease_seconds(self) -> int: ...
-    @property
-    def public_url(self) -> str: ...
-    @property
-    def dashboard_secret(self) -> SecretStr | None: ...
-    @property
-    def slack_signing_secret(self) -> SecretStr | None: ...
 
 
 @runtime_checkable
@@ -48,6 +42,16 @@ class Config(DeliveryConfig, Protocol):
     def team_holidays(self) -> frozenset[date]: ...
     @property
     def sweep_interval_seconds(self) -> int: ...
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def dashboard_secret(self) -> SecretStr | None: ...
+    @property
+    def slack_signing_secret(self) -> SecretStr | None: ...
+    @property
+    def dashboard_link_days(self) -> int:
+        """How long a dashboard link made from Slack (`/dashboard`, the Home's button) lasts."""
+        ...
     @property
     def embedded(self) -> bool:
         """No Redis: the queue, cache and pub/sub live inside the app process."""

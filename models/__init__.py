@@ -5,6 +5,7 @@ from models.audit import AuditEntry
 from models.base import Base, utcnow
 from models.campaign import Campaign, Timeline, TimelineSnapshot
 from models.content import Asset, Attachment, Comment
+from models.dashboard_link import DashboardLink
 from models.enums import (
     ApprovalRule,
     ApprovalStatus,
@@ -24,7 +25,7 @@ from models.team import TeamMember
 __all__ = [
     "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
-    "Campaign", "CampaignStatus", "Comment", "FormSubmission", "Notification", "NotificationChannel",
+    "Campaign", "CampaignStatus", "Comment", "DashboardLink", "FormSubmission", "Notification", "NotificationChannel",
     "NotificationStatus", "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",
     "utcnow",
 ]

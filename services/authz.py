@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from models import Approval, Campaign, Task, TeamMember
+from models import Approval, Campaign, DashboardLink, Task, TeamMember
 from services.errors import NotAllowed
 
 
@@ -55,6 +55,12 @@ def can_decide(actor: Actor, approval: Approval) -> bool:
     return member_id == approval.approver_id or (
         approval.delegated_to_id is not None and member_id == approval.delegated_to_id
     )
+
+
+def can_revoke_dashboard_link(actor: Actor, link: DashboardLink) -> bool:
+    """End a read-only dashboard link: whoever made it, or an admin (the only ones who can end a link
+    the app made itself, such as a weekly status's timeline link)."""
+    return actor.is_admin or (link.created_by_id is not None and link.created_by_id == actor.member.id)
 
 
 def require(allowed: bool, message: str) -> None:

@@ -48,7 +48,7 @@ PERMANENT_ERRORS = frozenset({
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # Kinds whose failure is not news for the owner: a notice about a notice, and a copy that could not be
 # edited (it was delivered before).
-NO_OWNER_NOTICE = frozenset({Kind.DELIVERY_FAILED, Kind.APPROVAL_COPY_UPDATE, Kind.HOME_VIEW})
+NO_OWNER_NOTICE = frozenset({Kind.DELIVERY_FAILED, Kind.APPROVAL_COPY_UPDATE, *SURFACES})
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,8 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
             try:
                 item = _claimed(row, members, email=email, stage=stages.get(row.id))
                 if row.kind in SURFACES:
-                    home_views.claimed(row)
+                    if row.kind == Kind.HOME_VIEW:
+                        home_views.claimed(row)
                     batch.claimed.append(item)
                 else:
                     batch.claimed.append(replace(item, content=render(item)))
@@ -204,7 +205,7 @@ async def record_sent(*, db: AsyncSession, delivered: Sequence[Delivered], now: 
              for d in delivered if d.item.kind == Kind.HOME_VIEW]
     updates += await home_views.record(db=db, published=homes, now=now)
     await notifications.mark_sent_many(db=db, sent=[(d.item.id, d.channel, d.ts) for d in delivered
-                                                    if d.item.kind not in SURFACES], now=now)
+                                                    if d.item.kind != Kind.HOME_VIEW], now=now)
     return updates
 
 

@@ -32,11 +32,13 @@ class Kind(StrEnum):
     APPROVAL_OUTCOME = "approval_outcome"
     # A member's App Home published afresh (`services.home_views`): one row per member, re-armed.
     HOME_VIEW = "home_view"
+    # Dashboard links pasted in Slack, unfolded into a card (`services.unfurls`).
+    LINK_UNFURL = "link_unfurl"
 
 
 TASK_KINDS = frozenset({Kind.TASK_REMINDER, Kind.TASK_OVERDUE, Kind.TASK_ESCALATION})
 APPROVAL_REMINDER_KINDS = frozenset({Kind.APPROVAL_REMINDER, Kind.APPROVAL_ESCALATION})
 ESCALATIONS = frozenset({Kind.TASK_ESCALATION, Kind.APPROVAL_ESCALATION})
-# Refreshes of a Slack surface rather than messages: always Slack (`views.publish`), never email or the
-# inbox, and rendered from the database when they go out.
-SURFACES = frozenset({Kind.HOME_VIEW})
+# Slack surfaces rather than messages (a Home's `views.publish`, a link's `chat.unfurl`): always Slack,
+# never email or the inbox, and rendered from the database when they go out.
+SURFACES = frozenset({Kind.HOME_VIEW, Kind.LINK_UNFURL})

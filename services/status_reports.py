@@ -15,6 +15,12 @@ The payload is plain data computed here (the renderers in `blocks/` turn it into
 and buffer come from the plan as last computed (`PlanSummary`; the sweep re-plans stale campaigns just
 before), so a campaign without a plan has no post. Set-based: one query for the candidates, one for the
 keys already written, then a handful for all campaigns due a post together.
+
+Given the dashboard's key and public URL, each post links its campaign's timeline: a campaign-scoped
+dashboard link made by the app itself (`created_by` None, so only an admin can revoke it), issued in the
+same transaction and in one INSERT for the whole batch, good for a week from the post's moment. A post
+another sweep wrote first (the insert-or-ignore keeps that one) leaves its link unused: nobody holds its
+token, and it expires with the week.
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ from models import (
     Timeline,
     Urgency,
 )
+from services import links
 from services.approval_stages import stages_of
+from services.dashboard_links import LinkRequest, expiry, issue_many
 from services.durations import HOURS_PER_DAY
 from services.kinds import Kind
 from services.notifications import Draft, notify_many
@@ -56,6 +64,7 @@ from services.reminders import (
 
 POST_AT = DIGEST_AT  # the same morning hour as the digests
 WEEK = timedelta(days=7)
+TIMELINE_LINK_DAYS = 7  # a week's post links the timeline until the next one does
 TASKS_SHOWN = 5  # per list (overdue, due in the next 7 days)
 APPROVALS_SHOWN = 3
 OVERDUE, DUE_SOON = 0, 1  # task buckets, ints so both backends compare them alike
@@ -73,10 +82,15 @@ class _Due:
     scheduled_for: datetime
 
 
-async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: int = KEY_CHUNK) -> int:
+async def weekly_status_posts(
+    *, db: AsyncSession, now: datetime, max_writes: int = KEY_CHUNK, link_secret: bytes | None = None,
+    public_url: str | None = None,
+) -> int:
     """Write the status posts owed at `now`; returns how many rows are new.
 
-    At most `max_writes` (and one IN list) per call: the next sweep writes the rest.
+    At most `max_writes` (and one IN list) per call: the next sweep writes the rest. With `link_secret`
+    and `public_url` (the dashboard's key and where the app is reached), each post carries a link to its
+    campaign's timeline; without them, none.
     """
     due = await _due(db, now)
     due = sorted(due, key=lambda d: d.key)[:max(0, min(max_writes, KEY_CHUNK))]
@@ -89,13 +103,14 @@ async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: in
     counts = await _task_counts(db, ids, now)
     tasks = await _open_tasks(db, ids, now)
     approvals = await _approvals(db, ids)
+    due = [item for item in due if item.campaign_id in plans]  # else deleted between the queries
+    timelines = await _timeline_links(db, due, now, link_secret, public_url)
     drafts = []
     for item in due:
-        if item.campaign_id not in plans:
-            continue  # deleted between the queries: nothing to report
         campaign, timeline = plans[item.campaign_id]
         payload = _payload(campaign, timeline, item, now, counts.get(campaign.id, (0, 0, 0)),
                            tasks[campaign.id], approvals.get(campaign.id, (0, [])))
+        payload.update(timelines.get(item.key, {}))
         to_owner = item.channel_id is None
         drafts.append(Draft(
             dedupe_key=item.key, kind=Kind.CAMPAIGN_STATUS, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,
@@ -104,6 +119,23 @@ async def weekly_status_posts(*, db: AsyncSession, now: datetime, max_writes: in
         ))
     # One multi-row insert-or-ignore for every post (at most KEY_CHUNK, one chunk of notify_many).
     return len(await notify_many(db=db, drafts=drafts, now=now))
+
+
+async def _timeline_links(db: AsyncSession, due: Sequence[_Due], now: datetime, secret: bytes | None,
+                          public_url: str | None) -> dict[str, dict[str, str]]:
+    """Per post (by key): `timeline_url` and `timeline_expires`, from links issued in one INSERT."""
+    if secret is None or not public_url or not due:
+        return {}
+    requests = [LinkRequest(scope=links.campaign_scope(item.campaign_id),
+                            expires_at=expiry(max(now, item.scheduled_for), TIMELINE_LINK_DAYS),
+                            label=f"Weekly status {format_ref(RefKind.CAMPAIGN, item.campaign_id)} {item.week}")
+                for item in due]
+    issued = await issue_many(db=db, requests=requests, now=now, secret=secret)
+    return {item.key: {
+        "timeline_url": f"{links.dashboard_url(public_url, link.token)}/campaigns/"
+                        f"{format_ref(RefKind.CAMPAIGN, item.campaign_id)}/timeline",
+        "timeline_expires": link.expires_at.isoformat(),
+    } for item, link in zip(due, issued, strict=True)}
 
 
 def week_key(campaign_id: int, local: datetime) -> tuple[str, str] | None:

@@ -37,12 +37,16 @@ class SweepResult:
 
 
 async def sweep(
-    *, db: AsyncSession, now: datetime, limit: int = HAND_OUT_LIMIT, holidays: frozenset[date] = frozenset()
+    *, db: AsyncSession, now: datetime, limit: int = HAND_OUT_LIMIT, holidays: frozenset[date] = frozenset(),
+    link_secret: bytes | None = None, public_url: str | None = None,
 ) -> SweepResult:
+    """`link_secret` and `public_url`: the dashboard's key and address, for the weekly status's timeline
+    link (`status_reports`); without them the posts carry none."""
     await replan_stale(db=db, now=now, holidays=holidays)
     written = await due_notifications(db=db, now=now)
     # After the re-plan (fresh risk and buffer) and the reminders, within what is left of the same budget.
-    written += await weekly_status_posts(db=db, now=now, max_writes=MAX_WRITES - written)
+    written += await weekly_status_posts(db=db, now=now, max_writes=MAX_WRITES - written, link_secret=link_secret,
+                                         public_url=public_url)
     await tasks.forget_submissions(db=db, before=now - tasks.SUBMISSION_REMEMBERED)
     await db.flush()
     return SweepResult(written=written, due_ids=await notifications.due_ids(db=db, now=now, limit=limit))

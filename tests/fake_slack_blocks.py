@@ -117,6 +117,7 @@ class SlackMethods:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -163,6 +164,19 @@ class SlackMethods:
     def _apps_connections_open(self, args: dict) -> dict:
         # Slack: {"ok": true, "url": "wss://wss-primary.slack.com/link/?ticket=...&app_id=..."}
         return {"url": self._new_socket_url()}
+
+    def _chat_unfurl(self, args: dict) -> dict:
+        """Slack wants (channel, ts) or (unfurl_id, source), and `unfurls`: a URL -> {blocks} object."""
+        if not ((args.get("channel") and args.get("ts")) or (args.get("unfurl_id") and args.get("source"))):
+            raise _ApiError("invalid_arguments", ["[ERROR] channel and ts, or unfurl_id and source, are required"])
+        unfurls = args.get("unfurls")
+        if not isinstance(unfurls, dict) or not unfurls:
+            raise _ApiError("invalid_unfurls")
+        for card in unfurls.values():
+            blocks = card.get("blocks") if isinstance(card, dict) else None
+            if self.validate_blocks and (blocks is None or (problems := block_problems(blocks, MESSAGE_BLOCK_LIMIT))):
+                raise _ApiError("invalid_blocks", problems if blocks is not None else None)
+        return {}
 
     def _chat_post_message(self, args: dict) -> dict:
         channel = self._require(args, "channel", "channel_not_found")

@@ -96,6 +96,18 @@ def button(action_id: str, value: Callable[[World], str], *, allowed_signal: str
     return send
 
 
+def acknowledged(action_id: str) -> Send:
+    """A click the app only acknowledges (a link button: the browser does the rest): a 200, and that is all."""
+
+    async def send(app: RunningApp, fake: FakeSlack, user: str, world: World, refusal: bool) -> str | None:
+        payload = block_actions_payload(user_id=user, action_id=action_id, view={"id": "VDASH", "type": "modal"})
+        assert (await app.slack.interaction(payload))[0] == 200
+        return None
+
+    send.surface = action_id  # type: ignore[attr-defined]
+    return send
+
+
 def submission(callback_id: str, metadata: Callable[[World], str], values: dict) -> Send:
     """A modal submit: every form answers in the ack (a refusal as errors under a field)."""
 
@@ -157,6 +169,7 @@ ROWS: dict[str, tuple[Send, frozenset[str]]] = {
     "approval skip": (command("/approval", 'skip CM-{c} "Legal review" not needed'), MANAGERS),
     # /dashboard
     "dashboard": (command("/dashboard", "CM-{c}"), EVERYONE),
+    "dashboard links": (command("/dashboard", "links"), EVERYONE),
     # buttons
     "button: task start": (button("task_start", TASK["value"]), WORKERS),
     "button: task done": (button("task_done", TASK["value"]), WORKERS),
@@ -171,6 +184,9 @@ ROWS: dict[str, tuple[Send, frozenset[str]]] = {
                          {"approver"}),
     "button: try again": (button("delivery_retry", lambda w: f"{w.campaign_id}:member:{w.assignee_member_id}"),
                           MANAGERS),
+    "button: open dashboard": (button("home_open_dashboard", lambda w: "all", allowed_signal="views.open"),
+                               EVERYONE),
+    "button: the dashboard link in its modal": (acknowledged("dashboard_link_opened"), EVERYONE),
     # modal submissions
     "form: block reason": (submission("task_block_modal", lambda w: str(w.task_id),
                                       {"reason": {"reason": "waiting for legal"}}), WORKERS),

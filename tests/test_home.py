@@ -136,13 +136,11 @@ async def test_a_crowded_home_stays_within_slacks_limits(running_app: RunningApp
     assert worst_case_blocks() <= HOME_BLOCK_LIMIT
     shown = "\n".join(texts(view))
     assert sum(len(ids) for ids in task_buckets(view).values()) == 24
-    # The link is a signed read-only one (tests run with a signing secret).
-    assert "more overdue: `/task mine` or <http://localhost:3000/dashboard/" in shown
-    signed = shown.split("more overdue: `/task mine` or <http://localhost:3000/dashboard/", 1)[1].split("|", 1)[0]
-    from services import links
-    from tests.conftest import SIGNING_SECRET
-
-    assert links.verify(links.link_secret(dashboard_secret=None, signing_secret=SIGNING_SECRET), signed) == "all"
+    # The dashboard is a button that asks for a stored link when clicked: the Home itself carries none.
+    assert "more overdue: `/task mine` or the dashboard (*Open dashboard* above)" in shown
+    assert "/dashboard/" not in repr(view)
+    [dashboard] = [block for block in view["blocks"] if block.get("block_id") == "home-dashboard"]
+    assert [button["action_id"] for button in dashboard["elements"]] == ["home_open_dashboard"]
     assert "45 more approvals waiting" in shown and "20 more: `/campaign list`" in shown
     assert "Inbox (40 unread)" in shown and "30 older unread" in shown
     assert "<!channel>" not in repr(view)
@@ -177,7 +175,7 @@ def test_the_worst_case_is_counted_and_fits() -> None:
         inbox=[Notification(id=n, kind="k", payload={"text": "x" * 3000}, scheduled_for=now) for n in range(10)],
         unread_total=40,
     )
-    view = home_view(data, dashboard_url="http://localhost:3000/dashboard")
+    view = home_view(data)
     assert len(view["blocks"]) == worst_case_blocks() <= HOME_BLOCK_LIMIT
     assert view_problems(view) == []
 

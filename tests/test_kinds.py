@@ -136,7 +136,7 @@ def inbox_lines(inbox: list[Notification]) -> list[str]:
     data = HomeData(member=member, now=now, today=now.date(),
                     task_groups=[TaskGroup(bucket, [], 0) for bucket in Bucket], approvals=[], approvals_total=0,
                     campaigns=[], campaigns_total=0, inbox=inbox, unread_total=len(inbox))
-    view = home.home_view(data, dashboard_url="https://cm.example.test/dashboard")
+    view = home.home_view(data)
     assert block_problems(view["blocks"], VIEW_BLOCK_LIMIT) == []
     [section] = [block for block in view["blocks"]
                  if block["type"] == "section" and ":large_blue_circle:" in block["text"]["text"]]

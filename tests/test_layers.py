@@ -115,7 +115,7 @@ def test_the_broker_queue_gives_every_queue_port_member_with_its_signature(port:
 # Slack calls that send a message or publish a surface: only the delivery job makes them, for rows of the
 # outbox. Listeners answer a person with ack/respond, open or update the modal the person is in, and ask.
 SENDING_CALLS = frozenset({"chat_postMessage", "chat_postEphemeral", "chat_update", "chat_scheduleMessage",
-                           "views_publish", "files_upload_v2", "api_call"})
+                           "chat_unfurl", "views_publish", "files_upload_v2", "api_call"})
 SENDER = Path("handlers/jobs/delivery.py")
 
 
@@ -131,4 +131,5 @@ def test_only_the_delivery_job_sends_to_slack() -> None:
              for path in sorted((ROOT / folder).rglob("*.py")) if path.relative_to(ROOT) != SENDER
              for line, name in sending_calls(path)]
     assert found == []
-    assert {name for _, name in sending_calls(ROOT / SENDER)} == {"chat_postMessage", "chat_update", "views_publish"}
+    assert {name for _, name in sending_calls(ROOT / SENDER)} == {"chat_postMessage", "chat_update", "views_publish",
+                                                                     "chat_unfurl"}

@@ -12,7 +12,8 @@ from bot.settings import SLACK_DEFAULT_API_URL, ConfigError, load_settings
 
 CONTRACT = ("DATABASE_URL", "REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
             "SLACK_API_URL", "HOST", "PORT", "PUBLIC_URL", "DASHBOARD_SECRET", "LOG_LEVEL", "LOG_FORMAT",
-            "SWEEP_INTERVAL_SECONDS", "ADMIN_USER_IDS", "TEMPLATES_DIR", "TEAM_HOLIDAYS", "REDIS_NAMESPACE")
+            "SWEEP_INTERVAL_SECONDS", "ADMIN_USER_IDS", "TEMPLATES_DIR", "TEAM_HOLIDAYS", "REDIS_NAMESPACE",
+            "DASHBOARD_LINK_DAYS")
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def test_defaults_are_the_embedded_mode(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.database_url == "sqlite+aiosqlite:///./campaign_manager.db"
     assert settings.embedded and not settings.slack_enabled and not settings.socket_mode
     assert settings.port == 3000 and settings.sweep_interval_seconds == 60
+    assert settings.dashboard_link_days == 7
     assert settings.slack_api_url == SLACK_DEFAULT_API_URL
 
 
@@ -37,6 +39,7 @@ def test_every_contract_name_is_read(clean_env: pytest.MonkeyPatch) -> None:
         "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "http://127.0.0.1:9/api",
         "HOST": "127.0.0.1", "PORT": "8080", "PUBLIC_URL": "https://cm.example.com/", "DASHBOARD_SECRET": "d",
         "LOG_LEVEL": "debug", "LOG_FORMAT": "JSON", "SWEEP_INTERVAL_SECONDS": "15", "ADMIN_USER_IDS": "U1, U2,,",
+        "DASHBOARD_LINK_DAYS": "30",
     }
     for name, value in values.items():
         clean_env.setenv(name, value)
@@ -47,6 +50,7 @@ def test_every_contract_name_is_read(clean_env: pytest.MonkeyPatch) -> None:
     assert (s.log_level, s.log_format, s.sweep_interval_seconds) == ("DEBUG", "json", 15)
     assert s.admin_user_ids == {"U1", "U2"} and s.socket_mode and not s.embedded
     assert s.dashboard_secret and s.dashboard_secret.get_secret_value() == "d"
+    assert s.dashboard_link_days == 30
 
 
 def test_planning_settings(clean_env: pytest.MonkeyPatch) -> None:
@@ -74,7 +78,9 @@ def test_pasted_database_urls_get_the_async_driver(clean_env: pytest.MonkeyPatch
     [("PORT", "abc", "PORT"), ("PORT", "70000", "PORT"), ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
      ("REDIS_URL", "localhost:6379", "REDIS_URL"), ("LOG_FORMAT", "xml", "LOG_FORMAT"),
      ("SLACK_BOT_TOKEN", "xoxb-1", "SLACK_SIGNING_SECRET"), ("SLACK_API_URL", "slack.com", "SLACK_API_URL"),
-     ("SWEEP_INTERVAL_SECONDS", "0", "SWEEP_INTERVAL_SECONDS"), ("TEAM_HOLIDAYS", "2026-12-25,Xmas", "TEAM_HOLIDAYS")],
+     ("SWEEP_INTERVAL_SECONDS", "0", "SWEEP_INTERVAL_SECONDS"), ("TEAM_HOLIDAYS", "2026-12-25,Xmas", "TEAM_HOLIDAYS"),
+     ("DASHBOARD_LINK_DAYS", "0", "DASHBOARD_LINK_DAYS"), ("DASHBOARD_LINK_DAYS", "366", "DASHBOARD_LINK_DAYS"),
+     ("DASHBOARD_LINK_DAYS", "a week", "DASHBOARD_LINK_DAYS")],
 )
 def test_a_bad_value_names_its_variable(clean_env: pytest.MonkeyPatch, name: str, value: str, named: str) -> None:
     clean_env.setenv(name, value)

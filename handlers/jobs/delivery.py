@@ -20,9 +20,10 @@ the claim, read in the claim's transaction. A copy update is a `chat.update` of 
 held back while the copy's previous update is still going out. A request that went out as a Slack message
 is recorded as a copy of its stage in the transaction that marks it sent.
 
-A Home refresh (`services.home_views`) is rendered from the database after its claim, in a reading
-transaction of its own (a Home is a dozen queries; the claim's transaction holds the write lock on
-SQLite), and published with `views.publish`. It is not paced: Slack's per-channel pace is about posts.
+The SURFACES, a Home refresh (`services.home_views`) and a link's card (`services.unfurls`), are rendered
+from the database after their claim, in a reading transaction of their own (a Home is a dozen queries;
+the claim's transaction holds the write lock on SQLite), and go out by `views.publish` and `chat.unfurl`.
+They are not paced: Slack's per-channel pace is about posts.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from blocks import notifications as messages
 from blocks.emails import Email, render_email
 from blocks.home import home_view
+from blocks.unfurl import unfurls
 from handlers.jobs import mail
 from handlers.jobs.mail import Mailer
 from handlers.jobs.pacing import NoPacing, Pacer
@@ -53,6 +55,7 @@ from services import delivery as policy
 from services import home, notifications
 from services.delivery import Claimed, Delivered, Fault, Outcome
 from services.kinds import SURFACES, Kind
+from services.unfurls import UnfurlRequest, cards
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,6 @@ class Delivery:
     lease: timedelta = notifications.LEASE
     max_pace_wait: float = MAX_PACE_WAIT
     reading_sessions: async_sessionmaker[AsyncSession] | None = None  # for rendering Homes; else `sessions`
-    dashboard_url: str = ""  # what a published Home's "Open dashboard" button opens
 
     async def run(self, notification_ids: Sequence[int]) -> dict[int, Outcome]:
         """One attempt at each row; rows that are not due, already done or held elsewhere are skipped."""
@@ -157,23 +159,27 @@ class Delivery:
         return batch.claimed
 
     async def _render_surfaces(self, claimed: list[Claimed]) -> list[Claimed]:
-        """Render the claimed Homes from the database as it is now. A Home that cannot be read (the
-        database went away) is left out: its claim runs out and the sweep hands it out again."""
-        homes = [item for item in claimed if item.kind in SURFACES]
-        if not homes:
+        """Render the claimed surfaces (Homes, link cards) from the database as it is now. One that cannot
+        be read (the database went away) is left out: its claim runs out and the sweep hands it out again."""
+        surfaces = [item for item in claimed if item.kind in SURFACES]
+        if not surfaces:
             return claimed
         rendered: dict[int, Claimed] = {}
         try:
             async with (self.reading_sessions or self.sessions).begin() as db:
                 now = self.clock()
-                for item in homes:
+                for item in surfaces:
+                    if item.kind == Kind.LINK_UNFURL:
+                        found = await cards(db=db, unfurl=UnfurlRequest.from_payload(item.payload), now=now)
+                        rendered[item.id] = replace(item, content=unfurls(found))
+                        continue
                     member = await db.get(TeamMember, item.recipient_id)
                     if member is not None:
                         data = await home.gather(db=db, member=member, now=now)
-                        rendered[item.id] = replace(item, content=home_view(data, dashboard_url=self.dashboard_url),
+                        rendered[item.id] = replace(item, content=home_view(data),
                                                     unread_shown=tuple(data.unread_shown_ids))
         except Exception:
-            log.exception("could not read %d Homes to publish; their claims will run out", len(homes))
+            log.exception("could not read %d surfaces to publish; their claims will run out", len(surfaces))
         return [rendered.get(item.id, item) if item.kind in SURFACES else item for item in claimed
                 if item.kind not in SURFACES or item.id in rendered]
 
@@ -209,6 +215,10 @@ class Delivery:
         try:
             if item.kind == Kind.HOME_VIEW:
                 await self.slack.views_publish(user_id=item.target, view=item.content)
+                return Delivered(item)
+            if item.kind == Kind.LINK_UNFURL:
+                if item.content:  # links revoked or gone meanwhile unfold into nothing
+                    await self.slack.chat_unfurl(**_where_unfurled(item.payload), unfurls=item.content)
                 return Delivered(item)
             if item.update_ts is not None:
                 response = await self.slack.chat_update(channel=item.target, ts=item.update_ts, **item.content)
@@ -261,6 +271,14 @@ class Delivery:
             await self.enqueue(notification_id, delay_ms)
         except Exception:  # the row is due in the table; the sweep hands it out again
             log.warning("could not enqueue notification %s; the sweep will pick it up", notification_id, exc_info=True)
+
+
+def _where_unfurled(payload: dict[str, Any]) -> dict[str, str]:
+    """A sent message's links by (channel, ts); those of a message still being written by Slack's id."""
+    request = UnfurlRequest.from_payload(payload)
+    if request.unfurl_id and request.source:
+        return {"unfurl_id": request.unfurl_id, "source": request.source}
+    return {"channel": request.channel, "ts": request.ts or ""}
 
 
 def _slack_fault(error: SlackApiError) -> Fault:

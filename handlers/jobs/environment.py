@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from handlers.jobs.delivery import delivery_client
 from handlers.jobs.mail import Mailer, mailer_from
 from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
-from handlers.links import home_dashboard_url
 from handlers.ports import DeliveryConfig, JobConfig, JobSender
 from models.db import create_engine, create_session_factory, reading_session_factory
 
@@ -42,7 +41,6 @@ class Outbound:
     mailer: Mailer | None  # SMTP_URL set: email-preferring members get email
     pacer: Pacer
     lease: timedelta
-    dashboard_url: str  # what a published App Home's "Open dashboard" button opens
 
 
 def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPacer) -> Outbound:
@@ -55,8 +53,7 @@ def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPac
     elif redis is not None:
         pacer = RedisPacer(redis, namespace=config.redis_namespace, interval=config.slack_channel_pace_seconds)
     return Outbound(mailer=mailer_from(config.smtp_url, config.email_from), pacer=pacer,
-                    lease=timedelta(seconds=config.notification_lease_seconds),
-                    dashboard_url=home_dashboard_url(config))
+                    lease=timedelta(seconds=config.notification_lease_seconds))
 
 
 @dataclass

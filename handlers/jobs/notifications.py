@@ -54,8 +54,7 @@ def build_delivery(*, sessions: async_sessionmaker[AsyncSession],
                    max_pace_wait: float = MAX_PACE_WAIT) -> Delivery:
     """A delivery as the job runs it; the inline path (`handlers.slack.notify`) builds its own here too."""
     return Delivery(sessions=sessions, reading_sessions=reading_sessions, slack=slack, clock=clock, enqueue=enqueue,
-                    mailer=outbound.mailer, pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait,
-                    dashboard_url=outbound.dashboard_url)
+                    mailer=outbound.mailer, pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait)
 
 
 def follow_ups(queue: JobSender) -> Enqueue:

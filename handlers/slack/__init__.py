@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers.slack import approval, campaign, dashboard, delivery_actions, home, task, task_actions, team
+from handlers.slack import (
+    approval,
+    campaign,
+    dashboard,
+    delivery_actions,
+    home,
+    task,
+    task_actions,
+    team,
+    unfurl,
+)
 
-SURFACES = (approval, campaign, dashboard, delivery_actions, home, task, task_actions, team)
+SURFACES = (approval, campaign, dashboard, delivery_actions, home, task, task_actions, team, unfurl)
 
 
 def register_all(app: AsyncApp) -> None:

@@ -18,7 +18,7 @@ from handlers.deps import Deps
 from handlers.slack import inflight, profiles
 from handlers.slack.notify import send_many
 from models import TeamMember
-from services import authz, home_views, notifications, tasks, team, transactions
+from services import authz, changes, home_views, notifications, tasks, team, transactions
 from services.team import Profile
 
 T = TypeVar("T")
@@ -106,6 +106,7 @@ async def unit_of_work(
         async with sessions.begin() as db:
             actor = await team.ensure_member(db=db, slack_user_id=user_id, profile=new.get(user_id))
             yield Work(db=db, actor=actor, deps=deps, newcomers=new)
+    await deps.live.publish(changes.changed_in(db))  # committed: open dashboards read afresh (never raises)
     await send_many(deps, client, notifications.written_in(db))  # committed: hand them out now
     if actor.profile_synced_at is None:
         if deps.queue is not None:
