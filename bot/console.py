@@ -67,7 +67,10 @@ CONSOLE_CHANNEL = "CLOCALCONSOLE"  # where console commands are typed unless --c
 async def run_slash(settings: Settings, line: str, *, user_id: str, channel_id: str = CONSOLE_CHANNEL) -> list[ConsoleReply]:
     command, text = split_command_line(line)
     stand_in = await LocalSlack(channel_names={CONSOLE_CHANNEL: "console"}).start()
-    secret = secrets.token_hex(16)
+    # The configured secret when there is one: the dashboard's links are signed with a key derived from it
+    # (unless DASHBOARD_SECRET is set), so a link the console hands out must open on `serve`.
+    configured = settings.slack_signing_secret
+    secret = configured.get_secret_value() if configured is not None else secrets.token_hex(16)
     local = settings.model_copy(
         update={
             "slack_api_url": stand_in.api_url,

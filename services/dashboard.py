@@ -21,6 +21,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from models import Campaign, CampaignStatus, Task, TaskStatus, TeamMember, Timeline
+from services.approval_stages import Person
 from services.plans import CLOSED, PlanSummary, late_working_days
 from services.refs import RefKind, format_ref
 
@@ -41,12 +42,6 @@ class Health(enum.StrEnum):
 
 
 HEALTH_ORDER = (Health.LATE, Health.AT_RISK, Health.ON_TRACK, Health.NO_PLAN)  # worst first, as people scan
-
-
-@dataclass(frozen=True)
-class Person:
-    slack_user_id: str
-    name: str
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Approval, ApprovalStatus, AuditEntry, Campaign, Task, TeamMember
-from services.approval_stages import StageState, approval_ref, group_stages, stages_of
+from models import Approval, AuditEntry, Campaign, Task, TeamMember
+from services.approval_stages import StageState, Vote, approval_ref, group_stages, stages_of
 from services.dashboard import (
     TASK_OPTIONS,
     CampaignCard,
@@ -81,17 +81,6 @@ class Activity:
 
 
 @dataclass(frozen=True)
-class VoteLine:
-    ref: str
-    approver: Person
-    delegate: Person | None
-    status: ApprovalStatus
-    decided_by: Person | None
-    decided_at: datetime | None
-    comments: str | None
-
-
-@dataclass(frozen=True)
 class StageDetail:
     name: str
     state: StageState
@@ -100,7 +89,7 @@ class StageDetail:
     role: str | None  # who a template stage asks for
     round: int | None
     deadline: datetime | None
-    votes: list[VoteLine]
+    votes: list[Vote]  # decided_at in the reader's zone
     trail: list[Activity]  # oldest first
 
 
@@ -230,13 +219,13 @@ def _who(slack_id: str, names: dict[str, str]) -> Person:
     return Person(slack_user_id=slack_id, name=names.get(slack_id, slack_id))
 
 
-def _vote(row: Approval, zone: ZoneInfo) -> VoteLine:
+def _vote(row: Approval, zone: ZoneInfo) -> Vote:
     decided_by = None
     if row.decided_by_id is not None:
         by_delegate = row.delegated_to is not None and row.decided_by_id == row.delegated_to_id
         decided_by = person(row.delegated_to if by_delegate and row.delegated_to else row.approver)
-    return VoteLine(
-        ref=approval_ref(row.id), approver=person(row.approver),
+    return Vote(
+        approval_id=row.id, approver=person(row.approver),
         delegate=person(row.delegated_to) if row.delegated_to is not None else None, status=row.status,
         decided_by=decided_by, decided_at=local(row.decided_at, zone), comments=row.comments,
     )

@@ -16,6 +16,8 @@ from bot.render_text import Reader, render_message
 from bot.settings import Settings
 from models import Campaign, Task, TeamMember, migrate
 from models.db import create_engine, create_session_factory
+from tests.conftest import app_settings, start_app
+from tests.fake_slack import FakeSlack
 from tests.test_cli import cli_env, run_cli
 
 SOON = (date.today() + timedelta(days=120)).isoformat()
@@ -150,3 +152,15 @@ async def test_a_real_console_run_prints_dates_as_words(seeded_sqlite: str, tmp_
             assert (await db.scalars(select(Campaign.name))).all() == ["Dated"]
     finally:
         await engine.dispose()
+
+
+async def test_a_dashboard_link_from_the_console_opens_on_serve(db_url: str, fake_slack: FakeSlack) -> None:
+    """The console signs its own request; the link it hands out is signed with the configured key, so the
+    server run with the same configuration opens it."""
+    settings = app_settings(db_url, fake_slack)
+    console = settings.model_copy(update={"slack_bot_token": None})
+    replies = await run_slash(console, "/dashboard", user_id="UMAYA")
+    found = re.search(r"/dashboard/([A-Za-z0-9_.-]+)", "\n".join(reply.text for reply in replies))
+    assert found, replies
+    async with start_app(settings, fake_slack) as app, app.http.get(app.url(f"/dashboard/{found.group(1)}")) as page:
+        assert page.status == 200, await page.text()

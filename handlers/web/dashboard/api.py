@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from handlers.web.dashboard import cache
 from handlers.web.dashboard.access import Access, access_of, reading_sessions
-from handlers.web.dashboard.pages import answering, campaign_of
+from handlers.web.dashboard.pages import answering, campaign_asked
 from services import dashboard_params as params
 from services.dashboard_detail import CampaignDetail, campaign_detail
 from services.dashboard_metrics import Metrics, metrics
@@ -71,10 +71,7 @@ async def schedule_json(request: web.Request) -> web.StreamResponse:
 
 @answers
 async def campaign_json(request: web.Request) -> web.StreamResponse:
-    access = await access_of(request)
-    campaign_id = campaign_of(request.match_info["ref"])
-    access.require(campaign_id)
-    zone = params.parse_zone(request.query.get("tz"))
+    access, campaign_id, zone = await campaign_asked(request)
     now = datetime.now(UTC)
 
     async def load(db: Any) -> bytes:

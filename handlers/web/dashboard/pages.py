@@ -92,6 +92,15 @@ def campaign_of(text: str) -> int:
         raise InvalidInput("That is not a campaign reference; they look like CM-12.") from None
 
 
+async def campaign_asked(request: web.Request) -> tuple[Access, int, ZoneInfo]:
+    """A campaign's page or JSON: the link's access, the campaign from the path (in the link's scope, or
+    403), and the reader's zone. The link is checked first: a bad link is 401 whatever else is wrong."""
+    access = await access_of(request)
+    campaign_id = campaign_of(request.match_info["ref"])
+    access.require(campaign_id)
+    return access, campaign_id, params.parse_zone(request.query.get("tz"))
+
+
 class Links:
     """Builds the page's links: the token's placeholder, the path, the query, and the reader's `tz`."""
 
@@ -224,10 +233,7 @@ def filter_query(filters: CampaignFilters) -> dict[str, str]:
 
 @answers
 async def campaign_page(request: web.Request) -> web.StreamResponse:
-    access = await access_of(request)
-    campaign_id = campaign_of(request.match_info["ref"])
-    access.require(campaign_id)
-    zone = params.parse_zone(request.query.get("tz"))
+    access, campaign_id, zone = await campaign_asked(request)
     moment = now()
 
     async def load(db: AsyncSession) -> dict[str, Any]:

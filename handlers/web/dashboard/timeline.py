@@ -18,9 +18,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from blocks.charts import fever_svg, gantt_svg
-from handlers.web.dashboard.access import access_of
-from handlers.web.dashboard.pages import PREFIX, answers, campaign_of, now, rendered
-from services import dashboard_params as params
+from handlers.web.dashboard.pages import PREFIX, answers, campaign_asked, now, rendered
 from services.plan_view import FeverPoint, campaign_timeline
 
 TIMELINE_PATH = PREFIX + "/campaigns/{ref}/timeline"
@@ -33,10 +31,7 @@ def register(web_app: web.Application) -> None:
 
 @answers
 async def timeline_page(request: web.Request) -> web.StreamResponse:
-    access = await access_of(request)
-    campaign_id = campaign_of(request.match_info["ref"])
-    access.require(campaign_id)
-    zone = params.parse_zone(request.query.get("tz"))
+    access, campaign_id, zone = await campaign_asked(request)
     moment = now()
 
     async def load(db: AsyncSession) -> dict[str, Any]:
