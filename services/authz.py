@@ -63,6 +63,12 @@ def can_revoke_dashboard_link(actor: Actor, link: DashboardLink) -> bool:
     return actor.is_admin or (link.created_by_id is not None and link.created_by_id == actor.member.id)
 
 
+def can_manage_api_tokens(actor: Actor) -> bool:
+    """Issue, list or revoke API tokens: admins only. A token acts as any member the admin names, so making
+    one is handing out that member's powers."""
+    return actor.is_admin
+
+
 def require(allowed: bool, message: str) -> None:
     if not allowed:
         raise NotAllowed(message)

@@ -170,6 +170,11 @@ ROWS: dict[str, tuple[Send, frozenset[str]]] = {
     # /dashboard
     "dashboard": (command("/dashboard", "CM-{c}"), EVERYONE),
     "dashboard links": (command("/dashboard", "links"), EVERYONE),
+    # /api
+    "api token new": (command("/api", 'token new "CRM sync" scope=read'), {"admin"}),
+    "api token new as someone": (command("/api", 'token new "Agent" scope=write as=<@U0BOB|bob>'), {"admin"}),
+    "api token list": (command("/api", "token list"), {"admin"}),
+    "api token revoke": (command("/api", "token revoke 1"), {"admin"}),
     # buttons
     "button: task start": (button("task_start", TASK["value"]), WORKERS),
     "button: task done": (button("task_done", TASK["value"]), WORKERS),

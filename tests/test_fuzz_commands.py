@@ -18,7 +18,8 @@ COMMANDS = [c["command"] for c in yaml.safe_load((Path(__file__).parent.parent /
 WORDS = ["new", "list", "show", "assign", "templates", "launch", "pause", "cancel", "channel", "mine", "start",
          "done", "block", "due", "estimate", "comment", "me", "add", "request", "resubmit", "help", "CM-1", "T-1",
          "AP-1", "auto", "rule=any", "by", "skills=a,b", "tz=Europe/Berlin", "hours=mon-fri 9-17", "capacity=3",
-         "&lt;!channel&gt;", "&lt;@U0BOB|bob&gt;", "<@U0BOB|bob>", "<#C0GENERAL|general>", "2027-02-30", "3d"]
+         "&lt;!channel&gt;", "&lt;@U0BOB|bob&gt;", "<@U0BOB|bob>", "<#C0GENERAL|general>", "2027-02-30", "3d",
+         "token", "revoke", "scope=read", "links"]
 typed = st.lists(st.sampled_from(WORDS) | st.text(max_size=30), max_size=6).map(" ".join)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from handlers.slack import (
+    api_tokens,
     approval,
     campaign,
     dashboard,
@@ -16,7 +17,7 @@ from handlers.slack import (
     unfurl,
 )
 
-SURFACES = (approval, campaign, dashboard, delivery_actions, home, task, task_actions, team, unfurl)
+SURFACES = (api_tokens, approval, campaign, dashboard, delivery_actions, home, task, task_actions, team, unfurl)
 
 
 def register_all(app: AsyncApp) -> None:
