@@ -1,5 +1,6 @@
 """Tables, the engine and the session factory. No business rules live here."""
 
+from models.api_idempotency_key import ApiIdempotencyKey
 from models.api_token import ApiToken
 from models.approval import Approval, ApprovalMessage
 from models.audit import AuditEntry
@@ -24,7 +25,7 @@ from models.task import Task, TaskDependency
 from models.team import TeamMember
 
 __all__ = [
-    "ApiToken", "ApprovalMessage",
+    "ApiIdempotencyKey", "ApiToken", "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
     "Campaign", "CampaignStatus", "Comment", "DashboardLink", "FormSubmission", "Notification", "NotificationChannel",
     "NotificationStatus", "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Campaign, CampaignStatus, Timeline
-from services import notifications, plan_alerts, plans, tasks
+from services import api_idempotency, notifications, plan_alerts, plans, tasks
 from services.reminders import MAX_WRITES, due_notifications
 from services.status_reports import weekly_status_posts
 
@@ -48,6 +48,7 @@ async def sweep(
     written += await weekly_status_posts(db=db, now=now, max_writes=MAX_WRITES - written, link_secret=link_secret,
                                          public_url=public_url)
     await tasks.forget_submissions(db=db, before=now - tasks.SUBMISSION_REMEMBERED)
+    await api_idempotency.forget(db=db, now=now)
     await db.flush()
     return SweepResult(written=written, due_ids=await notifications.due_ids(db=db, now=now, limit=limit))
 

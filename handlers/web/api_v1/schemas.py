@@ -1,0 +1,297 @@
+"""The API's request and response bodies: pydantic models that validate what comes in, shape what goes
+out, and are the OpenAPI document's schemas (`openapi`), so the documentation cannot drift from the code.
+
+Refs are the ones people type in Slack (CM-12, T-7, AP-3); people are named by their Slack user id.
+`from_*` builders turn the services' rows into bodies; they read only what the services loaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models import Approval, Campaign, CampaignStatus, Comment, Priority, Task, TaskStatus, TeamMember
+from services.campaigns import Move
+from services.plans import PlanSummary
+from services.refs import RefKind, format_ref
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+SlackId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{1,31}$", description="A Slack user id, e.g. U0ALICE")]
+
+
+class Body(BaseModel):
+    """Requests refuse fields they do not know: a typo is a 422, not a silently ignored change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- people
+
+
+class MemberRef(BaseModel):
+    slack_user_id: str
+    name: str
+
+
+class Member(MemberRef):
+    role: str | None
+    skills: list[str]
+    timezone: str
+    max_concurrent_tasks: int
+    open_tasks: int
+
+
+class TeamList(BaseModel):
+    items: list[Member]
+
+
+def member_ref(member: TeamMember | None) -> MemberRef | None:
+    return None if member is None else MemberRef(slack_user_id=member.slack_user_id, name=member.name)
+
+
+def from_member(member: TeamMember, open_tasks: int) -> Member:
+    return Member(slack_user_id=member.slack_user_id, name=member.name, role=member.role,
+                  skills=[str(skill) for skill in member.skills or []], timezone=member.timezone,
+                  max_concurrent_tasks=member.max_concurrent_tasks, open_tasks=open_tasks)
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+class CampaignOut(BaseModel):
+    ref: str = Field(examples=["CM-12"])
+    name: str
+    template: str
+    status: CampaignStatus
+    launch_date: date
+    owner: MemberRef
+    channel_id: str | None
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+def from_campaign(campaign: Campaign) -> CampaignOut:
+    owner = member_ref(campaign.owner)
+    assert owner is not None
+    return CampaignOut(ref=format_ref(RefKind.CAMPAIGN, campaign.id), name=campaign.name, template=campaign.template,
+                       status=campaign.status, launch_date=campaign.launch_date, owner=owner,
+                       channel_id=campaign.channel_id)
+
+
+class PlanTask(BaseModel):
+    ref: str
+    title: str
+    status: TaskStatus
+    due_at: datetime | None
+    is_milestone: bool
+
+
+class PlanOut(BaseModel):
+    campaign: str = Field(description="The campaign's ref")
+    launch_date: date
+    projected_launch: date | None
+    risk: Literal["on track", "at risk", "late"]
+    buffer_hours: float
+    buffer_left_pct: float
+    progress_pct: float
+    compressed_days: int
+    critical_path: list[PlanTask]
+    milestones: list[PlanTask]
+    computed_at: datetime | None
+
+
+def _plan_task(task: Task) -> PlanTask:
+    return PlanTask(ref=format_ref(RefKind.TASK, task.id), title=task.title, status=task.status, due_at=task.due_at,
+                    is_milestone=task.is_milestone)
+
+
+def from_plan(plan: PlanSummary) -> PlanOut:
+    timeline = plan.timeline
+    return PlanOut(campaign=format_ref(RefKind.CAMPAIGN, plan.campaign.id), launch_date=plan.campaign.launch_date,
+                   projected_launch=timeline.projected_launch, risk=plan.risk,  # type: ignore[arg-type]
+                   buffer_hours=timeline.buffer_hours, buffer_left_pct=round(plan.buffer_left_pct, 1),
+                   progress_pct=round(timeline.progress_pct, 1), compressed_days=timeline.compressed_days,
+                   critical_path=[_plan_task(task) for task in plan.critical_path],
+                   milestones=[_plan_task(task) for task in plan.milestones], computed_at=timeline.computed_at)
+
+
+class CampaignCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    template: str = Field(min_length=1, max_length=64, description="A template name, as `/campaign templates` lists")
+    launch_date: date
+    owner: SlackId | None = Field(default=None, description="Someone already on the team; you when left out")
+
+
+class LifecycleMove(Body):
+    action: Move
+
+
+# ---------------------------------------------------------------- tasks
+
+
+class TaskOut(BaseModel):
+    ref: str = Field(examples=["T-7"])
+    campaign: str
+    title: str
+    description: str | None
+    status: TaskStatus
+    priority: Priority
+    assignee: MemberRef | None
+    estimate_hours: float
+    start_at: datetime | None
+    due_at: datetime | None
+    on_critical_path: bool
+    is_milestone: bool
+    blocked_reason: str | None
+    completed_at: datetime | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+def from_task(task: Task, assignee: TeamMember | None) -> TaskOut:
+    return TaskOut(ref=format_ref(RefKind.TASK, task.id), campaign=format_ref(RefKind.CAMPAIGN, task.campaign_id),
+                   title=task.title, description=task.description, status=task.status, priority=task.priority,
+                   assignee=member_ref(assignee), estimate_hours=task.duration_hours, start_at=task.start_at,
+                   due_at=task.due_at, on_critical_path=task.on_critical_path, is_milestone=task.is_milestone,
+                   blocked_reason=task.blocked_reason, completed_at=task.completed_at)
+
+
+class TaskCreate(Body):
+    campaign: str = Field(description="The campaign's ref, e.g. CM-12", max_length=40)
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=3000)
+    estimate: str = Field(default="", max_length=20, description="`6h`, `1.5d`; a day when left out")
+    due: date | None = None
+    assignee: SlackId | None = None
+    priority: Priority = Priority.NORMAL
+    after: list[str] = Field(default_factory=list, max_length=20, description="Refs of tasks it waits for")
+    before: list[str] = Field(default_factory=list, max_length=20, description="Refs of tasks that wait for it")
+
+
+class TaskUpdate(Body):
+    """Any of these, applied in this order in one transaction: assignee, estimate, due, status."""
+
+    status: Literal["in_progress", "done", "blocked"] | None = None
+    reason: str | None = Field(default=None, max_length=500, description="Required with status `blocked`")
+    estimate: str | None = Field(default=None, max_length=20)
+    due: date | None = None
+    assignee: SlackId | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_not_blank(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class CommentCreate(Body):
+    body: str = Field(min_length=1, max_length=3000)
+
+
+class CommentOut(BaseModel):
+    id: int
+    task: str
+    author: MemberRef
+    body: str
+    created_at: datetime | None
+
+
+def from_comment(comment: Comment, task: Task, author: TeamMember) -> CommentOut:
+    ref = member_ref(author)
+    assert ref is not None
+    return CommentOut(id=comment.id, task=format_ref(RefKind.TASK, task.id), author=ref, body=comment.body,
+                      created_at=comment.created_at)
+
+
+# ---------------------------------------------------------------- approvals
+
+
+class ApprovalOut(BaseModel):
+    ref: str = Field(examples=["AP-3"])
+    campaign: str
+    campaign_name: str
+    stage: str
+    status: str
+    deadline: datetime | None
+    round: int
+
+
+class ApprovalList(BaseModel):
+    items: list[ApprovalOut]
+
+
+def from_approval(approval: Approval, campaign: Campaign) -> ApprovalOut:
+    return ApprovalOut(ref=format_ref(RefKind.APPROVAL, approval.id), campaign=format_ref(RefKind.CAMPAIGN, campaign.id),
+                       campaign_name=campaign.name, stage=approval.stage, status=approval.status.value,
+                       deadline=approval.deadline, round=approval.round)
+
+
+class Decision(Body):
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=1000, description="Required to reject")
+
+
+class DecisionOut(BaseModel):
+    approval: str
+    stage: str
+    changed: bool
+    outcome: str | None
+    campaign_approved: bool
+    note: str | None
+
+
+# ---------------------------------------------------------------- queries and cursors
+
+
+def encode_cursor(after: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(after, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValueError("not a cursor this API gave out") from None
+    if not isinstance(value, list):
+        raise ValueError("not a cursor this API gave out")
+    return value
+
+
+class CampaignQuery(Query):
+    status: Literal["open", "all", "planning", "active", "paused", "completed", "cancelled"] = "open"
+    owner: SlackId | None = None
+    template: str | None = Field(default=None, max_length=64)
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
+
+
+class TaskQuery(Query):
+    campaign: str | None = Field(default=None, max_length=40, description="A campaign ref, e.g. CM-12")
+    assignee: SlackId | None = None
+    status: TaskStatus | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: a code to branch on, a sentence to show, and for 422 the message of each bad field."""
+
+    error: str = Field(examples=["invalid"])
+    detail: str
+    fields: dict[str, str] | None = None
