@@ -75,3 +75,9 @@ async def approvals_waiting_on(*, db: AsyncSession, member_id: int) -> list[tupl
     first: the Home's list, including stages queued behind an earlier one."""
     rows = await db.execute(PENDING_APPROVALS, {"member_id": member_id})
     return [(approval, campaign) for approval, campaign in rows]
+
+
+async def stage_approvals(*, db: AsyncSession, campaign_id: int, stage: str) -> list[Approval]:
+    """The rows of one stage (one per approver), in the order they were made."""
+    query = select(Approval).where(Approval.campaign_id == campaign_id, Approval.stage == stage).order_by(Approval.id)
+    return list(await db.scalars(query))

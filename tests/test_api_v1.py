@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from handlers.web.api_v1 import limits
 from handlers.web.api_v1.registry import ROUTES
-from models import Campaign
+from models import Approval, Campaign
 from tests.api_helpers import call, campaigns_launching, launch_in
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, app_settings, start_app
+from tests.fake_slack import FakeSlack
 from tests.home_helpers import planned_campaign
 from tests.support.api import api_token
 
@@ -358,3 +359,120 @@ async def test_deciding_an_approval_that_is_not_yours_or_not_there(running_app: 
     no_reason = await call(running_app, "POST", "/api/v1/approvals/AP-4242/decision", token=alice,
                            json={"decision": "reject"})
     assert no_reason.status == 422 and "reason" in no_reason.body["fields"]
+
+
+# ---------------------------------------------------------------- profiles and approval requests
+
+
+async def test_my_own_profile(running_app: RunningApp) -> None:
+    alice = await api_token(running_app)
+    changed = await call(running_app, "PATCH", "/api/v1/team/me", token=alice, json={
+        "skills": ["Design", " video ", "design"], "timezone": "america/chicago", "weekly_hours": "mon-thu 9-17, fri 9-13",
+        "capacity": 4, "out_of_office": {"start": "2031-01-05", "end": "2031-01-09"}})
+    assert changed.status == 200, changed.text
+    body = changed.body
+    assert body["slack_user_id"] == "U0ALICE" and body["skills"] == ["design", "video"]
+    assert body["timezone"] == "America/Chicago" and body["max_concurrent_tasks"] == 4
+    assert body["weekly_hours"]["fri"] == [["09:00", "13:00"]] and "sat" not in body["weekly_hours"]
+    assert body["out_of_office"] == {"start": "2031-01-05", "end": "2031-01-09"}
+    assert set(body["changed"]) == {"skills", "timezone", "weekly_availability", "max_concurrent_tasks", "out_of_office"}
+    listed = await call(running_app, "GET", "/api/v1/team", token=alice)
+    assert listed.body["items"][0]["timezone"] == "America/Chicago"
+    cleared = await call(running_app, "PATCH", "/api/v1/team/me", token=alice, json={"out_of_office": None})
+    assert cleared.body["out_of_office"] is None and cleared.body["changed"] == ["out_of_office"]
+    again = await call(running_app, "PATCH", "/api/v1/team/me", token=alice, json={"capacity": 4})
+    assert again.status == 200 and again.body["changed"] == []
+    for bad, field in (({"timezone": "Mars/Olympus"}, "timezone"), ({"weekly_hours": "sun 25-3"}, "weekly_hours"),
+                       ({"out_of_office": {"start": "2031-01-09", "end": "2031-01-05"}}, "out_of_office"),
+                       ({"capacity": 0}, "capacity"), ({}, "body"), ({"role": "boss"}, "role"),
+                       ({"skills": ["x" * 41]}, "skills.0")):
+        refused = await call(running_app, "PATCH", "/api/v1/team/me", token=alice, json=bad)
+        assert refused.status == 422 and field in refused.body["fields"], (bad, refused.text)
+    reader = await api_token(running_app, scope="read")
+    assert (await call(running_app, "PATCH", "/api/v1/team/me", token=reader, json={"capacity": 2})).status == 403
+    assert (await call(running_app, "GET", "/api/v1/team", token=alice)).body["items"][0]["max_concurrent_tasks"] == 4
+
+
+async def test_admins_change_anyones_profile_and_others_only_their_own(db_url: str, fake_slack: FakeSlack) -> None:
+    async with start_app(app_settings(db_url, fake_slack, admin_user_ids="U0ADMIN"), fake_slack) as app:
+        admin, alice, bob = (await api_token(app, user="U0ADMIN"), await api_token(app),
+                             await api_token(app, user="U0BOB"))
+        refused = await call(app, "PATCH", "/api/v1/team/U0BOB", token=alice, json={"capacity": 9})
+        assert refused.status == 403 and "admin" in refused.body["detail"], refused.text
+        own = await call(app, "PATCH", "/api/v1/team/U0ALICE", token=alice, json={"capacity": 2})
+        assert own.status == 200 and own.body["max_concurrent_tasks"] == 2
+        done = await call(app, "PATCH", "/api/v1/team/U0BOB", token=admin, json={"skills": ["copy"], "capacity": 9})
+        assert done.status == 200 and done.body["skills"] == ["copy"] and done.body["max_concurrent_tasks"] == 9
+        team = {m["slack_user_id"]: m for m in (await call(app, "GET", "/api/v1/team", token=bob)).body["items"]}
+        assert team["U0BOB"]["max_concurrent_tasks"] == 9
+        missing = await call(app, "PATCH", "/api/v1/team/U0NOBODY", token=admin, json={"capacity": 3})
+        assert missing.status == 404 and missing.body["error"] == "not_found"
+        bad = await call(app, "PATCH", "/api/v1/team/not-a-user", token=admin, json={"capacity": 3})
+        assert bad.status == 400 and bad.body["error"] == "bad_person"
+        assert (await call(app, "GET", "/api/v1/team", token=bob)).body["items"] == list(team.values())
+
+
+async def test_request_an_approval_stage_then_decide_it(running_app: RunningApp) -> None:
+    await planned_campaign(running_app, owner="U0ALICE")
+    alice, bob = await api_token(running_app), await api_token(running_app, user="U0BOB")
+    ref = (await call(running_app, "GET", "/api/v1/campaigns", token=alice)).body["items"][0]["ref"]
+    ask = {"campaign": ref, "stage": "  Legal review ", "approvers": ["U0BOB", "U0BOB"], "rule": "any",
+           "deadline": launch_in(20).isoformat()}
+    not_owner = await call(running_app, "POST", "/api/v1/approvals", token=bob, json=ask)
+    assert not_owner.status == 403, not_owner.text
+    asked = await call(running_app, "POST", "/api/v1/approvals", token=alice, json=ask)
+    assert asked.status == 201, asked.text
+    assert asked.body["campaign"] == ref and asked.body["stage"] == "Legal review" and asked.body["opened"] == ["Legal review"]
+    [approval] = asked.body["approvals"]
+    assert approval["status"] == "pending" and approval["deadline"].startswith(launch_in(20).isoformat())
+    waiting = await call(running_app, "GET", "/api/v1/approvals/mine", token=bob)
+    assert [item["ref"] for item in waiting.body["items"]] == [approval["ref"]]
+    twice = await call(running_app, "POST", "/api/v1/approvals", token=alice, json={**ask, "stage": "legal REVIEW"})
+    assert twice.status == 400 and "already has" in twice.body["detail"]
+    for bad, field in (({**ask, "approvers": ["U0NOBODY"]}, "approvers"), ({**ask, "campaign": "T-3"}, "campaign"),
+                       ({**ask, "rule": "most"}, "rule"), ({**ask, "stage": ""}, "stage")):
+        refused = await call(running_app, "POST", "/api/v1/approvals", token=alice, json=bad)
+        assert refused.status == 422 and field in refused.body["fields"], (bad, refused.text)
+    missing = await call(running_app, "POST", "/api/v1/approvals", token=alice, json={**ask, "campaign": "CM-999999"})
+    assert missing.status == 404
+    async with running_app.sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(Approval)) == 1  # the refusals wrote nothing
+    decided = await call(running_app, "POST", f"/api/v1/approvals/{approval['ref']}/decision", token=bob,
+                         json={"decision": "approve"})
+    assert decided.status == 200 and decided.body["outcome"] == "passed" and decided.body["campaign_approved"]
+
+
+# ---------------------------------------------------------------- what the fuzzer showed (tests/test_api_fuzz.py)
+
+
+async def test_the_document_says_exactly_which_refs_and_keys_pass(running_app: RunningApp) -> None:
+    """Valid-by-the-document requests were refused: refs and `Idempotency-Key` were documented as any string."""
+    ids = await planned_campaign(running_app)
+    token = await api_token(running_app)
+    document = (await call(running_app, "GET", "/api/v1/openapi.json")).body
+    operation = document["paths"]["/api/v1/tasks/{ref}"]["get"]
+    [ref] = [p for p in operation["parameters"] if p["name"] == "ref"]
+    for text in (f"T-{ids['brief']}", f"t{ids['brief']}", str(ids["brief"])):
+        assert re.fullmatch(ref["schema"]["pattern"], text)
+        assert (await call(running_app, "GET", f"/api/v1/tasks/{text}", token=token)).status == 200
+    for text in (f"%60T-{ids['brief']}%60", f"T-{ids['brief']}%20", "CM-3"):
+        answer = await call(running_app, "GET", f"/api/v1/tasks/{text}", token=token)
+        assert answer.status == 400 and answer.body["error"] == "bad_ref", (text, answer.text)
+    create = document["paths"]["/api/v1/campaigns"]["post"]
+    [key] = [p for p in create["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header" and key["schema"]["maxLength"] == 200
+    body = {"name": "Keyed", "template": "product_launch", "launch_date": launch_in(60).isoformat()}
+    for good in ("a b", "x" * 200, "~!"):
+        assert re.fullmatch(key["schema"]["pattern"], good)
+        made = await call(running_app, "POST", "/api/v1/campaigns", token=token, json=body,
+                          headers={"Idempotency-Key": good})
+        assert made.status == 201, (good, made.text)
+    before = await campaign_count(running_app)
+    for bad in ("x" * 201, "caf\u00e9", "tab\there"):
+        assert not re.fullmatch(key["schema"]["pattern"], bad)
+        refused = await call(running_app, "POST", "/api/v1/campaigns", token=token, json=body,
+                             headers={"Idempotency-Key": bad})
+        assert refused.status == 422 and "Idempotency-Key" in refused.body["fields"], (bad, refused.text)
+    assert await campaign_count(running_app) == before
+    tasks = await call(running_app, "GET", "/api/v1/tasks?campaign=%60CM-1%60", token=token)
+    assert tasks.status == 422 and "campaign" in tasks.body["fields"]

@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from handlers.web.api_v1.errors import API_PREFIX
 from handlers.web.api_v1.registry import ROUTES, Route
-from handlers.web.api_v1.schemas import ErrorOut
+from handlers.web.api_v1.schemas import HEADER_SCHEMAS, SLACK_ID_PATTERN, ErrorOut, ref_pattern
 
 TITLE = "Campaign manager API"
 VERSION = "1.0.0"
@@ -67,8 +67,8 @@ def _operation(each: Route, keys: dict[Any, Any], schemas: dict[str, Any]) -> di
     error = {"content": {"application/json": {"schema": _ref(keys, ErrorOut, "serialization")}}}
     parameters: list[dict[str, Any]] = []
     if each.ref_kind is not None:
-        parameters.append({"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
-                           "description": f"A reference such as {each.ref_kind.value}-12"})
+        parameters.append({"name": "ref", "in": "path", "required": True, "description": f"A reference such as {each.ref_kind.value}-12",
+                           "schema": {"type": "string", "pattern": ref_pattern(each.ref_kind)}})
     if each.query is not None:
         query_schema = schemas[_ref(keys, each.query, "validation")["$ref"].rsplit("/", 1)[1]]
         required = set(query_schema.get("required", ()))
@@ -76,8 +76,12 @@ def _operation(each: Route, keys: dict[Any, Any], schemas: dict[str, Any]) -> di
             parameters.append({"name": name, "in": "query", "required": name in required,
                                "schema": {k: v for k, v in prop.items() if k != "description"},
                                **({"description": prop["description"]} if "description" in prop else {})})
+    if "{slack_user_id}" in each.path:
+        parameters.append({"name": "slack_user_id", "in": "path", "required": True, "description": "A Slack user id",
+                           "schema": {"type": "string", "pattern": SLACK_ID_PATTERN}})
     for header in each.headers:
-        parameters.append({"name": header, "in": "header", "required": False, "schema": {"type": "string"}})
+        parameters.append({"name": header, "in": "header", "required": False,
+                           "schema": HEADER_SCHEMAS.get(header, {"type": "string"})})
     responses: dict[str, Any] = {
         str(each.status): {"description": "OK",
                            "content": {"application/json": {"schema": _ref(keys, each.response, "serialization")}}},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from handlers.web.api_v1.auth import Caller, caller_of
 from handlers.web.api_v1.errors import API_PREFIX, ApiError
+from handlers.web.api_v1.schemas import SLACK_ID_PATTERN, ref_pattern
 from services.errors import DomainError
-from services.refs import RefKind, parse_ref
+from services.refs import RefKind, format_ref, parse_ref
 
 Scope = Literal["read", "write"]
 MAX_BODY_BYTES = 64 * 1024
@@ -36,6 +38,7 @@ class Call:
     ref_id: int | None
     query: Any
     body: Any
+    person: str | None = None  # the path's `{slack_user_id}`, checked against its pattern
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ Handler = Callable[[Call], Awaitable[BaseModel | Answer]]
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # under API_PREFIX; `{ref}` is the one path parameter, of the kind `ref_kind`
+    path: str  # under API_PREFIX; `{ref}` (of the kind `ref_kind`) or `{slack_user_id}` the path parameter
     summary: str
     handler: Handler
     response: type[BaseModel]
@@ -96,9 +99,11 @@ def endpoint(spec: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
     async def handle(request: web.Request) -> web.StreamResponse:
         caller = await caller_of(request, scope=spec.scope)
         ref_id = _ref(request, spec)
+        person = _person(request)
         query = _validated(spec.query, _single_values(request), "query") if spec.query else None
         body = _validated(spec.body, await _json_body(request), "body") if spec.body else None
-        answer = await spec.handler(Call(request=request, caller=caller, ref_id=ref_id, query=query, body=body))
+        answer = await spec.handler(Call(request=request, caller=caller, ref_id=ref_id, query=query, body=body,
+                                          person=person))
         if isinstance(answer, BaseModel):
             answer = Answer(answer, status=spec.status)
         text = answer.body.model_dump_json()
@@ -118,11 +123,25 @@ def endpoint(spec: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
 def _ref(request: web.Request, spec: Route) -> int | None:
     if spec.ref_kind is None:
         return None
+    text = request.match_info["ref"]
     try:
-        return parse_ref(request.match_info["ref"], spec.ref_kind)
+        number = parse_ref(text, spec.ref_kind)
     except DomainError as error:
         status, code = (404, "not_found") if "There is no" in str(error) else (400, "bad_ref")
         raise ApiError(status, code, str(error)) from None
+    if not re.fullmatch(ref_pattern(spec.ref_kind), text):  # Slack's leniency (`CM-12` in backticks) is not documented
+        raise ApiError(400, "bad_ref", f"Write the reference plainly, like {format_ref(spec.ref_kind, number)}.")
+    return number
+
+
+def _person(request: web.Request) -> str | None:
+    text = request.match_info.get("slack_user_id")
+    if text is None:
+        return None
+    if not re.fullmatch(SLACK_ID_PATTERN, text):
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise ApiError(400, "bad_person", f"`{shown}` is not a Slack user id; they look like U0ALICE.")
+    return text
 
 
 def _single_values(request: web.Request) -> dict[str, str]:

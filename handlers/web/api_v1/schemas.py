@@ -22,7 +22,27 @@ from services.refs import RefKind, format_ref
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
-SlackId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{1,31}$", description="A Slack user id, e.g. U0ALICE")]
+SLACK_ID_PATTERN = r"^[UW][A-Z0-9]{1,31}$"
+SlackId = Annotated[str, Field(pattern=SLACK_ID_PATTERN, description="A Slack user id, e.g. U0ALICE")]
+
+
+def ref_pattern(kind: RefKind) -> str:
+    """The refs the API takes, as a JSON Schema pattern: `CM-12`, `cm12` or `12` (no quoting, no spaces).
+
+    Narrower than what Slack accepts (`services.refs.parse_ref` also strips backticks people paste), so
+    the document says exactly what passes; `registry` holds a path's ref to it before parsing.
+    """
+    letters = "".join(f"[{letter}{letter.lower()}]" for letter in kind.value)
+    return rf"^(?:{letters}-?)?[0-9]{{1,12}}$"
+
+
+CampaignRef = Annotated[str, Field(pattern=ref_pattern(RefKind.CAMPAIGN), description="A campaign ref, e.g. CM-12")]
+# Printable ASCII without spaces at either end (HTTP would strip them): what a header can carry intact.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,198}[!-~])?$"
+HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Idempotency-Key": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN, "maxLength": 200,
+                        "description": "Retrying a create with the same key (and the same body) makes it once"},
+}
 
 
 class Body(BaseModel):
@@ -49,6 +69,36 @@ class Member(MemberRef):
     timezone: str
     max_concurrent_tasks: int
     open_tasks: int
+
+
+class DateRange(BaseModel):
+    start: date
+    end: date
+
+
+class ProfileOut(Member):
+    weekly_hours: dict[str, list[list[str]]] | None = Field(
+        description="Working hours by day (`mon`..`sun`), each a list of [start, end] local times")
+    out_of_office: DateRange | None
+    changed: list[str] = Field(description="The fields this request changed")
+
+
+class ProfileUpdate(Body):
+    """Any of these; a field left out stays as it is. `out_of_office: null` clears it."""
+
+    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(default=None, max_length=20)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64, examples=["Europe/Berlin"])
+    weekly_hours: str | None = Field(default=None, min_length=1, max_length=200,
+                                     description="As in Slack: `mon-fri 9-17` or `mon-thu 9-17, fri 9-13`")
+    capacity: int | None = Field(default=None, ge=1, le=50, description="How many tasks at once")
+    out_of_office: DateRange | None = None
+
+
+def from_profile(member: TeamMember, open_tasks: int, changed: list[str]) -> ProfileOut:
+    away = (DateRange(start=member.out_of_office_from, end=member.out_of_office_until)
+            if member.out_of_office_from and member.out_of_office_until else None)
+    return ProfileOut(**from_member(member, open_tasks).model_dump(), weekly_hours=member.weekly_availability or None,
+                      out_of_office=away, changed=changed)
 
 
 class TeamList(BaseModel):
@@ -173,7 +223,7 @@ def from_task(task: Task, assignee: TeamMember | None) -> TaskOut:
 
 
 class TaskCreate(Body):
-    campaign: str = Field(description="The campaign's ref, e.g. CM-12", max_length=40)
+    campaign: CampaignRef
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=3000)
     estimate: str = Field(default="", max_length=20, description="`6h`, `1.5d`; a day when left out")
@@ -241,6 +291,22 @@ def from_approval(approval: Approval, campaign: Campaign) -> ApprovalOut:
                        deadline=approval.deadline, round=approval.round)
 
 
+class ApprovalRequest(Body):
+    campaign: CampaignRef
+    stage: str = Field(min_length=1, max_length=100, examples=["Legal review"])
+    approvers: list[SlackId] = Field(default_factory=list, max_length=10,
+                                     description="Members already on the team; left out: the template stage's role")
+    rule: Literal["all", "any"] | None = Field(default=None, description="`all` approve, or `any` one; else the template's")
+    deadline: date | None = Field(default=None, description="The end of this day in the campaign's time zone")
+
+
+class StageRequested(BaseModel):
+    campaign: str
+    stage: str
+    approvals: list[ApprovalOut] = Field(description="One per approver")
+    opened: list[str] = Field(description="Stages whose requests go out now (a stage waits for the ones before it)")
+
+
 class Decision(Body):
     decision: Literal["approve", "reject"]
     reason: str = Field(default="", max_length=1000, description="Required to reject")
@@ -282,7 +348,7 @@ class CampaignQuery(Query):
 
 
 class TaskQuery(Query):
-    campaign: str | None = Field(default=None, max_length=40, description="A campaign ref, e.g. CM-12")
+    campaign: CampaignRef | None = None
     assignee: SlackId | None = None
     status: TaskStatus | None = None
     cursor: str | None = Field(default=None, max_length=200)

@@ -5,14 +5,16 @@ an approval. Each is one transaction (`work.changing`) through the same services
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from handlers.web.api_v1 import schemas as s
 from handlers.web.api_v1.errors import ApiError
 from handlers.web.api_v1.registry import Answer, Call, route
 from handlers.web.api_v1.work import ApiWork, changing
-from models import TeamMember
-from services import api_idempotency, approvals, campaigns, staffing, tasks, team
+from models import ApprovalRule, TeamMember
+from services import api_idempotency, api_queries, approvals, campaigns, staffing, tasks, team
 from services.errors import DomainError
 from services.fields import InvalidField
 from services.planning.templates import parse_duration
@@ -25,9 +27,9 @@ def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not 1 <= len(key) <= api_idempotency.MAX_KEY or not key.isprintable():
-        raise ApiError(422, "invalid", f"`{IDEMPOTENCY_HEADER}` is 1 to {api_idempotency.MAX_KEY} printable characters.",
-                       fields={IDEMPOTENCY_HEADER: "1 to 200 printable characters"})
+    if len(key) > api_idempotency.MAX_KEY or not re.fullmatch(s.IDEMPOTENCY_KEY_PATTERN, key):
+        raise ApiError(422, "invalid", f"`{IDEMPOTENCY_HEADER}` is 1 to {api_idempotency.MAX_KEY} printable ASCII characters.",
+                       fields={IDEMPOTENCY_HEADER: f"1 to {api_idempotency.MAX_KEY} printable ASCII characters"})
     return key
 
 
@@ -194,5 +196,29 @@ async def decide(call: Call) -> s.DecisionOut:
         return s.DecisionOut(approval=format_ref(RefKind.APPROVAL, approval_id), stage=change.stage,
                              changed=change.changed, outcome=change.outcome.value if change.outcome else None,
                              campaign_approved=change.campaign_approved, note=change.note)
+
+    return await changing(call, body)
+
+
+@route("POST", "/approvals", "Request a sign-off stage for a campaign (its owner may)", response=s.StageRequested,
+       body=s.ApprovalRequest, scope="write", status=201, tag="approvals")
+async def request_approval(call: Call) -> s.StageRequested:
+    new: s.ApprovalRequest = call.body
+    try:
+        campaign_id = parse_ref(new.campaign, RefKind.CAMPAIGN)
+    except DomainError as error:
+        raise InvalidField("campaign", str(error)) from None
+
+    async def body(work: ApiWork) -> s.StageRequested:
+        # As `/approval request`, but only members already on the team (Slack would add a newcomer, with
+        # the profile it fetches from Slack first; the API has no Slack to ask).
+        approvers = [await _member(work, slack_user_id, "approvers") for slack_user_id in dict.fromkeys(new.approvers)]
+        change = await approvals.request_stage(
+            db=work.db, ctx=work.task_context(), campaign_id=campaign_id, stage_name=new.stage, approvers=approvers,
+            rule=ApprovalRule(new.rule) if new.rule else None, due=new.deadline)
+        campaign = await campaigns.get_campaign(db=work.db, campaign_id=change.campaign_id)
+        rows = await api_queries.stage_approvals(db=work.db, campaign_id=change.campaign_id, stage=change.stage)
+        return s.StageRequested(campaign=format_ref(RefKind.CAMPAIGN, change.campaign_id), stage=change.stage,
+                                approvals=[s.from_approval(row, campaign) for row in rows], opened=list(change.opened))
 
     return await changing(call, body)
