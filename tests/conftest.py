@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.runtime import Runtime
 from bot.settings import Settings
 from models import Base, migrate
-from models.db import create_engine, create_session_factory
+from models.db import create_engine, create_session_factory, is_unreachable
 from tests import services
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackSender
@@ -59,19 +59,27 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
+EMPTYING_ATTEMPTS = 3  # the app's engine gives a connection 2 s; a test's set-up on a busy machine may need more
+
+
 async def empty_database(url: str) -> None:
-    engine = create_engine(url)
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    try:
-        async with engine.begin() as connection:
-            if engine.dialect.name == "postgresql":
-                await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    await connection.execute(text(f"DELETE FROM {table}"))
-                await connection.execute(text("DELETE FROM sqlite_sequence"))
-    finally:
-        await engine.dispose()
+    for attempt in range(1, EMPTYING_ATTEMPTS + 1):
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        await connection.execute(text(f"DELETE FROM {table}"))
+                    await connection.execute(text("DELETE FROM sqlite_sequence"))
+            return
+        except Exception as error:
+            if attempt == EMPTYING_ATTEMPTS or not is_unreachable(error):
+                raise
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture
