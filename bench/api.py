@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import math
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,19 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = Sizes(campaigns=args.campaigns or base.campaigns, requests=args.requests or base.requests)
     if sizes.campaigns % 100 or sizes.campaigns < 100:
         parser.error("--campaigns takes a multiple of 100")
-    sys.path.insert(0, str(load.ROOT))
-    from tests import services
-
-    url = services.create_postgres_database()
-    fake, loop, thread = load._start_fake()
-    try:
-        with tempfile.TemporaryDirectory(prefix="cm-api-") as folder:
-            templates = Path(folder)
-            (templates / "bench_ten.yaml").write_text(load.TEMPLATE)
-            asyncio.run(run(sizes, url, templates, fake))
-    finally:
-        load.stop_fake(fake, loop, thread)
-        services.drop_postgres_database(url)
+    load.on_fresh_postgres("cm-api-", lambda url, templates, fake: run(sizes, url, templates, fake))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -518,19 +517,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--campaigns takes a multiple of 100")
     if not 1 <= sizes.changes <= load.TASKS_PER_CAMPAIGN - 1:
         parser.error(f"--changes takes 1 to {load.TASKS_PER_CAMPAIGN - 1} (the tasks of one campaign)")
-    sys.path.insert(0, str(load.ROOT))
-    from tests import services
-
-    url = services.create_postgres_database()
-    fake, loop, thread = load._start_fake()
-    try:
-        with tempfile.TemporaryDirectory(prefix="cm-dash-") as folder:
-            templates = Path(folder)
-            (templates / "bench_ten.yaml").write_text(load.TEMPLATE)
-            asyncio.run(run(sizes, url, templates, fake))
-    finally:
-        load.stop_fake(fake, loop, thread)
-        services.drop_postgres_database(url)
+    load.on_fresh_postgres("cm-dash-", lambda url, templates, fake: run(sizes, url, templates, fake))
 
 
 if __name__ == "__main__":

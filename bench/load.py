@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -429,6 +430,24 @@ async def metered(pid: int, work: Any, settle_seconds: float = 0) -> tuple[Any, 
         await asyncio.sleep(settle_seconds)
         meter["rss_settled"] = rss_mb(pid)
     return result, meter
+
+
+def on_fresh_postgres(prefix: str, body: Callable[[str, Path, Any], Awaitable[None]]) -> None:
+    """`body(url, templates, fake)` on a database of its own, with the fake Slack and a folder holding the
+    bench's template; all three are gone afterwards, whatever happened."""
+    sys.path.insert(0, str(ROOT))
+    from tests import services
+
+    url = services.create_postgres_database()
+    fake, loop, thread = _start_fake()
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+            templates = Path(folder)
+            (templates / "bench_ten.yaml").write_text(TEMPLATE)
+            asyncio.run(body(url, templates, fake))
+    finally:
+        stop_fake(fake, loop, thread)
+        services.drop_postgres_database(url)
 
 
 def _start_fake() -> tuple[Any, asyncio.AbstractEventLoop, threading.Thread]:
