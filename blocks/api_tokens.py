@@ -1,4 +1,5 @@
-"""What `/api token …` shows: a new token (once), the admins' list, a revoked token, the usage."""
+"""What `/api token …` and `/api webhook …` show: a new token or webhook secret (once), the admins' lists,
+a revoked token, a removed webhook, the usage."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ from typing import Any
 
 from blocks.help import when
 from blocks.text import context, escape, fit_escaped, header, message, section, user_mention
-from models import ApiToken
+from models import ApiToken, Webhook
 from services.api_tokens import IssuedToken
+from services.webhooks import RegisteredWebhook
 
 USAGE = [
     ('`/api token new "CRM sync" scope=read|write [as=@someone]`',
      "a token for an integration, acting as you or as @someone (admins)"),
     ("`/api token list`", "every token: whom it acts as, its scope, when it was last used"),
     ("`/api token revoke 12`", "end token 12 at once (its number, or paste the token)"),
+    ("`/api webhook add https://example.com/hooks events=campaign.launched,task.done,approval.decided`",
+     "post those events, signed, to that URL"),
+    ("`/api webhook list`", "every webhook, with its last delivery's status"),
+    ("`/api webhook remove 3`", "stop webhook 3"),
 ]
+URL_SHOWN = 120
 LABEL_SHOWN = 80
 _SCOPE_WORDS = {"read": "read only", "write": "read and write"}
 
@@ -71,4 +78,51 @@ def token_revoked(row: ApiToken, *, changed: bool) -> dict[str, Any]:
     label = fit_escaped(row.label, LABEL_SHOWN)
     text = (f"API token {row.id} (“{label}”) is revoked: it opens nothing any more." if changed
             else f"API token {row.id} (“{label}”) was revoked already.")
+    return message(text, [section(f":no_entry_sign: {text}")])
+
+
+def webhook_registered(registered: RegisteredWebhook) -> dict[str, Any]:
+    """The one time a webhook's signing secret is shown."""
+    url = fit_escaped(registered.url, URL_SHOWN)
+    events = ", ".join(f"`{event}`" for event in registered.events)
+    text = f"Webhook {registered.webhook_id} posts {events} to {url}."
+    return message(text, [
+        section(f":satellite_antenna: {text}"),
+        section(f"Signing secret:\n```{registered.secret}```"),
+        context("Each POST has `X-CM-Event`, `X-CM-Delivery` (the same on every retry: dedupe on it), "
+                "`X-CM-Timestamp` and `X-CM-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\" with "
+                "the secret>`. :warning: Copy the secret now: this is the only time it is shown. "
+                f"`/api webhook remove {registered.webhook_id}` stops it."),
+    ])
+
+
+def webhook_list(rows: Sequence[Webhook], *, people: Mapping[int, str], limit: int) -> dict[str, Any]:
+    """`/api webhook list`: each webhook's URL, events and how its last delivery went."""
+    if not rows:
+        text = "There are no webhooks yet. `/api webhook add https://example.com/hooks events=task.done` adds one."
+        return message(text, [section(text)])
+    blocks = [header("Webhooks"), *(section(_webhook_line(row, people)) for row in rows)]
+    more = f" Only the newest {limit} are shown." if len(rows) >= limit else ""
+    blocks.append(context(f"`/api webhook remove <number>` stops one.{more}"))
+    return message(f"Webhooks: {len(rows)}", blocks)
+
+
+def _webhook_line(row: Webhook, people: Mapping[int, str]) -> str:
+    events = ", ".join(f"`{escape(str(event))}`" for event in row.events or [])
+    parts = [f"*{row.id}* · {fit_escaped(row.url, URL_SHOWN)}", events or "no events"]
+    maker = people.get(row.created_by_id) if row.created_by_id is not None else None
+    if maker:
+        parts.append(f"added by {user_mention(maker)} {when(row.created_at)}")
+    if row.last_delivery_at is None:
+        parts.append("nothing sent yet")
+    else:
+        status = f"HTTP {row.last_status}" if row.last_status is not None else "no answer"
+        ok = row.last_status is not None and 200 <= row.last_status < 300
+        error = f" ({fit_escaped(row.last_error, 80)})" if row.last_error and not ok else ""
+        parts.append(f"{':white_check_mark:' if ok else ':warning:'} last: {status}{error} {when(row.last_delivery_at)}")
+    return " · ".join(parts)
+
+
+def webhook_removed(row: Webhook) -> dict[str, Any]:
+    text = f"Webhook {row.id} ({fit_escaped(row.url, URL_SHOWN)}) is removed: nothing more is posted to it."
     return message(text, [section(f":no_entry_sign: {text}")])

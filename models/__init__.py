@@ -23,11 +23,13 @@ from models.form_submission import FormSubmission
 from models.notification import Notification
 from models.task import Task, TaskDependency
 from models.team import TeamMember
+from models.webhook import Webhook
 
 __all__ = [
     "ApiIdempotencyKey", "ApiToken", "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
     "Campaign", "CampaignStatus", "Comment", "DashboardLink", "FormSubmission", "Notification", "NotificationChannel",
     "NotificationStatus", "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",
+    "Webhook",
     "utcnow",
 ]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Approval, ApprovalRule, ApprovalStatus, Campaign, CampaignStatus, TeamMember, Timeline
-from services import approval_notices, audit, authz, plan_alerts, plans, signoffs
+from services import approval_notices, audit, authz, plan_alerts, plans, signoffs, webhooks
 from services.approval_stages import (
     CampaignStages,
     StageState,
@@ -217,6 +217,10 @@ async def _decide(
         audit.record(db=db, actor=ctx.actor.member.slack_user_id, action=f"approval.stage_{outcome.value}",
                      entity_type="campaign", entity_id=campaign.id, stage=approval.stage, round=approval.round)
         await db.flush()
+    await webhooks.emit(db=db, event=webhooks.Event.APPROVAL_DECIDED, campaign=campaign, now=ctx.now, data={
+        "approval": {"id": approval.id, "ref": approval_ref(approval.id), "stage": approval.stage, "round": approval.round},
+        "decision": status.value,
+        "stage_outcome": outcome.value if outcome else None, "by": ctx.actor.member.slack_user_id})
     opened = await _open_ready(db, ctx, campaign, before)  # a pass may let the next stages open
     approved = outcome is StageState.PASSED and await _mark_if_signed_off(db, ctx, campaign)
     await approval_notices.refresh_copies(db=db, campaign_id=campaign.id, stage=approval.stage, now=ctx.now)

@@ -69,6 +69,12 @@ def can_manage_api_tokens(actor: Actor) -> bool:
     return actor.is_admin
 
 
+def can_manage_webhooks(actor: Actor) -> bool:
+    """Register, list or remove outgoing webhooks: admins only. A webhook sends the workspace's changes
+    (campaign, task and approval names) to a URL outside it."""
+    return actor.is_admin
+
+
 def require(allowed: bool, message: str) -> None:
     if not allowed:
         raise NotAllowed(message)

@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember
-from services import audit, authz, campaign_created, signoffs
+from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember, utcnow
+from services import audit, authz, campaign_created, signoffs, webhooks
 from services.errors import InvalidInput, NotFound
 from services.fields import InvalidField
 from services.held_rows import note_held
@@ -285,6 +285,9 @@ async def change_status(*, db: AsyncSession, campaign: Campaign, move: Move, act
     audit.record(db=db, actor=actor.member.slack_user_id, action=f"campaign.{transition.done}",
                  entity_type="campaign", entity_id=campaign.id, previous=previous.value, status=transition.to.value,
                  open_tasks=open_count)
+    if move is Move.LAUNCH:  # outgoing webhooks, in this transaction (`services.webhooks`)
+        await webhooks.emit(db=db, event=webhooks.Event.CAMPAIGN_LAUNCHED, campaign=campaign,
+                            data={"by": actor.member.slack_user_id, "open_tasks": open_count}, now=utcnow())
     await db.flush()
     return StatusChange(campaign=campaign, move=move, previous=previous, open_tasks=open_count)
 

@@ -7,7 +7,9 @@ a short transaction for each step here and calls nothing while one is open; noth
   are done (the inbox is the table), a copy update waits for the one before it. For the rest it decides
   the way (email when the member chose it, has an address and mail is configured; else Slack) and the
   target, and has the caller's renderer render each one, so a payload no renderer understands fails here.
-- `slack_fault` / `mail_fault` / `network_fault` classify a failed attempt from plain facts (an HTTP status,
+- Webhook rows (`Kind.WEBHOOK`, `services.webhooks`) go to their webhook's URL as it is at the claim;
+  one whose webhook was removed is withdrawn. Each attempt's HTTP status is noted on the webhook.
+- `slack_fault` / `mail_fault` / `network_fault` / `http_fault` classify a failed attempt from plain facts (an HTTP status,
   Slack's error code, Retry-After, SMTP reply codes): a rate limit waits without counting, an outage or
   an unknown answer counts and backs off, an error no retry will fix fails the row.
 - `after_fault` does what follows: the row is rescheduled (backoff, within MAX_ATTEMPTS) or failed, and
@@ -27,10 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
-from services import approval_notices, home_views, notifications, relevance
+from services import approval_notices, home_views, notifications, relevance, webhooks
 from services.approval_stages import StageView
 from services.delivery_retry import notice_key
-from services.kinds import SURFACES, Kind
+from services.kinds import HOOKS, SURFACES, Kind
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ PERMANENT_ERRORS = frozenset({
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # Kinds whose failure is not news for the owner: a notice about a notice, and a copy that could not be
 # edited (it was delivered before).
-NO_OWNER_NOTICE = frozenset({Kind.DELIVERY_FAILED, Kind.APPROVAL_COPY_UPDATE, *SURFACES})
+# A webhook's receiver is a machine: its last status is on the webhook (`/api webhook list`).
+NO_OWNER_NOTICE = frozenset({Kind.DELIVERY_FAILED, Kind.APPROVAL_COPY_UPDATE, *SURFACES, *HOOKS})
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
     moot = await relevance.moot(db=db, rows=rows, now=now)
     stages = await approval_notices.stages_at_delivery(db=db, rows=rows)
     held = await approval_notices.held_back(db=db, rows=rows, now=now)
+    posts = await webhooks.posts_at_claim(db=db, rows=rows)
+    for nid, post in posts.items():
+        if post is None:
+            moot.setdefault(nid, "webhook removed")
     batch = Batch(claimed=[], settled={}, later={})
     for row in rows:
         if row.kind in approval_notices.RENDERED_FROM_STAGE and row.id not in stages:
@@ -132,7 +139,11 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
         else:
             try:
                 item = _claimed(row, members, email=email, stage=stages.get(row.id))
-                if row.kind in SURFACES:
+                if row.kind in HOOKS:  # to the webhook's URL as it is now, signed at the attempt
+                    post = posts[row.id]
+                    assert post is not None
+                    batch.claimed.append(replace(item, target=post.url, content=post))
+                elif row.kind in SURFACES:
                     if row.kind == Kind.HOME_VIEW:
                         home_views.claimed(row)
                     batch.claimed.append(item)
@@ -188,11 +199,13 @@ async def put_back_paced(*, db: AsyncSession, waits: Mapping[int, float], now: d
 
 @dataclass(frozen=True)
 class Delivered:
-    """A row that went out: the Slack message it became (channel, ts), or none (email, a Home)."""
+    """A row that went out: the Slack message it became (channel, ts), or none (email, a Home); a
+    webhook's post: the receiver's HTTP status."""
 
     item: Claimed
     channel: str | None = None
     ts: str | None = None
+    status: int | None = None
 
 
 async def record_sent(*, db: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> list[int]:
@@ -204,6 +217,9 @@ async def record_sent(*, db: AsyncSession, delivered: Sequence[Delivered], now: 
     homes = [home_views.Published(d.item.id, d.item.recipient_id or 0, d.item.unread_shown)
              for d in delivered if d.item.kind == Kind.HOME_VIEW]
     updates += await home_views.record(db=db, published=homes, now=now)
+    for done in delivered:
+        if done.item.kind in HOOKS:
+            await webhooks.record_attempt(db=db, payload=done.item.payload, status=done.status, error=None, now=now)
     await notifications.mark_sent_many(db=db, sent=[(d.item.id, d.channel, d.ts) for d in delivered
                                                     if d.item.kind != Kind.HOME_VIEW], now=now)
     return updates
@@ -233,6 +249,7 @@ class Fault:
     verdict: Verdict
     reason: str
     wait: timedelta | None = None  # for WAIT: how long
+    status: int | None = None  # the HTTP status of a webhook's answer; None: no answer (or not a webhook)
 
 
 def slack_fault(*, status: int, error: str | None, retry_after: int | None = None) -> Fault:
@@ -264,6 +281,18 @@ def network_fault(reason: str) -> Fault:
     return Fault(Verdict.RETRY, reason)
 
 
+def http_fault(*, status: int | None, reason: str, retry_after: int | None = None) -> Fault:
+    """A webhook's receiver answered HTTP `status` (None: no answer: a timeout, a refused or dropped
+    connection). A 429 waits (Retry-After, or DEFAULT_RETRY_AFTER), a 5xx, a 408 or no answer retries with
+    backoff, any other answer (a 4xx, a redirect, which is not followed) fails: the receiver refused it."""
+    if status == 429:
+        seconds = retry_after if retry_after is not None and retry_after >= 0 else DEFAULT_RETRY_AFTER
+        return Fault(Verdict.WAIT, f"HTTP 429: retry after {seconds}s", wait=timedelta(seconds=seconds), status=status)
+    if status is None or status >= 500 or status == 408:
+        return Fault(Verdict.RETRY, reason, status=status)
+    return Fault(Verdict.FAIL, reason, status=status)
+
+
 def backoff(retries: int) -> timedelta:
     """30 s, 1 min, 2 min, ... capped at an hour; `retries` counts the failures before this one."""
     return min(BACKOFF_BASE * 2 ** min(retries, 20), BACKOFF_CAP)
@@ -275,6 +304,8 @@ async def after_fault(*, db: AsyncSession, item: Claimed, fault: Fault, now: dat
     row = await db.get(Notification, item.id)
     if row is None:
         return Outcome("skipped")
+    if item.kind in HOOKS:
+        await webhooks.record_attempt(db=db, payload=item.payload, status=fault.status, error=fault.reason, now=now)
     if fault.verdict is Verdict.WAIT:
         at = now + (fault.wait or timedelta(seconds=DEFAULT_RETRY_AFTER))
         await notifications.retry_later(db=db, notification=row, at=at, counts=False, error=fault.reason)

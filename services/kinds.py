@@ -3,7 +3,7 @@
 The `notifications.kind` column stays a plain string: a `Kind` is a `StrEnum`, so it is stored as its value
 and compares equal to it, and rows written before this enum existed read the same. tests/test_kinds.py
 checks that each kind has a Slack renderer, an email renderer and an in-app (Home inbox) line, apart from
-the SURFACES, which are not messages.
+the NOT_MESSAGES (the SURFACES and the webhooks' HOOKS), which nobody reads as a message.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class Kind(StrEnum):
     HOME_VIEW = "home_view"
     # Dashboard links pasted in Slack, unfolded into a card (`services.unfurls`).
     LINK_UNFURL = "link_unfurl"
+    # A signed HTTP POST to a URL an admin registered (`services.webhooks`): for a machine, not a person.
+    WEBHOOK = "webhook"
 
 
 TASK_KINDS = frozenset({Kind.TASK_REMINDER, Kind.TASK_OVERDUE, Kind.TASK_ESCALATION})
@@ -42,3 +44,7 @@ ESCALATIONS = frozenset({Kind.TASK_ESCALATION, Kind.APPROVAL_ESCALATION})
 # Slack surfaces rather than messages (a Home's `views.publish`, a link's `chat.unfurl`): always Slack,
 # never email or the inbox, and rendered from the database when they go out.
 SURFACES = frozenset({Kind.HOME_VIEW, Kind.LINK_UNFURL})
+# Posts to other systems (`services.webhooks`): never Slack, email or the inbox, never paced, no owner notice.
+HOOKS = frozenset({Kind.WEBHOOK})
+# Everything nobody reads as a message: no Slack, email or inbox renderer.
+NOT_MESSAGES = SURFACES | HOOKS

@@ -34,7 +34,7 @@ from models import (
 )
 from models.form_submission import MAX_VIEW_ID
 from models.upsert import insert_ignore
-from services import audit, authz, plan_alerts, plans, signoffs
+from services import audit, authz, plan_alerts, plans, signoffs, webhooks
 from services.approval_stages import campaign_stages
 from services.campaigns import lock_campaign, lock_with_tasks
 from services.errors import DomainError, InvalidInput, NotFound
@@ -113,6 +113,9 @@ async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanS
     task.blocked_reason = None
     late = task.due_at is not None and ctx.now > task.due_at
     _audit(db, ctx, task, "task.completed", late=late)
+    await webhooks.emit(db=db, event=webhooks.Event.TASK_DONE, campaign=campaign, now=ctx.now, data={
+        "task": {"id": task.id, "ref": task_ref(task), "title": task.title}, "late": late,
+        "by": ctx.actor.member.slack_user_id})
     opened = await signoffs.open_ready(db=db, campaign=campaign, before=before, now=ctx.now, holidays=ctx.holidays,
                                        actor_slack_id=ctx.actor.member.slack_user_id)
     plan = await _replan(db, task, ctx, f"{task_ref(task)} done" + (" late" if late else ""))

@@ -20,7 +20,7 @@ from services.approval_stages import StageState
 from services.campaign_created import CampaignCreated
 from services.delivery import DeliveryFailed
 from services.home import Bucket, HomeData, TaskGroup
-from services.kinds import SURFACES, Kind
+from services.kinds import NOT_MESSAGES, Kind
 from services.plan_alerts import PlanAlert
 from services.signoffs import StageUnstaffed
 from tests.fake_slack_blocks import MESSAGE_BLOCK_LIMIT, VIEW_BLOCK_LIMIT, block_problems
@@ -31,7 +31,7 @@ SLACK_ESCAPED = "&lt;!channel&gt; &amp; &lt;b&gt;"
 HTML_ESCAPED = "&lt;!channel&gt; &amp; &lt;b&gt;"
 DUE = "2027-03-12T16:00:00+00:00"
 NAMELESS = frozenset({Kind.DIGEST})  # counts only: nothing a person typed is in it
-MESSAGES = [kind for kind in Kind if kind not in SURFACES]  # a Home refresh is not read, it is the Home
+MESSAGES = [kind for kind in Kind if kind not in NOT_MESSAGES]  # a Home refresh is the Home; a webhook, a POST
 
 
 def task_payload(kind: Kind) -> dict[str, Any]:

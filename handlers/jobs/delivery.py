@@ -24,6 +24,10 @@ The SURFACES, a Home refresh (`services.home_views`) and a link's card (`service
 from the database after their claim, in a reading transaction of their own (a Home is a dozen queries;
 the claim's transaction holds the write lock on SQLite), and go out by `views.publish` and `chat.unfurl`.
 They are not paced: Slack's per-channel pace is about posts.
+
+A webhook's row (`services.webhooks`) is an HTTP POST of its JSON body to the webhook's URL, signed at the
+attempt, through `http` (the job's session; a session of its own when none is given), with a timeout and
+without following redirects. Not paced either; its answer is classified by `services.delivery.http_fault`.
 """
 
 from __future__ import annotations
@@ -54,8 +58,9 @@ from models.db import is_unreachable
 from services import delivery as policy
 from services import home, notifications
 from services.delivery import Claimed, Delivered, Fault, Outcome
-from services.kinds import SURFACES, Kind
+from services.kinds import HOOKS, SURFACES, Kind
 from services.unfurls import UnfurlRequest, cards
+from services.webhooks import WebhookPost
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,7 @@ class Delivery:
     lease: timedelta = notifications.LEASE
     max_pace_wait: float = MAX_PACE_WAIT
     reading_sessions: async_sessionmaker[AsyncSession] | None = None  # for rendering Homes; else `sessions`
+    http: aiohttp.ClientSession | None = None  # for webhooks' posts; None: a session per post
 
     async def run(self, notification_ids: Sequence[int]) -> dict[int, Outcome]:
         """One attempt at each row; rows that are not due, already done or held elsewhere are skipped."""
@@ -186,7 +192,7 @@ class Delivery:
     async def _pace(self, claimed: list[Claimed], outcomes: dict[int, Outcome]) -> dict[int, float]:
         """The wait before each Slack post; rows whose channel is busy for long go back to the outbox.
         A Home is not a post: it waits for nothing."""
-        posts = [item for item in claimed if not item.by_email and item.kind not in SURFACES]
+        posts = [item for item in claimed if not item.by_email and item.kind not in SURFACES | HOOKS]
         waits = dict.fromkeys((item.id for item in claimed), 0.0)
         slots = await (self.pacer or NoPacing()).reserve([item.target for item in posts], max_wait=self.max_pace_wait)
         later = {item.id: wait for item, wait in zip(posts, slots, strict=True) if wait > self.max_pace_wait}
@@ -203,6 +209,8 @@ class Delivery:
 
     async def _post(self, item: Claimed) -> Delivered | Fault:
         """Send one: where it went, or the fault as plain facts for the policy."""
+        if item.kind in HOOKS:
+            return await self._post_webhook(item)
         if item.by_email and self.mailer is not None:
             assert isinstance(item.content, Email)
             try:
@@ -218,7 +226,7 @@ class Delivery:
                 return Delivered(item)
             if item.kind == Kind.LINK_UNFURL:
                 if item.content:  # links revoked or gone meanwhile unfold into nothing
-                    await self.slack.chat_unfurl(**_where_unfurled(item.payload), unfurls=item.content)
+                    await _unfurl(self.slack, UnfurlRequest.from_payload(item.payload), item.content)
                 return Delivered(item)
             if item.update_ts is not None:
                 response = await self.slack.chat_update(channel=item.target, ts=item.update_ts, **item.content)
@@ -229,6 +237,15 @@ class Delivery:
         except (TimeoutError, aiohttp.ClientError, SlackClientError) as error:
             return policy.network_fault(f"{type(error).__name__}: {error}")
         return Delivered(item, str(response.get("channel") or item.target), response.get("ts"))
+
+    async def _post_webhook(self, item: Claimed) -> Delivered | Fault:
+        """POST a webhook's body, signed now; its answer as plain facts (HTTP status, Retry-After)."""
+        post = item.content
+        assert isinstance(post, WebhookPost)
+        if self.http is not None:
+            return await _post_hook(self.http, item, post, timestamp=int(self.clock().timestamp()))
+        async with aiohttp.ClientSession() as http:
+            return await _post_hook(http, item, post, timestamp=int(self.clock().timestamp()))
 
     async def _after_fault(self, item: Claimed, fault: Fault) -> Outcome:
         """The policy's answer to a failed attempt, in its own transaction; then its follow-ups."""
@@ -273,12 +290,26 @@ class Delivery:
             log.warning("could not enqueue notification %s; the sweep will pick it up", notification_id, exc_info=True)
 
 
-def _where_unfurled(payload: dict[str, Any]) -> dict[str, str]:
+async def _post_hook(http: aiohttp.ClientSession, item: Claimed, post: WebhookPost, *, timestamp: int) -> Delivered | Fault:
+    try:
+        async with http.post(post.url, data=post.body, headers=post.headers(timestamp), allow_redirects=False,
+                             timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT)) as response:
+            status = response.status
+            raw = response.headers.get("Retry-After")
+    except (TimeoutError, aiohttp.ClientError, ValueError) as error:  # ValueError: a URL aiohttp will not take
+        return policy.http_fault(status=None, reason=f"{type(error).__name__}: {error}"[:300])
+    if 200 <= status < 300:
+        return Delivered(item, status=status)
+    seconds = int(raw) if raw is not None and raw.strip().isdigit() else None
+    return policy.http_fault(status=status, reason=f"HTTP {status}", retry_after=seconds)
+
+
+async def _unfurl(slack: AsyncWebClient, request: UnfurlRequest, unfurls: dict[str, Any]) -> None:
     """A sent message's links by (channel, ts); those of a message still being written by Slack's id."""
-    request = UnfurlRequest.from_payload(payload)
     if request.unfurl_id and request.source:
-        return {"unfurl_id": request.unfurl_id, "source": request.source}
-    return {"channel": request.channel, "ts": request.ts or ""}
+        await slack.chat_unfurl(unfurl_id=request.unfurl_id, source=request.source, unfurls=unfurls)
+    else:
+        await slack.chat_unfurl(channel=request.channel, ts=request.ts or "", unfurls=unfurls)
 
 
 def _slack_fault(error: SlackApiError) -> Fault:

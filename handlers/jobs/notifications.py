@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +35,7 @@ async def deliver(env: JobEnvironment, *, notification_id: int | None = None,
     delivery = build_delivery(sessions=resources.sessions, reading_sessions=resources.reading_sessions,
                               slack=resources.delivery_slack, clock=env.clock,
                               enqueue=follow_ups(env.queue) if env.queue is not None else None,
-                              outbound=resources.outbound)
+                              outbound=resources.outbound, http=resources.http)
     outcomes = await delivery.run(ids)
     counts = Counter(outcome.status for outcome in outcomes.values())
     # A batch that only skipped (rows not due, held elsewhere, or not sendable here) did nothing to report.
@@ -51,10 +52,12 @@ async def hand_out(queue: JobSender, notification_ids: Sequence[int], *, batch: 
 def build_delivery(*, sessions: async_sessionmaker[AsyncSession],
                    reading_sessions: async_sessionmaker[AsyncSession] | None, slack: AsyncWebClient | None,
                    clock: Clock, enqueue: Enqueue | None, outbound: Outbound,
-                   max_pace_wait: float = MAX_PACE_WAIT) -> Delivery:
-    """A delivery as the job runs it; the inline path (`handlers.slack.notify`) builds its own here too."""
+                   max_pace_wait: float = MAX_PACE_WAIT, http: aiohttp.ClientSession | None = None) -> Delivery:
+    """A delivery as the job runs it; the inline path (`handlers.slack.notify`) builds its own here too.
+    `http`: the session webhooks post through (None: one per post)."""
     return Delivery(sessions=sessions, reading_sessions=reading_sessions, slack=slack, clock=clock, enqueue=enqueue,
-                    mailer=outbound.mailer, pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait)
+                    mailer=outbound.mailer, pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait,
+                    http=http)
 
 
 def follow_ups(queue: JobSender) -> Enqueue:

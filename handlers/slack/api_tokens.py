@@ -5,7 +5,11 @@
 - `/api token list` lists every token, working ones first;
 - `/api token revoke 12` ends token 12 at once; a pasted token works too, so an admin shown a leaked one
   can end it without knowing its number.
-Only the person who asked sees the answer. Admins only (`services.api_tokens.require_manager`).
+- `/api webhook add https://example.com/hooks events=campaign.launched,task.done,approval.decided` registers
+  an outgoing webhook; its signing secret is shown once, in this reply;
+- `/api webhook list` lists the webhooks with their last delivery's status; `/api webhook remove 3` stops one.
+Only the person who asked sees the answer. Admins only (`services.api_tokens.require_manager`,
+`services.webhooks.require_manager`).
 """
 
 from __future__ import annotations
@@ -19,16 +23,29 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.api_tokens import api_help, token_issued, token_list, token_revoked
+from blocks.api_tokens import (
+    api_help,
+    token_issued,
+    token_list,
+    token_revoked,
+    webhook_list,
+    webhook_registered,
+    webhook_removed,
+)
 from handlers.slack.args import mentioned_ids, resolve_person, split_words, truncate_word
 from handlers.slack.context import Work, in_unit_of_work
 from handlers.slack.errors import replying_errors
-from services import api_tokens, team
+from services import api_tokens, team, webhooks
 from services.errors import InvalidInput
 from services.refs import parse_id
 
 USAGE = 'Usage: `/api token new "CRM sync" scope=read|write [as=@someone]`, `/api token list`, `/api token revoke 12`.'
 NEW_USAGE = 'Usage: `/api token new "CRM sync" scope=read|write [as=@someone]` (the label in quotes).'
+WEBHOOK_USAGE = ("Usage: `/api webhook add https://example.com/hooks events=campaign.launched,task.done,approval.decided`, "
+                 "`/api webhook list`, `/api webhook remove 3`.")
+ADD_USAGE = ("Usage: `/api webhook add https://example.com/hooks events=campaign.launched,task.done,approval.decided` "
+             "(one URL, and the events it gets).")
+REMOVE_USAGE = "Say which webhook to remove: `/api webhook remove 3` (its number from `/api webhook list`)."
 REVOKE_USAGE = "Say which token to revoke: `/api token revoke 12` (its number from `/api token list`) or paste it."
 
 
@@ -44,6 +61,9 @@ async def api_command(
         words = split_words(command.get("text") or "")
         if not words or words[0].lower() in ("help", "?"):
             await respond(**api_help(), response_type="ephemeral")
+            return
+        if words[0].lower() == "webhook":
+            await _webhook(words[1:], respond, context, client)
             return
         verb = words[1].lower() if len(words) > 1 and words[0].lower() == "token" else ""
         if verb == "new":
@@ -112,3 +132,60 @@ async def _revoke(words: list[str], respond: AsyncRespond, context: AsyncBoltCon
 
     await respond(**await in_unit_of_work(context, client, run), response_type="ephemeral")
 
+
+
+async def _webhook(words: list[str], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient) -> None:
+    verb = words[0].lower() if words else ""
+    if verb == "add":
+        await _webhook_add(words[1:], respond, context, client)
+    elif verb == "list" and len(words) == 1:
+        await _webhook_list(respond, context, client)
+    elif verb == "remove":
+        await _webhook_remove(words[1:], respond, context, client)
+    else:
+        raise InvalidInput(WEBHOOK_USAGE)
+
+
+async def _webhook_add(words: list[str], respond: AsyncRespond, context: AsyncBoltContext,
+                       client: AsyncWebClient) -> None:
+    urls = [word for word in words if not word.lower().startswith("events=")]
+    events = [word.partition("=")[2] for word in words if word.lower().startswith("events=")]
+    if len(urls) != 1 or len(events) != 1:
+        raise InvalidInput(ADD_USAGE)
+    url = webhooks.clean_url(_unlinked(urls[0]))  # refused before any database work
+    chosen = webhooks.parse_events(events[0])
+
+    async def run(work: Work) -> dict[str, Any]:
+        registered = await webhooks.register(db=work.db, actor=work.authz_actor, url=url, events=chosen,
+                                             now=datetime.now(UTC))
+        return webhook_registered(registered)
+
+    await respond(**await in_unit_of_work(context, client, run), response_type="ephemeral")
+
+
+def _unlinked(word: str) -> str:
+    """A URL as typed; Slack may send it as a link, `<https://…>` or `<https://…|label>`."""
+    if word.startswith("<") and word.endswith(">"):
+        return word[1:-1].partition("|")[0]
+    return word
+
+
+async def _webhook_list(respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient) -> None:
+    async def run(work: Work) -> dict[str, Any]:
+        rows = await webhooks.webhooks(db=work.db, actor=work.authz_actor)
+        return webhook_list(rows, people=await webhooks.people_of(db=work.db, rows=rows), limit=webhooks.LISTED)
+
+    await respond(**await in_unit_of_work(context, client, run, reading=True), response_type="ephemeral")
+
+
+async def _webhook_remove(words: list[str], respond: AsyncRespond, context: AsyncBoltContext,
+                          client: AsyncWebClient) -> None:
+    webhook_id = parse_id(words[0].removeprefix("#")) if len(words) == 1 else None
+    if webhook_id is None:
+        raise InvalidInput(REMOVE_USAGE)
+
+    async def run(work: Work) -> dict[str, Any]:
+        row = await webhooks.remove(db=work.db, actor=work.authz_actor, webhook_id=webhook_id, now=datetime.now(UTC))
+        return webhook_removed(row)
+
+    await respond(**await in_unit_of_work(context, client, run), response_type="ephemeral")

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.deps import Deps
@@ -63,7 +64,13 @@ def inline_delivery(deps: Deps, client: AsyncWebClient) -> Delivery:
     return build_delivery(sessions=deps.sessions, reading_sessions=deps.reading_sessions,
                           slack=delivery_client(client), clock=lambda: datetime.now(UTC),
                           enqueue=_inline_follow_ups(deps, client), outbound=_outbound(deps),
-                          max_pace_wait=INLINE_PACE_WAIT)
+                          max_pace_wait=INLINE_PACE_WAIT, http=_http_of(client))
+
+
+def _http_of(client: AsyncWebClient) -> aiohttp.ClientSession | None:
+    """The app's HTTP session (the Slack client's), for webhooks' posts; None: they open their own."""
+    session = client.session
+    return session if isinstance(session, aiohttp.ClientSession) and not session.closed else None
 
 
 def _outbound(deps: Deps) -> Outbound:
