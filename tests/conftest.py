@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +22,22 @@ from tests import services
 from tests.fake_slack import FakeSlack
 from tests.slack_requests import SlackSender
 from tests.support.mail import smtp  # noqa: F401 - a fixture: a real SMTP server that keeps what it receives
+
+
+@pytest.fixture(autouse=True)
+def _collected_between_tests() -> Iterator[None]:
+    """After each test: collect its garbage, then freeze what survives (as `bot.heap` does for a server).
+
+    One pytest process runs thousands of apps; what outlives them (module caches, pools, compiled
+    statements) piles up, and CPython's full collection walks all of it. Late in the suite such a
+    collection paused the event loop for over a second in the middle of a request, long enough for a
+    form's ack to miss Slack's 3 s. Collected here, between tests, and frozen, the next test's
+    collections only walk what that test made.
+    """
+    yield
+    gc.collect()
+    gc.freeze()
+
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
