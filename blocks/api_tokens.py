@@ -52,13 +52,18 @@ def token_issued(issued: IssuedToken) -> dict[str, Any]:
 
 def token_list(rows: Sequence[ApiToken], *, people: Mapping[int, str], limit: int) -> dict[str, Any]:
     """`/api token list`: working tokens first, then revoked ones. `people`: member id -> Slack id."""
-    if not rows:
-        text = 'There are no API tokens yet. `/api token new "CRM sync" scope=read` makes one.'
-        return message(text, [section(text)])
-    blocks = [header("API tokens"), *(section(_token_line(row, people)) for row in rows)]
-    more = f" Only the newest {limit} are shown." if len(rows) >= limit else ""
-    blocks.append(context(f"`/api token revoke <number>` ends one now.{more}"))
-    return message(f"API tokens: {len(rows)}", blocks)
+    return _listing([_token_line(row, people) for row in rows], title="API tokens", limit=limit,
+                    empty='There are no API tokens yet. `/api token new "CRM sync" scope=read` makes one.',
+                    footer="`/api token revoke <number>` ends one now.")
+
+
+def _listing(lines: Sequence[str], *, title: str, empty: str, footer: str, limit: int) -> dict[str, Any]:
+    """A list answer: a header and a section per line, or `empty`; the footer says how many were left out."""
+    if not lines:
+        return message(empty, [section(empty)])
+    more = f" Only the newest {limit} are shown." if len(lines) >= limit else ""
+    blocks = [header(title), *(section(line) for line in lines), context(f"{footer}{more}")]
+    return message(f"{title}: {len(lines)}", blocks)
 
 
 def _token_line(row: ApiToken, people: Mapping[int, str]) -> str:
@@ -98,13 +103,10 @@ def webhook_registered(registered: RegisteredWebhook) -> dict[str, Any]:
 
 def webhook_list(rows: Sequence[Webhook], *, people: Mapping[int, str], limit: int) -> dict[str, Any]:
     """`/api webhook list`: each webhook's URL, events and how its last delivery went."""
-    if not rows:
-        text = "There are no webhooks yet. `/api webhook add https://example.com/hooks events=task.done` adds one."
-        return message(text, [section(text)])
-    blocks = [header("Webhooks"), *(section(_webhook_line(row, people)) for row in rows)]
-    more = f" Only the newest {limit} are shown." if len(rows) >= limit else ""
-    blocks.append(context(f"`/api webhook remove <number>` stops one.{more}"))
-    return message(f"Webhooks: {len(rows)}", blocks)
+    return _listing([_webhook_line(row, people) for row in rows], title="Webhooks", limit=limit,
+                    empty="There are no webhooks yet. `/api webhook add https://example.com/hooks events=task.done` "
+                          "adds one.",
+                    footer="`/api webhook remove <number>` stops one.")
 
 
 def _webhook_line(row: Webhook, people: Mapping[int, str]) -> str:
