@@ -112,7 +112,7 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
     SURFACES are left unrendered: the sender renders them from the database after this claim commits.
     """
     rows = await notifications.claim_many(db=db, notification_ids=notification_ids, now=now, lease=lease,
-                                          channels=claimable_channels(slack=slack, email=email))
+                                          channels=claimable_channels(slack=slack, email=email), any_channel=HOOKS)
     members = await _members(db, rows)
     moot = await relevance.moot(db=db, rows=rows, now=now)
     stages = await approval_notices.stages_at_delivery(db=db, rows=rows)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select, true, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Notification, NotificationChannel, NotificationStatus, TeamMember, Urgency
@@ -176,14 +176,19 @@ async def claim(*, db: AsyncSession, notification_id: int, now: datetime, lease:
 
 
 async def claim_many(*, db: AsyncSession, notification_ids: Sequence[int], now: datetime, lease: timedelta = LEASE,
-                     channels: Collection[NotificationChannel] | None = None) -> list[Notification]:
+                     channels: Collection[NotificationChannel] | None = None,
+                     any_channel: Collection[str] = ()) -> list[Notification]:
     """Take those of the rows that are due and free, in one conditional UPDATE; the others are not ours.
 
-    `channels` limits the claim to rows going out that way (no Slack token: in-app and email only).
+    `channels` limits the claim to rows going out that way (no Slack token: in-app and email only);
+    rows of the kinds in `any_channel` (those that never go through Slack, such as webhooks) are taken
+    whatever their channel column says.
     """
     if not notification_ids:
         return []
-    only = Notification.channel.in_(list(channels)) if channels is not None else true()
+    only: ColumnElement[bool] = true()
+    if channels is not None:
+        only = Notification.channel.in_(list(channels)) | Notification.kind.in_([str(kind) for kind in any_channel])
     taken = (await db.scalars(
         update(Notification)
         .where(Notification.id.in_(set(notification_ids)), _claimable(now), only)

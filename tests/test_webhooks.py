@@ -13,13 +13,14 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from handlers.jobs.delivery import Delivery
 from models import Notification, NotificationStatus, Webhook
 from services import delivery as delivery_policy
 from services import webhooks
@@ -311,3 +312,18 @@ async def test_a_launch_goes_only_to_webhooks_that_asked(app: RunningApp, fake_s
     body = json.loads(arrived.body)
     assert body["campaign"] == {"id": 1, "ref": "CM-1", "name": "Spring", "status": "active"}
     assert (await hook(app, launched_id)).last_status == 200
+
+
+async def test_a_delivery_without_a_slack_token_still_posts_webhooks(app: RunningApp, fake_slack: FakeSlack,
+                                                                      receiver: Receiver) -> None:
+    """A webhook never goes through Slack: a delivery that cannot post to Slack (no token) takes it anyway."""
+    _, secret = await add_webhook(app, fake_slack, receiver.url)
+    async with app.sessions.begin() as db:
+        [nid] = await webhooks.emit(db=db, event=webhooks.Event.TASK_DONE, campaign=None, data={"task": "T-9"},
+                                    now=datetime.now(UTC))
+
+    outcomes = await Delivery(sessions=app.sessions, slack=None, clock=lambda: datetime.now(UTC)).run([nid])
+
+    assert outcomes[nid].status == "sent"
+    [arrived] = receiver.arrived
+    assert check_signed(arrived, secret)["data"] == {"task": "T-9"}
