@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -72,3 +73,14 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+T = TypeVar("T")
+
+
+def parsed(field: str, parse: Callable[[str], T], text: str) -> T:
+    """`parse(text)`, or a 422 naming `field` with the parser's own words (a ref, a date, a duration)."""
+    try:
+        return parse(text)
+    except DomainError as error:
+        raise InvalidField(field, str(error)) from None

@@ -6,35 +6,24 @@ names, skills) are parsed by the same `services.availability` functions, and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from handlers.web.api_v1 import schemas as s
+from handlers.web.api_v1.errors import parsed
 from handlers.web.api_v1.registry import Call, route
 from handlers.web.api_v1.work import ApiWork, changing
 from services import availability, team
-from services.errors import DomainError, NotFound
+from services.errors import NotFound
 from services.fields import InvalidField
-
-T = TypeVar("T")
-
-
-def _parsed(field: str, parse: Callable[[str], T], text: str) -> T:
-    try:
-        return parse(text)
-    except DomainError as error:
-        raise InvalidField(field, str(error)) from None
 
 
 def _changes(update: s.ProfileUpdate) -> team.MemberChanges:
     """The request as `/team me` options would be; a value the Slack parser refuses names its field."""
     changes = team.MemberChanges()
     if update.skills is not None:
-        changes.skills = _parsed("skills", availability.parse_skills, ",".join(update.skills))
+        changes.skills = parsed("skills", availability.parse_skills, ",".join(update.skills))
     if update.timezone is not None:
-        changes.timezone = _parsed("timezone", availability.parse_timezone, update.timezone)
+        changes.timezone = parsed("timezone", availability.parse_timezone, update.timezone)
     if update.weekly_hours is not None:
-        changes.weekly_availability = _parsed("weekly_hours", availability.parse_hours, update.weekly_hours)
+        changes.weekly_availability = parsed("weekly_hours", availability.parse_hours, update.weekly_hours)
     if update.capacity is not None:
         changes.max_concurrent_tasks = update.capacity
     if "out_of_office" in update.model_fields_set:

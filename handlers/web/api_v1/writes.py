@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from handlers.web.api_v1 import schemas as s
-from handlers.web.api_v1.errors import ApiError
+from handlers.web.api_v1.errors import ApiError, parsed
 from handlers.web.api_v1.registry import Answer, Call, route
 from handlers.web.api_v1.work import ApiWork, changing
 from models import ApprovalRule, TeamMember
@@ -67,7 +68,11 @@ async def create_campaign(call: Call) -> Answer:
             await api_idempotency.record(db=work.db, claim=claim, campaign_id=plan.campaign.id)
         return s.from_campaign(plan.campaign), False
 
-    made, replayed = await changing(call, body)
+    return _created(*await changing(call, body))
+
+
+def _created(made: BaseModel, replayed: bool) -> Answer:
+    """201 with what a create made; a retried create (same Idempotency-Key) says it was a replay."""
     return Answer(made, status=201, headers={"Idempotent-Replayed": "true"} if replayed else {})
 
 
@@ -86,12 +91,17 @@ async def move_campaign(call: Call) -> s.CampaignOut:
     return await changing(call, body)
 
 
+def task_ref(text: str) -> int:
+    return parse_ref(text, RefKind.TASK)
+
+
+def campaign_ref(text: str) -> int:
+    return parse_ref(text, RefKind.CAMPAIGN)
+
+
 def _task_refs(refs: list[str], field: str) -> str:
     for ref in refs:
-        try:
-            parse_ref(ref, RefKind.TASK)
-        except DomainError as error:
-            raise InvalidField(field, str(error)) from None
+        parsed(field, task_ref, ref)
     return ", ".join(refs)
 
 
@@ -102,10 +112,7 @@ async def create_task(call: Call) -> Answer:
     key = _idempotency_key(call.request)
     # Kept the way a Slack form's submission is (`form_submissions`), per token, the key hashed.
     claim_id = f"api:{call.caller.token_id}:{api_idempotency.digest(key)}" if key else None
-    try:
-        campaign_id = parse_ref(new.campaign, RefKind.CAMPAIGN)
-    except DomainError as error:
-        raise InvalidField("campaign", str(error)) from None
+    campaign_id = parsed("campaign", campaign_ref, new.campaign)
     after, before = _task_refs(new.after, "after"), _task_refs(new.before, "before")
 
     async def body(work: ApiWork) -> tuple[s.TaskOut, bool]:
@@ -117,8 +124,7 @@ async def create_task(call: Call) -> Answer:
                               after=after, before=before))
         return s.from_task(created.task, created.task.assignee), created.repeated
 
-    made, replayed = await changing(call, body)
-    return Answer(made, status=201, headers={"Idempotent-Replayed": "true"} if replayed else {})
+    return _created(*await changing(call, body))
 
 
 @route("PATCH", "/tasks/{ref}", "Change a task: assignee, estimate, due date, status (start, done, block)",
@@ -204,10 +210,7 @@ async def decide(call: Call) -> s.DecisionOut:
        body=s.ApprovalRequest, scope="write", status=201, tag="approvals")
 async def request_approval(call: Call) -> s.StageRequested:
     new: s.ApprovalRequest = call.body
-    try:
-        campaign_id = parse_ref(new.campaign, RefKind.CAMPAIGN)
-    except DomainError as error:
-        raise InvalidField("campaign", str(error)) from None
+    campaign_id = parsed("campaign", campaign_ref, new.campaign)
 
     async def body(work: ApiWork) -> s.StageRequested:
         # As `/approval request`, but only members already on the team (Slack would add a newcomer, with
