@@ -35,5 +35,5 @@ def configure_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Per-request chatter from libraries drowns our own lines at INFO.
-    for noisy in ("aiohttp.access", "slack_bolt.AsyncApp", "dramatiq", "alembic"):
+    for noisy in ("aiohttp.access", "slack_bolt.AsyncApp", "dramatiq", "alembic", "mcp", "httpx2"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

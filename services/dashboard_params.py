@@ -145,10 +145,12 @@ def parse_page(text: str | None) -> int:
     return int(text)
 
 
-def parse_range(start: str | None, end: str | None, *, today: date) -> tuple[date, date]:
-    """`from` and `to` (both days included); by default DEFAULT_RANGE_DAYS either side of today."""
-    first = parse_day(start, field="from")
-    last = parse_day(end, field="to")
+def parse_range(start: str | None, end: str | None, *, today: date,
+                names: tuple[str, str] = ("from", "to")) -> tuple[date, date]:
+    """`from` and `to` (both days included; `names`: what the asker calls them); by default
+    DEFAULT_RANGE_DAYS either side of today."""
+    first = parse_day(start, field=names[0])
+    last = parse_day(end, field=names[1])
     if first is None and last is None:
         first, last = today - timedelta(days=DEFAULT_RANGE_DAYS), today + timedelta(days=DEFAULT_RANGE_DAYS)
     elif first is None:
@@ -157,7 +159,7 @@ def parse_range(start: str | None, end: str | None, *, today: date) -> tuple[dat
     elif last is None:
         last = min(date(LAST_YEAR, 12, 31), first + timedelta(days=2 * DEFAULT_RANGE_DAYS))
     if first > last:
-        raise InvalidInput("from must be on or before to.")
+        raise InvalidInput(f"{names[0]} must be on or before {names[1]}.")
     if (last - first).days >= MAX_RANGE_DAYS:
         raise InvalidInput(f"Ask for at most {MAX_RANGE_DAYS} days at a time.")
     return first, last

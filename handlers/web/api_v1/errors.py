@@ -13,12 +13,14 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from handlers.slack.inflight import Busy
 from services.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from services.fields import InvalidField
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+BUSY_RETRY_AFTER = 1  # seconds: a slot frees within a request's time
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -39,7 +41,10 @@ def json_error(error: ApiError) -> web.Response:
 
 
 def from_domain(error: DomainError) -> ApiError:
-    """The services' refusals: a named field 422, bad input 400, nothing there 404, not allowed 403."""
+    """The services' refusals: a named field 422, bad input 400, nothing there 404, not allowed 403; no
+    free slot for the work (`inflight.Busy`) 503, nothing done."""
+    if isinstance(error, Busy):
+        return ApiError(503, "busy", str(error), headers={"Retry-After": str(BUSY_RETRY_AFTER)})
     if isinstance(error, InvalidField):
         return ApiError(422, "invalid", str(error), fields={error.field: str(error)})
     if isinstance(error, NotFound):

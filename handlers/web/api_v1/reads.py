@@ -5,13 +5,17 @@ Everyone on the team reads everything here, as in Slack; each read is one readin
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from handlers.web.api_v1 import schemas as s
 from handlers.web.api_v1.errors import ApiError
 from handlers.web.api_v1.registry import Call, route
 from handlers.web.api_v1.work import ApiWork, reading
 from services import api_queries, campaigns, plans, tasks, team
+from services import dashboard_params as params
+from services.dashboard_metrics import metrics
+from services.dashboard_schedule import CARDS_PER_DAY_IN_WEEK, WEEK_DAYS, schedule
 from services.errors import DomainError
 from services.refs import RefKind, format_ref, parse_ref
 
@@ -88,12 +92,7 @@ async def show_plan(call: Call) -> s.PlanOut:
 async def list_tasks(call: Call) -> s.TaskPage:
     query: s.TaskQuery = call.query
     after = _cursor(query.cursor, "task")
-    campaign_id = None
-    if query.campaign is not None:
-        try:
-            campaign_id = parse_ref(query.campaign, RefKind.CAMPAIGN)
-        except DomainError as error:
-            raise ApiError(422, "invalid", f"`campaign`: {error}", fields={"campaign": str(error)}) from None
+    campaign_id = _campaign_filter(query.campaign)
 
     async def body(work: ApiWork) -> s.TaskPage:
         page = await api_queries.task_page(
@@ -137,3 +136,56 @@ async def my_approvals(call: Call) -> s.ApprovalList:
     return await reading(call, body)
 
 
+
+
+def _campaign_filter(ref: str | None) -> int | None:
+    if ref is None:
+        return None
+    try:
+        return parse_ref(ref, RefKind.CAMPAIGN)
+    except DomainError as error:
+        raise ApiError(422, "invalid", f"`campaign`: {error}", fields={"campaign": str(error)}) from None
+
+
+def _zone(text: str | None) -> ZoneInfo:
+    try:
+        return params.parse_zone(text)
+    except DomainError as error:
+        raise ApiError(422, "invalid", f"`tz`: {error}", fields={"tz": str(error)}) from None
+
+
+@route("GET", "/schedule", "A week's schedule: launches, milestones and tasks due, day by day", response=s.WeekOut,
+       query=s.WeekQuery, tag="plans")
+async def week_schedule(call: Call) -> s.WeekOut:
+    query: s.WeekQuery = call.query
+    zone = _zone(query.tz)
+    campaign_id = _campaign_filter(query.campaign)
+    now = datetime.now(UTC)
+    first = params.monday_of(query.start or now.astimezone(zone).date())
+
+    async def body(work: ApiWork) -> s.WeekOut:
+        return s.WeekOut(await schedule(db=work.db, campaign_id=campaign_id, first=first, days=WEEK_DAYS, zone=zone,
+                                        now=now, per_day=CARDS_PER_DAY_IN_WEEK))
+
+    return await reading(call, body)
+
+
+@route("GET", "/metrics", "Completion, on-time rate, approval turnaround and buffer health over a span of days",
+       response=s.MetricsOut, query=s.MetricsQuery, tag="plans")
+async def campaign_metrics(call: Call) -> s.MetricsOut:
+    query: s.MetricsQuery = call.query
+    zone = _zone(query.tz)
+    campaign_id = _campaign_filter(query.campaign)
+    now = datetime.now(UTC)
+    try:
+        first, last = params.parse_range(query.start.isoformat() if query.start else None,
+                                         query.end.isoformat() if query.end else None,
+                                         today=now.astimezone(zone).date(), names=("start", "end"))
+    except DomainError as error:
+        raise ApiError(422, "invalid", str(error), fields={"start": str(error)}) from None
+
+    async def body(work: ApiWork) -> s.MetricsOut:
+        return s.MetricsOut(await metrics(db=work.db, campaign_id=campaign_id, first=first, last=last, zone=zone,
+                                          now=now))
+
+    return await reading(call, body)

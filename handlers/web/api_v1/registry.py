@@ -19,6 +19,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from handlers.slack import inflight
+from handlers.web import DEPS_KEY
 from handlers.web.api_v1.auth import Caller, caller_of
 from handlers.web.api_v1.errors import API_PREFIX, ApiError
 from handlers.web.api_v1.schemas import SLACK_ID_PATTERN, ref_pattern
@@ -95,17 +97,29 @@ def field_errors(error: ValidationError, *, where: str = "") -> dict[str, str]:
     return fields
 
 
+def call_of(spec: Route, request: web.Request, caller: Caller, *, ref: str | None = None, person: str | None = None,
+            query: Any = None, body: Any = None) -> Call:
+    """The handler's input from raw values (the path's ref, the query's and the body's data), each checked
+    as the route declares; the one way in for both faces of the API, REST (`endpoint`) and MCP."""
+    return Call(request=request, caller=caller, ref_id=_ref(spec, ref), person=_person(person),
+                query=_validated(spec.query, query or {}, "query") if spec.query else None,
+                body=_validated(spec.body, body if body is not None else {}, "body") if spec.body else None)
+
+
+async def answer_of(spec: Route, call: Call) -> Answer:
+    answer = await spec.handler(call)
+    return Answer(answer, status=spec.status) if isinstance(answer, BaseModel) else answer
+
+
 def endpoint(spec: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        caller = await caller_of(request, scope=spec.scope)
-        ref_id = _ref(request, spec)
-        person = _person(request)
-        query = _validated(spec.query, _single_values(request), "query") if spec.query else None
-        body = _validated(spec.body, await _json_body(request), "body") if spec.body else None
-        answer = await spec.handler(Call(request=request, caller=caller, ref_id=ref_id, query=query, body=body,
-                                          person=person))
-        if isinstance(answer, BaseModel):
-            answer = Answer(answer, status=spec.status)
+        async with inflight.slot(request.app[DEPS_KEY].inflight):  # the pool's share, as Slack's work; else 503
+            caller = await caller_of(request, scope=spec.scope)
+            call = call_of(spec, request, caller, ref=request.match_info.get("ref"),
+                           person=request.match_info.get("slack_user_id"),
+                           query=_single_values(request) if spec.query else None,
+                           body=await _json_body(request) if spec.body else None)
+            answer = await answer_of(spec, call)
         text = answer.body.model_dump_json()
         headers = dict(answer.headers)
         if request.method == "GET":
@@ -120,10 +134,11 @@ def endpoint(spec: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
     return handle
 
 
-def _ref(request: web.Request, spec: Route) -> int | None:
+def _ref(spec: Route, text: str | None) -> int | None:
     if spec.ref_kind is None:
         return None
-    text = request.match_info["ref"]
+    if text is None:
+        raise ApiError(422, "invalid", "`ref`: say which one.", fields={"ref": "Required."})
     try:
         number = parse_ref(text, spec.ref_kind)
     except DomainError as error:
@@ -134,8 +149,7 @@ def _ref(request: web.Request, spec: Route) -> int | None:
     return number
 
 
-def _person(request: web.Request) -> str | None:
-    text = request.match_info.get("slack_user_id")
+def _person(text: str | None) -> str | None:
     if text is None:
         return None
     if not re.fullmatch(SLACK_ID_PATTERN, text):

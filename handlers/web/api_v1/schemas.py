@@ -13,10 +13,12 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from models import Approval, Campaign, CampaignStatus, Comment, Priority, Task, TaskStatus, TeamMember
 from services.campaigns import Move
+from services.dashboard_metrics import Metrics
+from services.dashboard_schedule import Schedule
 from services.plans import PlanSummary
 from services.refs import RefKind, format_ref
 
@@ -353,6 +355,33 @@ class TaskQuery(Query):
     status: TaskStatus | None = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
+
+
+Zone = Annotated[str, Field(min_length=1, max_length=64, examples=["Europe/Berlin"],
+                            description="An IANA time zone; UTC when left out")]
+
+
+class WeekQuery(Query):
+    start: date | None = Field(default=None, description="Any day of the week wanted; this week when left out")
+    tz: Zone | None = None
+    campaign: CampaignRef | None = Field(default=None, description="Only this campaign; every campaign when left out")
+
+
+class MetricsQuery(Query):
+    start: date | None = Field(default=None, description="The first day measured; 90 days ago when left out")
+    end: date | None = Field(default=None, description="The last day measured (at most two years after `start`)")
+    tz: Zone | None = None
+    campaign: CampaignRef | None = Field(default=None, description="Only this campaign; every campaign when left out")
+
+
+# The dashboard's own answers (`services.dashboard_schedule`, `services.dashboard_metrics`): the same
+# facts the dashboard's week and metrics pages show, so the pages and the API cannot disagree.
+class WeekOut(RootModel[Schedule]):
+    pass
+
+
+class MetricsOut(RootModel[Metrics]):
+    pass
 
 
 class ErrorOut(BaseModel):
