@@ -1,4 +1,5 @@
-"""API read benchmark: `GET /api/v1/campaigns?limit=50` on a 1,000-campaign workspace, beside the floor.
+"""API read benchmark: `GET /api/v1/campaigns?limit=50` (and the same through MCP) on a 1,000-campaign workspace,
+beside the floor.
 
 Run: .venv/bin/python -m bench.api [--quick] [--campaigns N] [--requests N]
      (from the repository root; needs the local PostgreSQL as bench.load)
@@ -13,6 +14,9 @@ times after a first one:
   ETag); its first answer is the page's bytes.
 - serve 304: the same request with `If-None-Match` of that ETag (the body is still built and hashed, so
   this is what a polling integration costs the server, minus the bytes on the wire).
+- mcp: the same page through the MCP server, `tools/call list_campaigns {"limit": 50}` POSTed to /mcp as
+  one JSON-RPC message (stateless: no session to open first), so the SDK's transport and the tool's
+  argument and output models are what it adds to "serve".
 - floor: a bare aiohttp server in another process answering the same bytes from memory, as JSON.
 
 The server allows 600 requests a minute per token, so the requests go round a few read tokens (each
@@ -90,13 +94,20 @@ async def start_floor(body_file: Path) -> tuple[asyncio.subprocess.Process, str]
     return process, base
 
 
+MCP_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "list_campaigns", "arguments": {"limit": 50}}}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+
+
 async def timed(http: aiohttp.ClientSession, url: str, headers: dict[str, str], expect: int) -> tuple[float, bytes]:
     began = time.monotonic()
-    async with http.get(url, headers=headers) as response:
+    post = url.endswith("/mcp")
+    async with (http.post(url, json=MCP_CALL, headers={**headers, **MCP_HEADERS}) if post
+                else http.get(url, headers=headers)) as response:
         body = await response.read()
         took = time.monotonic() - began
-        if response.status != expect:
-            raise SystemExit(f"GET {url} answered {response.status}, not {expect}: {body[:300]!r}")
+        if response.status != expect or (post and b'"isError":true' in body):
+            raise SystemExit(f"{url} answered {response.status}, not {expect}: {body[:300]!r}")
     return took, body
 
 
@@ -115,7 +126,7 @@ async def run(sizes: Sizes, url: str, templates: Path, fake: object) -> None:
     load.CAMPAIGNS = sizes.campaigns  # read by load.seed when it runs; a multiple of 100
     await load.seeded(url, templates)
     per_row = math.ceil(sizes.requests / PER_TOKEN)
-    tokens = await read_tokens(url, 2 * per_row + 1)  # a row's own, the other row's, one for the first calls
+    tokens = await read_tokens(url, 3 * per_row + 1)  # each row's own, one for the first calls
     serve, base = await dashboard.start_serve(url, templates, fake)
     floor: asyncio.subprocess.Process | None = None
     try:
@@ -132,6 +143,8 @@ async def run(sizes: Sizes, url: str, templates: Path, fake: object) -> None:
             served = await closed_loop(http, base + PATH, sizes.requests, auth[:per_row], 200)
             matched = [{**headers, "If-None-Match": etag} for headers in auth[per_row:2 * per_row]]
             not_modified = await closed_loop(http, base + PATH, sizes.requests, matched, 304)
+            await timed(http, base + "/mcp", auth[-1], 200)
+            through_mcp = await closed_loop(http, base + "/mcp", sizes.requests, auth[2 * per_row:3 * per_row], 200)
     finally:
         if floor is not None:
             await load._stop(floor)
@@ -141,6 +154,7 @@ async def run(sizes: Sizes, url: str, templates: Path, fake: object) -> None:
     print(f"{'':<12}{'p50':>8}{'p95':>8}{'max':>8}{'p95/floor':>10}   (ms)")
     print(row("serve", served, floor_times))
     print(row("serve 304", not_modified, floor_times))
+    print(row("mcp", through_mcp, floor_times))
     print(row("floor", floor_times, None))
 
 
