@@ -8,6 +8,7 @@ from models.base import Base, utcnow
 from models.campaign import Campaign, Timeline, TimelineSnapshot
 from models.content import Asset, Attachment, Comment
 from models.dashboard_link import DashboardLink
+from models.email_event import EmailEvent, EmailEventBatch
 from models.enums import (
     ApprovalRule,
     ApprovalStatus,
@@ -28,7 +29,7 @@ from models.webhook import Webhook
 __all__ = [
     "ApiIdempotencyKey", "ApiToken", "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
-    "Campaign", "CampaignStatus", "Comment", "DashboardLink", "FormSubmission", "Notification", "NotificationChannel",
+    "Campaign", "CampaignStatus", "Comment", "DashboardLink", "EmailEvent", "EmailEventBatch", "FormSubmission", "Notification", "NotificationChannel",
     "NotificationStatus", "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",
     "Webhook",
     "utcnow",
