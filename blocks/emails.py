@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blocks.campaigns import campaign_created_mail
+from services.agent_handoff import HandoffResult
 from services.approval_notices import RequestNotice, StageOutcome
 from services.approval_stages import StageState, StageView
 from services.delivery import DeliveryFailed
@@ -204,6 +205,15 @@ def delivery_failed_email(payload: Payload) -> Email:
                   [f"I could not deliver a {what}{about} to {whom}: {notice.reason}."])
 
 
+def agent_handoff_result_email(payload: Payload) -> Email:
+    result = HandoffResult.from_payload(payload)
+    if result.went_through:
+        return _build(result.summary, [result.summary])
+    return _build(result.summary, [
+        f"{result.ref} {result.campaign_name} could not be handed to the marketing agent: {result.reason or 'unknown'}.",
+        "The launch itself stands; only the agent was not told."])
+
+
 def stage_unstaffed_email(payload: Payload) -> Email:
     notice = StageUnstaffed.from_payload(payload)
     when = "is due to open" if notice.opening else "will need approvers"
@@ -234,6 +244,7 @@ RENDERERS: dict[str, Callable[[Payload], Email]] = {  # by Kind
     Kind.APPROVAL_COPY_UPDATE: approval_request_email,  # never sent by email (it edits a Slack message)
     Kind.APPROVAL_OUTCOME: approval_outcome_email,
     Kind.CAMPAIGN_CREATED: lambda payload: _build(*campaign_created_mail(payload)),
+    Kind.AGENT_HANDOFF_RESULT: agent_handoff_result_email,
 }
 
 

@@ -307,6 +307,7 @@ INBOX_WORDS: dict[str, str] = {  # by Kind; tests/test_kinds.py checks every kin
     Kind.DELIVERY_FAILED: "A message could not be delivered",
     Kind.STAGE_UNSTAFFED: "A sign-off stage has nobody to approve it",
     Kind.CAMPAIGN_CREATED: "Campaign created",
+    Kind.AGENT_HANDOFF_RESULT: "Marketing agent hand-off",
     Kind.APPROVAL_REQUEST: "Your sign-off is requested",
     Kind.APPROVAL_COPY_UPDATE: "A sign-off moved on",
     Kind.APPROVAL_OUTCOME: "A sign-off stage was decided",

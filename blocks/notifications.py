@@ -31,6 +31,7 @@ from blocks.text import (
     section,
     user_mention,
 )
+from services.agent_handoff import HandoffResult
 from services.approval_notices import RENDERED_FROM_STAGE
 from services.approval_stages import StageView
 from services.delivery import DeliveryFailed
@@ -79,6 +80,21 @@ def stage_unstaffed(payload: Payload) -> dict[str, Any]:
                  f"It {when}, and nobody on the team has the role \"{role}\"."),
          context(f"Name the approvers: `{escape(notice.request_command)}`, "
                  f"or give someone the role: `{escape(notice.role_command)}`.")],
+    )
+
+
+def agent_handoff_result(payload: Payload) -> dict[str, Any]:
+    """The owner's notice: a launch reached the marketing agent, or could not, and why. The launch stands."""
+    result = HandoffResult.from_payload(payload)
+    name = fit_escaped(result.campaign_name, 120)
+    if result.went_through:
+        return message(fit_escaped(result.summary, 150),
+                       [section(f":robot_face: {result.ref} *{name}* was handed to the marketing agent.")])
+    reason = fit_escaped(result.reason or "unknown", 300)
+    return message(
+        fit_escaped(result.summary, 150),
+        [section(f":warning: {result.ref} *{name}* could not be handed to the marketing agent: {reason}."),
+         context("The launch itself stands; only the agent was not told.")],
     )
 
 
@@ -228,4 +244,5 @@ RENDERERS: dict[str, Callable[[Payload], dict[str, Any]]] = {  # by Kind
     Kind.APPROVAL_COPY_UPDATE: request_fallback,
     Kind.APPROVAL_OUTCOME: owner_update,
     Kind.CAMPAIGN_CREATED: campaign_created,
+    Kind.AGENT_HANDOFF_RESULT: agent_handoff_result,
 }

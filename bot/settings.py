@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     slot_wait_seconds: float = Field(default=0.5, gt=0, le=2)  # view submissions wait before their ack: << 3 s
     # Deploys: after SIGTERM, how long listeners, their replies, the sweep and jobs get to finish.
     shutdown_grace_seconds: float = Field(default=20, ge=0, le=600)
+    # The marketing agent told of each launch (MCP over streamable HTTP); unset: no hand-off. The token,
+    # when set, goes as `Authorization: Bearer` and nowhere else (never logged, never in the URL).
+    marketing_agent_url: str | None = None
+    marketing_agent_token: SecretStr | None = None
     _public_url_guessed: bool = PrivateAttr(default=False)
 
     @field_validator("database_url")
@@ -80,7 +85,7 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("redis_url", "slack_app_token", "slack_bot_token", "slack_signing_secret", "dashboard_secret",
-                     "smtp_url", mode="before")
+                     "smtp_url", "marketing_agent_url", "marketing_agent_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -106,6 +111,34 @@ class Settings(BaseSettings):
 
         SmtpConfig.from_url(value)  # raises ValueError naming what is wrong
         return value.strip()
+
+    @field_validator("marketing_agent_url")
+    @classmethod
+    def _agent_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value.strip()
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # raises on a port that is not a number or out of range
+        except ValueError:
+            raise ValueError("must be an http:// or https:// URL, like https://agent.example.com/mcp") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
+            raise ValueError("must be an http:// or https:// URL with a host, like https://agent.example.com/mcp")
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+            raise ValueError("must not contain spaces or control characters")
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            # A credential in the URL would be shown wherever the URL is: it belongs in MARKETING_AGENT_TOKEN.
+            raise ValueError("must not carry a user name or password; set MARKETING_AGENT_TOKEN instead")
+        return url
+
+    @field_validator("marketing_agent_token")
+    @classmethod
+    def _agent_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # It goes into a header line as is; the message never repeats it.
+        if value is not None and any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value.get_secret_value()):
+            raise ValueError("must not contain spaces or control characters")
+        return value
 
     @field_validator("email_from", mode="before")
     @classmethod

@@ -16,9 +16,10 @@ from pydantic import SecretStr
 
 @runtime_checkable
 class DeliveryConfig(Protocol):
-    """What building a delivery reads: its mail, pacing and lease. The jobs read it, and so does the inline
-    delivery of a process without a worker (`handlers.slack.notify`): both build it the same way
-    (`handlers.jobs.environment.outbound`)."""
+    """What building a delivery reads: its mail, pacing, lease and the marketing agent it hands launches to.
+    The jobs read it, and so does the inline delivery of a process without a worker (`handlers.slack.notify`):
+    both build it the same way (`handlers.jobs.environment.outbound`). Listeners read
+    `marketing_agent_url` too: a launch is handed off only when an agent is configured."""
 
     @property
     def smtp_url(self) -> str | None: ...
@@ -30,6 +31,10 @@ class DeliveryConfig(Protocol):
     def slack_channel_pace_seconds(self) -> float: ...
     @property
     def notification_lease_seconds(self) -> int: ...
+    @property
+    def marketing_agent_url(self) -> str | None: ...
+    @property
+    def marketing_agent_token(self) -> SecretStr | None: ...
 
 
 @runtime_checkable
@@ -48,6 +53,7 @@ class Config(DeliveryConfig, Protocol):
     def dashboard_secret(self) -> SecretStr | None: ...
     @property
     def slack_signing_secret(self) -> SecretStr | None: ...
+    @property
     @property
     def dashboard_link_days(self) -> int:
         """How long a dashboard link made from Slack (`/dashboard`, the Home's button) lasts."""

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Approval, ApprovalStatus, Campaign, CampaignStatus, Task, TaskStatus, TeamMember, utcnow
-from services import audit, authz, campaign_created, signoffs, webhooks
+from services import agent_handoff, audit, authz, campaign_created, signoffs, webhooks
 from services.errors import InvalidInput, NotFound
 from services.fields import InvalidField
 from services.held_rows import note_held
@@ -248,11 +248,14 @@ class StatusChange:
     open_tasks: int  # tasks still open at the move: a cancel cancels them, other moves leave them be
 
 
-async def change_status(*, db: AsyncSession, campaign: Campaign, move: Move, actor: authz.Actor) -> StatusChange:
+async def change_status(*, db: AsyncSession, campaign: Campaign, move: Move, actor: authz.Actor,
+                        hand_off_to_agent: bool = False) -> StatusChange:
     """Move the campaign along its lifecycle (owner or admin). Cancelling cancels its open tasks.
 
     The move is one conditional UPDATE, so of two people (or one double click) moving the same campaign
     at once, the second finds it moved and is told why, instead of moving it twice.
+    `hand_off_to_agent` (a marketing agent is configured): a launch is also handed to it, through the
+    outbox in this transaction (`services.agent_handoff`), so the launch never waits on the agent.
     """
     authz.require_campaign_manager(actor, campaign, f"{move.value} this campaign")
     ref = campaign_ref(campaign)
@@ -286,8 +289,14 @@ async def change_status(*, db: AsyncSession, campaign: Campaign, move: Move, act
                  entity_type="campaign", entity_id=campaign.id, previous=previous.value, status=transition.to.value,
                  open_tasks=open_count)
     if move is Move.LAUNCH:  # outgoing webhooks, in this transaction (`services.webhooks`)
+        now = utcnow()
         await webhooks.emit(db=db, event=webhooks.Event.CAMPAIGN_LAUNCHED, campaign=campaign,
-                            data={"by": actor.member.slack_user_id, "open_tasks": open_count}, now=utcnow())
+                            data={"by": actor.member.slack_user_id, "open_tasks": open_count}, now=now)
+        if hand_off_to_agent:
+            owner = actor.member
+            if owner.id != campaign.owner_id:  # an admin launched it: the hand-off names the owner
+                owner = await db.get_one(TeamMember, campaign.owner_id)
+            await agent_handoff.launched(db=db, campaign=campaign, owner_slack_id=owner.slack_user_id, now=now)
     await db.flush()
     return StatusChange(campaign=campaign, move=move, previous=previous, open_tasks=open_count)
 

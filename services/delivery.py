@@ -9,9 +9,13 @@ a short transaction for each step here and calls nothing while one is open; noth
   target, and has the caller's renderer render each one, so a payload no renderer understands fails here.
 - Webhook rows (`Kind.WEBHOOK`, `services.webhooks`) go to their webhook's URL as it is at the claim;
   one whose webhook was removed is withdrawn. Each attempt's HTTP status is noted on the webhook.
-- `slack_fault` / `mail_fault` / `network_fault` / `http_fault` classify a failed attempt from plain facts (an HTTP status,
-  Slack's error code, Retry-After, SMTP reply codes): a rate limit waits without counting, an outage or
-  an unknown answer counts and backs off, an error no retry will fix fails the row.
+- Agent hand-offs (`Kind.AGENT_HANDOFF`, `services.agent_handoff`) carry their tool arguments as content.
+  Settled, they tell the campaign's owner once: it went through (`record_sent`), or it failed for good
+  (`after_fault`: refused, or out of retries).
+- `slack_fault` / `mail_fault` / `network_fault` / `http_fault` / `rpc_fault` / `refused` classify a failed
+  attempt from plain facts (an HTTP status, Slack's error code, Retry-After, SMTP reply codes, a JSON-RPC
+  error code): a rate limit waits without counting, an outage or an unknown answer counts and backs off,
+  an error no retry will fix fails the row.
 - `after_fault` does what follows: the row is rescheduled (backoff, within MAX_ATTEMPTS) or failed, and
   a failure for good of a campaign's message tells its owner once (`DeliveryFailed`).
 """
@@ -29,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Campaign, Notification, NotificationChannel, TeamMember, Urgency
-from services import approval_notices, home_views, notifications, relevance, webhooks
+from services import agent_handoff, approval_notices, home_views, notifications, relevance, webhooks
 from services.approval_stages import StageView
 from services.delivery_retry import notice_key
 from services.kinds import HOOKS, SURFACES, Kind
@@ -40,6 +44,7 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 MAX_ATTEMPTS = 8  # failures that count (outages, unknown answers); rate limits and pacing do not
 DEFAULT_RETRY_AFTER = 30  # seconds, when a 429 comes without a usable Retry-After
+JSONRPC_INTERNAL_ERROR = -32603  # an MCP server's "something went wrong on my side"
 
 # Slack errors no retry will fix: the row fails and the campaign's owner hears about it once.
 PERMANENT_ERRORS = frozenset({
@@ -139,10 +144,12 @@ async def prepare(*, db: AsyncSession, notification_ids: Sequence[int], now: dat
         else:
             try:
                 item = _claimed(row, members, email=email, stage=stages.get(row.id))
-                if row.kind in HOOKS:  # to the webhook's URL as it is now, signed at the attempt
+                if row.kind == Kind.WEBHOOK:  # to the webhook's URL as it is now, signed at the attempt
                     post = posts[row.id]
                     assert post is not None
                     batch.claimed.append(replace(item, target=post.url, content=post))
+                elif row.kind == Kind.AGENT_HANDOFF:  # to the agent configured where it is sent
+                    batch.claimed.append(replace(item, content=agent_handoff.arguments_of(row.payload)))
                 elif row.kind in SURFACES:
                     if row.kind == Kind.HOME_VIEW:
                         home_views.claimed(row)
@@ -210,16 +217,21 @@ class Delivered:
 
 async def record_sent(*, db: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> list[int]:
     """Mark the rows sent, and keep each approval request that went out as a Slack message as a copy of
-    its stage. Returns the rows to hand out again: copy updates this wrote (a stage moved while its
-    request was on its way) and Homes armed again (a change came while they were out)."""
+    its stage. Returns the rows to hand out: copy updates this wrote (a stage moved while its request was
+    on its way), Homes armed again (a change came while they were out) and the owners' notices of
+    hand-offs that went through."""
     copies = [copy for copy in map(_copy_of, delivered) if copy is not None]
     updates = await approval_notices.record_copies(db=db, sent=copies, now=now)
     homes = [home_views.Published(d.item.id, d.item.recipient_id or 0, d.item.unread_shown)
              for d in delivered if d.item.kind == Kind.HOME_VIEW]
     updates += await home_views.record(db=db, published=homes, now=now)
     for done in delivered:
-        if done.item.kind in HOOKS:
+        if done.item.kind == Kind.WEBHOOK:
             await webhooks.record_attempt(db=db, payload=done.item.payload, status=done.status, error=None, now=now)
+        elif done.item.kind == Kind.AGENT_HANDOFF:
+            notice = await agent_handoff.went_through(db=db, campaign_id=done.item.campaign_id,
+                                                      payload=done.item.payload, now=now)
+            updates += [notice] if notice is not None else []
     await notifications.mark_sent_many(db=db, sent=[(d.item.id, d.channel, d.ts) for d in delivered
                                                     if d.item.kind != Kind.HOME_VIEW], now=now)
     return updates
@@ -293,6 +305,20 @@ def http_fault(*, status: int | None, reason: str, retry_after: int | None = Non
     return Fault(Verdict.FAIL, reason, status=status)
 
 
+def refused(reason: str) -> Fault:
+    """The other side understood and said no (an agent's tool answered with an error), or there is nowhere
+    to send it: no retry will change that."""
+    return Fault(Verdict.FAIL, reason)
+
+
+def rpc_fault(*, code: int, reason: str) -> Fault:
+    """An MCP server's JSON-RPC error. Its internal error may pass (like a 5xx: retried with backoff); any
+    other (method not found, invalid params, ...) is a refusal."""
+    if code == JSONRPC_INTERNAL_ERROR:
+        return Fault(Verdict.RETRY, reason)
+    return Fault(Verdict.FAIL, reason)
+
+
 def backoff(retries: int) -> timedelta:
     """30 s, 1 min, 2 min, ... capped at an hour; `retries` counts the failures before this one."""
     return min(BACKOFF_BASE * 2 ** min(retries, 20), BACKOFF_CAP)
@@ -304,7 +330,7 @@ async def after_fault(*, db: AsyncSession, item: Claimed, fault: Fault, now: dat
     row = await db.get(Notification, item.id)
     if row is None:
         return Outcome("skipped")
-    if item.kind in HOOKS:
+    if item.kind == Kind.WEBHOOK:
         await webhooks.record_attempt(db=db, payload=item.payload, status=fault.status, error=fault.reason, now=now)
     if fault.verdict is Verdict.WAIT:
         at = now + (fault.wait or timedelta(seconds=DEFAULT_RETRY_AFTER))
@@ -318,13 +344,22 @@ async def after_fault(*, db: AsyncSession, item: Claimed, fault: Fault, now: dat
         row.retries += 1
         await notifications.mark_failed(db=db, notification=row, error=fault.reason)
         log.warning("notification %s failed for good after %s attempts: %s", item.id, row.retries, fault.reason)
-        return Outcome("failed", error=fault.reason)
+        notice_id = await _handoff_failed(db, item, f"{fault.reason} (gave up after {row.retries} attempts)", now)
+        return Outcome("failed", error=fault.reason, owner_notice_id=notice_id)
     await notifications.mark_failed(db=db, notification=row, error=fault.reason)
-    notice_id = None
+    notice_id = await _handoff_failed(db, item, fault.reason, now)
     if item.kind not in NO_OWNER_NOTICE and item.campaign_id is not None:
         notice_id = await _tell_owner(db, item, fault.reason, now)
     log.warning("notification %s to %s failed: %s", item.id, item.target, fault.reason)
     return Outcome("failed", error=fault.reason, owner_notice_id=notice_id)
+
+
+async def _handoff_failed(db: AsyncSession, item: Claimed, reason: str, now: datetime) -> int | None:
+    """A hand-off that failed for good tells the campaign's owner why (other kinds: nothing here)."""
+    if item.kind != Kind.AGENT_HANDOFF:
+        return None
+    return await agent_handoff.did_not_go_through(db=db, campaign_id=item.campaign_id, payload=item.payload,
+                                                  reason=reason, now=now)
 
 
 # ------------------------------------------------------------------ the owner's notice

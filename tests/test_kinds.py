@@ -15,6 +15,7 @@ import pytest
 
 from blocks import emails, home, notifications
 from models import Notification, TeamMember
+from services.agent_handoff import HandoffResult
 from services.approval_notices import CopyUpdate, RequestNotice, StageOutcome
 from services.approval_stages import StageState
 from services.campaign_created import CampaignCreated
@@ -75,6 +76,8 @@ SAMPLES: dict[Kind, dict[str, Any]] = {
     Kind.CAMPAIGN_CREATED: CampaignCreated(
         campaign_id=1, campaign_name=HOSTILE, template_title=HOSTILE, owner="U0ALICE", launch_date=date(2027, 5, 3),
         created_on=date(2027, 3, 1), tasks=9, milestones=1, critical_days=20.0, buffer_days=3.0).to_payload(),
+    Kind.AGENT_HANDOFF_RESULT: HandoffResult(campaign_id=1, campaign_name=HOSTILE, handoff_id="7f0c", went_through=False,
+                                             reason=f"the agent refused it: {HOSTILE}").to_payload(),
     Kind.APPROVAL_REQUEST: RequestNotice(campaign_id=1, campaign_name=HOSTILE, stage=HOSTILE, round=1,
                                          approval_id=2, deadline=datetime(2027, 3, 12, 16, tzinfo=UTC)).payload(),
     Kind.APPROVAL_COPY_UPDATE: CopyUpdate(copy_id=5, campaign_id=1, stage=HOSTILE, approval_id=2, channel="C0CAMP",

@@ -28,6 +28,9 @@ They are not paced: Slack's per-channel pace is about posts.
 A webhook's row (`services.webhooks`) is an HTTP POST of its JSON body to the webhook's URL, signed at the
 attempt, through `http` (the job's session; a session of its own when none is given), with a timeout and
 without following redirects. Not paced either; its answer is classified by `services.delivery.http_fault`.
+
+An agent hand-off's row (`services.agent_handoff`) is one MCP tool call to the marketing agent configured
+now (`agent`), within POST_TIMEOUT (`handlers.jobs.agent`). With no agent configured any more, it fails.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from blocks import notifications as messages
 from blocks.emails import Email, render_email
 from blocks.home import home_view
 from blocks.unfurl import unfurls
-from handlers.jobs import mail
+from handlers.jobs import agent, mail
+from handlers.jobs.agent import AgentTarget
 from handlers.jobs.mail import Mailer
 from handlers.jobs.pacing import NoPacing, Pacer
 from models import TeamMember
@@ -111,6 +115,7 @@ class Delivery:
     max_pace_wait: float = MAX_PACE_WAIT
     reading_sessions: async_sessionmaker[AsyncSession] | None = None  # for rendering Homes; else `sessions`
     http: aiohttp.ClientSession | None = None  # for webhooks' posts; None: a session per post
+    agent: AgentTarget | None = None  # the marketing agent launches are handed to; None: not configured
 
     async def run(self, notification_ids: Sequence[int]) -> dict[int, Outcome]:
         """One attempt at each row; rows that are not due, already done or held elsewhere are skipped."""
@@ -209,6 +214,8 @@ class Delivery:
 
     async def _post(self, item: Claimed) -> Delivered | Fault:
         """Send one: where it went, or the fault as plain facts for the policy."""
+        if item.kind == Kind.AGENT_HANDOFF:
+            return await self._hand_off(item)
         if item.kind in HOOKS:
             return await self._post_webhook(item)
         if item.by_email and self.mailer is not None:
@@ -246,6 +253,13 @@ class Delivery:
             return await _post_hook(self.http, item, post, timestamp=int(self.clock().timestamp()))
         async with aiohttp.ClientSession() as http:
             return await _post_hook(http, item, post, timestamp=int(self.clock().timestamp()))
+
+    async def _hand_off(self, item: Claimed) -> Delivered | Fault:
+        """Call the agent's `cm_campaign_launched` with the row's arguments (`item.content`)."""
+        if self.agent is None:  # MARKETING_AGENT_URL was unset after the launch wrote the row
+            return policy.refused("no marketing agent configured")
+        fault = await agent.call_launched(self.agent, item.content, timeout=POST_TIMEOUT)
+        return Delivered(item) if fault is None else fault
 
     async def _after_fault(self, item: Claimed, fault: Fault) -> Outcome:
         """The policy's answer to a failed attempt, in its own transaction; then its follow-ups."""

@@ -3,9 +3,9 @@
 Dramatiq runs async actors on a loop thread of its own, so the web server's engine and HTTP session
 cannot be shared with jobs: each loop gets its own, built on first use and closed at worker shutdown.
 
-`outbound` builds what a delivery sends through besides Slack (the mailer, the pacer, the lease) from the
-configuration: the jobs get theirs here, and so does the inline delivery of a process without a worker
-(`handlers.slack.notify`), so both deliver alike.
+`outbound` builds what a delivery sends through besides Slack (the mailer, the pacer, the lease, the
+marketing agent) from the configuration: the jobs get theirs here, and so does the inline delivery of a
+process without a worker (`handlers.slack.notify`), so both deliver alike.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handlers.jobs.agent import AgentTarget
 from handlers.jobs.delivery import delivery_client
 from handlers.jobs.mail import Mailer, mailer_from
 from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
@@ -41,6 +42,7 @@ class Outbound:
     mailer: Mailer | None  # SMTP_URL set: email-preferring members get email
     pacer: Pacer
     lease: timedelta
+    agent: AgentTarget | None = None  # MARKETING_AGENT_URL set: launches are handed to it
 
 
 def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPacer) -> Outbound:
@@ -52,8 +54,10 @@ def outbound(config: DeliveryConfig, *, redis: Any | None, local_pacer: LocalPac
         pacer = NoPacing()
     elif redis is not None:
         pacer = RedisPacer(redis, namespace=config.redis_namespace, interval=config.slack_channel_pace_seconds)
+    agent = (AgentTarget(config.marketing_agent_url, config.marketing_agent_token)
+             if config.marketing_agent_url is not None else None)
     return Outbound(mailer=mailer_from(config.smtp_url, config.email_from), pacer=pacer,
-                    lease=timedelta(seconds=config.notification_lease_seconds))
+                    lease=timedelta(seconds=config.notification_lease_seconds), agent=agent)
 
 
 @dataclass

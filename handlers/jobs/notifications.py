@@ -57,7 +57,7 @@ def build_delivery(*, sessions: async_sessionmaker[AsyncSession],
     `http`: the session webhooks post through (None: one per post)."""
     return Delivery(sessions=sessions, reading_sessions=reading_sessions, slack=slack, clock=clock, enqueue=enqueue,
                     mailer=outbound.mailer, pacer=outbound.pacer, lease=outbound.lease, max_pace_wait=max_pace_wait,
-                    http=http)
+                    http=http, agent=outbound.agent)
 
 
 def follow_ups(queue: JobSender) -> Enqueue:

@@ -160,7 +160,8 @@ async def list_templates(work: Work, args: list[str], command: dict[str, Any]) -
 def _mover(move: campaigns.Move) -> Callable[[Work, list[str], dict[str, Any]], Awaitable[Reply]]:
     async def move_campaign(work: Work, args: list[str], command: dict[str, Any]) -> Reply:
         campaign = await _one_campaign(work, args, move.value)
-        change = await campaigns.change_status(db=work.db, campaign=campaign, move=move, actor=work.authz_actor)
+        change = await campaigns.change_status(db=work.db, campaign=campaign, move=move, actor=work.authz_actor,
+                                               hand_off_to_agent=work.deps.settings.marketing_agent_url is not None)
         return {**status_changed(change, actor=work.actor.slack_user_id), "response_type": "in_channel"}
 
     return move_campaign

@@ -85,7 +85,8 @@ async def move_campaign(call: Call) -> s.CampaignOut:
 
     async def body(work: ApiWork) -> s.CampaignOut:
         campaign = await campaigns.get_campaign(db=work.db, campaign_id=campaign_id)
-        change = await campaigns.change_status(db=work.db, campaign=campaign, move=move.action, actor=work.actor)
+        change = await campaigns.change_status(db=work.db, campaign=campaign, move=move.action, actor=work.actor,
+                                               hand_off_to_agent=work.deps.settings.marketing_agent_url is not None)
         return s.from_campaign(change.campaign)
 
     return await changing(call, body)
