@@ -54,7 +54,6 @@ class Config(DeliveryConfig, Protocol):
     @property
     def slack_signing_secret(self) -> SecretStr | None: ...
     @property
-    @property
     def dashboard_link_days(self) -> int:
         """How long a dashboard link made from Slack (`/dashboard`, the Home's button) lasts."""
         ...
