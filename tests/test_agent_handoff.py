@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from services.kinds import Kind
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
 from tests.slack_helpers import owner_today, reply_text, send_command
+from tests.support.network import free_port
 from tests.support.waiting import eventually, settled
 
 OWNER = "U0ALICE"
@@ -108,12 +108,6 @@ class Agent:
             self.server.should_exit = True
             await self.task
         self.server = self.task = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from services.kinds import Kind
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import owner_today, reply_text, send_command
+from tests.support.network import free_port
 from tests.support.waiting import eventually, settled
 
 ADMIN = "U0ALICE"  # Alice owns the campaign and is the admin who registers webhooks
@@ -76,12 +76,6 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         self.arrived.append(Arrived(dict(request.headers), await request.read()))
         return web.Response(status=self.answers.pop(0) if self.answers else 200, text="ok")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
