@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blocks.codec import encode_id
+from blocks.content import check_summary, findings_text
 from blocks.ids import APPROVAL_APPROVE, APPROVAL_DELEGATE, APPROVAL_REJECT, REASON_ACTION, REASON_BLOCK
 from blocks.text import (
     MODAL_TITLE_LIMIT,
@@ -46,7 +47,8 @@ STATUS_ICONS = {ApprovalStatus.PENDING: ":hourglass_flowing_sand:", ApprovalStat
                 ApprovalStatus.CANCELLED: ":heavy_minus_sign:"}
 TITLES = {StageState.OPEN: (":memo:", "Approval requested"), StageState.WAITING: (":double_vertical_bar:", "Waiting"),
           StageState.PASSED: (":white_check_mark:", "Approved"), StageState.REJECTED: (":x:", "Rejected"),
-          StageState.SKIPPED: (":heavy_minus_sign:", "Skipped"), StageState.UNSTAFFED: (":warning:", "Needs approvers")}
+          StageState.SKIPPED: (":heavy_minus_sign:", "Skipped"), StageState.UNSTAFFED: (":warning:", "Needs approvers"),
+          StageState.HELD: (":no_entry:", "Held by content errors")}
 _SAFE_URL = re.compile(r"^https?://[^\s<>|]+$")
 
 
@@ -82,6 +84,8 @@ def request_copy(view: StageView, approval_id: int | None) -> dict[str, Any]:
     status = _status_text(view, vote)
     if status:
         blocks.append(section(status))
+    if view.findings and view.state is StageState.OPEN:  # beside the buttons: what the checks found
+        blocks.append(section(f"*Content checks* · {check_summary(view.findings)}\n{findings_text(view.findings)}"))
     if vote is not None and view.state is StageState.OPEN and vote.status is ApprovalStatus.PENDING:
         blocks.append(decision_buttons(vote.approval_id))
     footer = f"{vote.ref} · " if vote else ""
@@ -128,9 +132,10 @@ def _review_text(view: StageView) -> str:
 def _asset_line(asset: AssetLink) -> str:
     name = fit_escaped(asset.name, 120)
     kind = f" ({fit_escaped(asset.kind, 30)})" if asset.kind else ""
+    ref = f"{asset.ref} " if asset.ref else ""
     if asset.url and len(asset.url) <= 1000 and _SAFE_URL.match(asset.url):
-        return f"<{asset.url}|{name}>{kind}"
-    return name + kind + (f": {fit_escaped(asset.url, 200)}" if asset.url else "")
+        return f"{ref}<{asset.url.replace('&', '&amp;')}|{name}>{kind}"
+    return ref + name + kind + (f": {fit_escaped(asset.url, 200)}" if asset.url else "")
 
 
 def vote_line(vote: Vote) -> str:
@@ -194,7 +199,7 @@ def _opens_when(stage: str | None, task_ref: str | None) -> str:
 
 def stage_line(line: StageLine, campaign_ref: str) -> str:
     """One stage's state in words: waiting for T-3, open until <date> (who has decided), approved,
-    rejected (why), skipped, or which role nobody has."""
+    rejected (why), skipped, held by content errors, or which role nobody has."""
     state, name = line.status.state, f"*{fit_escaped(line.name, 100)}*"
     if state is StageState.WAITING:
         what = line.status.waits_for_task or f'"{fit_escaped(line.status.waits_for or "", 100)}"'
@@ -209,6 +214,9 @@ def stage_line(line: StageLine, campaign_ref: str) -> str:
         return f":x: {name} · rejected: {fit_escaped(line.reason or 'no reason given', 200)}"
     if state is StageState.SKIPPED:
         return f":heavy_minus_sign: {name} · skipped ({fit_escaped(line.status.skipped or 'by the owner', 200)})"
+    if state is StageState.HELD:
+        errors = f"{line.status.errors} content error{'s' if line.status.errors != 1 else ''}"
+        return f":no_entry: {name} · held: {errors} to fix first (`/campaign checks {campaign_ref}`)"
     role = fit_escaped(line.role or "approver", 60)
     return (f":warning: {name} · needs approvers: nobody has the role \"{role}\"; "
             f"`/approval request {campaign_ref} \"{fit_escaped(line.name, 100)}\" @someone`")

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from blocks.approvals import stage_line
+from blocks.content import assets_text
 from blocks.text import (
     channel_mention,
     context,
@@ -21,6 +22,7 @@ from blocks.text import (
 )
 from models import Campaign, CampaignStatus, Task
 from services.approval_stages import StageLine
+from services.assets import AssetList
 from services.campaign_created import CampaignCreated, Culprit
 from services.campaigns import LIFECYCLE, Move, StatusChange, campaign_ref
 from services.planning.templates import Template
@@ -183,11 +185,41 @@ def campaign_list(campaigns: Sequence[Campaign], *, total: int, today: date, fil
     return message(f"{total} {filter_label} campaigns", blocks)
 
 
+def email_results_line(summary: Mapping[str, Any]) -> str:
+    """`Email: 1,234 recipients, 98% delivered, 41% opened, 7% clicked, 3 bounces, 2 unsubscribed` from
+    `EmailResults.to_payload()` (also as stored in a weekly status: read defensively, numbers only)."""
+
+    def count(key: str) -> int:
+        value = summary.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    def pct(key: str) -> str | None:
+        value = summary.get(key)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
+        return f"{value:.0f}%" if ok else None
+
+    def plural(number: int, word: str) -> str:
+        return f"{number:,} {word}" + ("" if number == 1 else "s")
+
+    parts = [plural(count("recipients"), "recipient")]
+    parts += [f"{shown} {word}" for key, word in (("delivered_pct", "delivered"), ("opened_pct", "opened"),
+                                                   ("clicked_pct", "clicked")) if (shown := pct(key))]
+    parts += [plural(count("bounced"), "bounce"), f"{count('unsubscribed'):,} unsubscribed"]
+    if count("spam_reports"):
+        parts.append(plural(count("spam_reports"), "spam report"))
+    if count("blocked"):
+        parts.append(f"{count('blocked'):,} blocked")
+    return ":email: *Email*: " + ", ".join(parts)
+
+
 def campaign_detail(
     campaign: Campaign, plan: PlanSummary | None, *, template_title: str, today: date, viewer_tz: str,
-    stages: Sequence[StageLine] = (), change: PlanChange | None = None,
+    stages: Sequence[StageLine] = (), change: PlanChange | None = None, email: Mapping[str, Any] | None = None,
+    assets: AssetList | None = None,
 ) -> dict[str, Any]:
-    """`change`: the latest re-plan (`plans.last_change`), shown under the plan."""
+    """`change`: the latest re-plan (`plans.last_change`), shown under the plan. `email`: Mailjet's results
+    for the campaign (`EmailResults.to_payload()`), None before any came in. `assets`: its assets and what the
+    content checks find."""
     ref = campaign_ref(campaign)
     fields = [
         f"*Status*\n{STATUS_BADGES[campaign.status]}",
@@ -213,6 +245,10 @@ def campaign_detail(
             blocks.append(context(last_change_line(change, campaign.launch_date, viewer_tz)))
     if stages:
         blocks.append(section(sign_off_text(stages, ref)))
+    if assets is not None:
+        blocks.append(section(assets_text(assets.content, assets.tasks, ref)))
+    if email is not None:
+        blocks.append(section(email_results_line(email)))
     blocks += [divider(), context(f"Created {campaign.created_at:%d %b %Y}. Ref `{ref}`. Tasks: `/task list {ref}`.")]
     return message(f"{ref}: {_name(campaign)}", blocks)
 

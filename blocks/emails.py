@@ -22,9 +22,11 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blocks.campaigns import campaign_created_mail
+from blocks.content import content_held_mail
 from services.agent_handoff import HandoffResult
 from services.approval_notices import RequestNotice, StageOutcome
 from services.approval_stages import StageState, StageView
+from services.campaign_content import finding_line
 from services.delivery import DeliveryFailed
 from services.kinds import Kind
 from services.plan_alerts import PlanAlert
@@ -159,6 +161,8 @@ def approval_request_email(payload: Payload, stage: StageView | None = None, *, 
     if stage.state is not StageState.OPEN:
         lines.append(f"The stage is {stage.state.value} now: nothing is left for you to decide.")
     lines += (["To review:", *assets] if assets else [f"Review the plan with `/campaign show {ref}`."])
+    if stage.findings and stage.state is StageState.OPEN:
+        lines += ["Content checks:", *(f"• {finding.severity.value}: " + finding_line(finding) for finding in stage.findings)]
     lines += ["Approvers:", *votes, WHERE_TO_DECIDE]
     return _build(head, lines)
 
@@ -244,6 +248,7 @@ RENDERERS: dict[str, Callable[[Payload], Email]] = {  # by Kind
     Kind.APPROVAL_COPY_UPDATE: approval_request_email,  # never sent by email (it edits a Slack message)
     Kind.APPROVAL_OUTCOME: approval_outcome_email,
     Kind.CAMPAIGN_CREATED: lambda payload: _build(*campaign_created_mail(payload)),
+    Kind.CONTENT_CHECKS_FAILED: lambda payload: _build(*content_held_mail(payload)),
     Kind.AGENT_HANDOFF_RESULT: agent_handoff_result_email,
 }
 

@@ -32,6 +32,10 @@ CAMPAIGN_USAGE = [
     ("`/campaign mute CM-12` / `unmute CM-12`", "stop or restart its reminders for you (escalations still come)"),
     ("`/campaign escalation CM-12 [grace=1d contact=@dana …|reset]`",
      "when reminders go out and who hears about late work (anyone looks; owner or admin changes)"),
+    ("`/campaign asset add CM-12 https://… [kind] [title] [deliverable=T-12]`",
+     "attach a link or file; `asset draft CM-12` writes an email draft in a form; `asset list|remove|tie` "
+     "(`/campaign asset help`)"),
+    ("`/campaign checks CM-12`", "the content checks on its assets: errors hold a sign-off stage, warnings go to the approvers"),
     ("`/campaign templates`", "the templates a campaign can start from"),
     ("`/dashboard` · `/dashboard CM-12`", "a read-only link to every campaign, or to one (`/dashboard help`)"),
     ("`/campaign help`", "this message"),

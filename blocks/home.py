@@ -262,9 +262,19 @@ def _campaign_text(health: CampaignHealth, data: HomeData) -> str:
         if health.projected_launch and health.projected_launch != campaign.launch_date:
             facts.append(f"projected {health.projected_launch:%a %d %b}")
         facts.append(f"{health.progress_pct or 0:.0f}% done")
+    if health.assets or health.content_errors:
+        facts.append(_content_fact(health))
     ref = campaign_ref(campaign)
     stages = "".join(f"\n{stage_line(line, ref)}" for line in health.stages)
     return f"*{ref}*  {fit_escaped(campaign.name, 150)}\n" + " · ".join(facts) + stages
+
+
+def _content_fact(health: CampaignHealth) -> str:
+    """`:paperclip: 3 assets (1 content error, 2 warnings)`: `/campaign checks` lists them."""
+    found = [_plural(health.content_errors, "content error")] if health.content_errors else []
+    found += [_plural(health.content_warnings, "warning")] if health.content_warnings else []
+    icon = ":x:" if health.content_errors else ":paperclip:"
+    return f"{icon} {_plural(health.assets, 'asset')}" + (f" ({', '.join(found)})" if found else "")
 
 
 # ---------------------------------------------------------------- inbox
@@ -306,6 +316,7 @@ INBOX_WORDS: dict[str, str] = {  # by Kind; tests/test_kinds.py checks every kin
     Kind.PLAN_ALERT: "Plan alert",
     Kind.DELIVERY_FAILED: "A message could not be delivered",
     Kind.STAGE_UNSTAFFED: "A sign-off stage has nobody to approve it",
+    Kind.CONTENT_CHECKS_FAILED: "Content errors hold a sign-off stage",
     Kind.CAMPAIGN_CREATED: "Campaign created",
     Kind.AGENT_HANDOFF_RESULT: "Marketing agent hand-off",
     Kind.APPROVAL_REQUEST: "Your sign-off is requested",

@@ -9,6 +9,8 @@ from __future__ import annotations
 # Task buttons: on the Home tab and under reminders (Start only on the Home, Snooze only on reminders).
 TASK_START, TASK_DONE, TASK_BLOCK = "task_start", "task_done", "task_block"
 TASK_SNOOZE_HOUR, TASK_SNOOZE_TOMORROW = "task_snooze_hour", "task_snooze_tomorrow"
+# "Done anyway": finish a task that hands over an asset without one (asked first: `blocks.assets`).
+TASK_DONE_ANYWAY = "task_done_anyway"
 
 # Approval buttons: on the request, in `/approval mine` and on the Home tab.
 APPROVAL_APPROVE, APPROVAL_REJECT, APPROVAL_DELEGATE = "approval_approve", "approval_reject", "approval_delegate"

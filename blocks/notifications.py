@@ -18,6 +18,7 @@ from typing import Any
 from blocks import codec
 from blocks.approvals import owner_update, request_fallback, request_notice
 from blocks.campaigns import campaign_created
+from blocks.content import content_held
 from blocks.reminders import approval_notice, digest, task_notice
 from blocks.status_report import campaign_status
 from blocks.text import (
@@ -244,5 +245,6 @@ RENDERERS: dict[str, Callable[[Payload], dict[str, Any]]] = {  # by Kind
     Kind.APPROVAL_COPY_UPDATE: request_fallback,
     Kind.APPROVAL_OUTCOME: owner_update,
     Kind.CAMPAIGN_CREATED: campaign_created,
+    Kind.CONTENT_CHECKS_FAILED: content_held,
     Kind.AGENT_HANDOFF_RESULT: agent_handoff_result,
 }

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from blocks.campaigns import RISK_BADGES, STATUS_BADGES
+from blocks.campaigns import RISK_BADGES, STATUS_BADGES, email_results_line
 from blocks.text import context, escape, fit_escaped, message, section, user_mention
 
 Payload = Mapping[str, Any]
@@ -113,6 +113,9 @@ def campaign_status(payload: Payload) -> dict[str, Any]:
         blocks.append(section(f"*Waiting for a decision ({approvals})*\n{waiting}"))
     if not (overdue or soon or approvals):
         blocks.append(section("Nothing overdue, nothing due in the next 7 days, no decision waiting."))
+    email = payload.get("email")
+    if isinstance(email, Mapping):  # Mailjet's results, once it has reported on the campaign's emails
+        blocks.append(section(email_results_line(email)))
     timeline = _timeline_link(payload)
     if timeline:
         blocks.append(section(timeline))

@@ -19,7 +19,7 @@ from handlers.slack.context import inject_deps
 from handlers.slack.dedupe import drop_repeated_events
 from handlers.slack.errors import handle_listener_error
 from handlers.slack.replies import replies_on_shared_session
-from handlers.web import DEPS_KEY, api_v1, dashboard, health, mcp
+from handlers.web import DEPS_KEY, api_v1, dashboard, health, mailjet, mcp
 from handlers.web.replays import replay_cache
 from handlers.web.slack_gate import MAX_BODY_BYTES, SlackGate
 from handlers.web.slack_gate import slack_endpoint as gated_endpoint
@@ -69,6 +69,7 @@ def build_web_app(deps: Deps, slack_app: AsyncApp | None) -> web.Application:
     dashboard.register(web_app)
     api_v1.register(web_app)
     mcp.register(web_app)
+    mailjet.register(web_app)
     return web_app
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # when set, goes as `Authorization: Bearer` and nowhere else (never logged, never in the URL).
     marketing_agent_url: str | None = None
     marketing_agent_token: SecretStr | None = None
+    # Mailjet's event webhook (POST /webhooks/mailjet) must present it (basic auth password or ?secret=);
+    # unset or blank: the endpoint is off (404).
+    mailjet_webhook_secret: SecretStr | None = None
     _public_url_guessed: bool = PrivateAttr(default=False)
 
     @field_validator("database_url")

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from handlers.deps import Deps
+from handlers.jobs import email_events as email_jobs
 from handlers.jobs.notifications import hand_out
 from handlers.links import secret_of
-from services import changes, sweep
+from services import changes, email_events, sweep
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Sweeper:
                                        link_secret=secret_of(settings), public_url=settings.public_url)
         await self.deps.live.publish(changes.changed_in(db))  # the daily re-plans, to open dashboards
         await self._dispatch(result.due_ids)
+        await self._email_batches(now)
         return result
 
     async def _dispatch(self, notification_ids: Sequence[int]) -> None:
@@ -51,6 +53,24 @@ class Sweeper:
             await hand_out(queue, notification_ids)
         except Exception:  # Redis down: the rows stay pending and the next sweep hands them out
             log.warning("could not hand notifications to the queue; the next sweep retries", exc_info=True)
+
+    async def _email_batches(self, now: datetime) -> None:
+        """Mailjet posts whose job was lost (Redis down when they came) or that no worker would run (embedded
+        without one): to the queue again, or processed here. A batch done meanwhile is a no-op (its claim)."""
+        async with (self.deps.reading_sessions or self.deps.sessions)() as db:
+            waiting = await email_events.waiting_batches(db=db, received_before=now - email_events.PICK_UP_AFTER)
+        if not waiting:
+            return
+        log.info("sweep: %d email event batches still pending, handing them out", len(waiting))
+        queue = self.deps.queue
+        try:
+            if queue is not None and queue.has_consumer:
+                await email_jobs.hand_out(queue, waiting)
+                return
+            for batch_id in waiting:
+                await email_jobs.process(self.deps.sessions, batch_id, now=now)
+        except Exception:  # the batches stay pending: the next sweep tries again
+            log.warning("could not process email event batches; the next sweep retries", exc_info=True)
 
     def _report(self, result: sweep.SweepResult) -> None:
         """INFO when the sweep wrote rows or handed out ones it did not hand out last time; DEBUG otherwise.

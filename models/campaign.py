@@ -63,6 +63,9 @@ class Timeline(Timestamps, Base):
     alert_level: Mapped[int] = mapped_column(default=0)
     # The template's approval stages, kept for the approvals workflow to open in order.
     approval_stages: Mapped[list[Any]] = mapped_column(default=list)
+    # The template's content checks and deliverables when the campaign was made (`Template.content_snapshot`);
+    # None for campaigns made before there were any: they get the defaults.
+    content_rules: Mapped[dict[str, Any] | None]
     computed_at: Mapped[datetime | None]
 
     campaign: Mapped[Campaign] = relationship(back_populates="timeline", lazy="raise")

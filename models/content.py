@@ -33,10 +33,16 @@ class Attachment(Timestamps, Base):
 
 
 class Asset(Timestamps, Base):
-    """A deliverable under review (copy, design, landing page) that approvers look at."""
+    """A deliverable under review that approvers look at: a link or a file shared in Slack, or an email
+    draft (subject, preheader and body, typed in a form). `services.content_checks` reads them before a
+    sign-off stage opens; `task_id` ties one to the task it is the deliverable of."""
 
     __tablename__ = "assets"
-    __table_args__ = (Index("ix_assets_campaign_id_status", "campaign_id", "status"),)
+    __table_args__ = (
+        Index("ix_assets_campaign_id_status", "campaign_id", "status"),
+        Index("ix_assets_task_id", "task_id"),
+        {"sqlite_autoincrement": True},  # ids back the AS-<n> refs: never reuse one
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
@@ -46,3 +52,9 @@ class Asset(Timestamps, Base):
     url: Mapped[str | None] = mapped_column(String(2000))
     status: Mapped[AssetStatus] = mapped_column(str_enum(AssetStatus), default=AssetStatus.DRAFT)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id"))
+    # An email draft: what the approvers read, as typed (`body` is its HTML or plain text).
+    subject: Mapped[str | None] = mapped_column(String(300))
+    preheader: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(2000))  # the Slack message it was attached from
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("team_members.id", ondelete="SET NULL"))

@@ -5,6 +5,10 @@ same round. Stages run by `stage_order`: a stage is open while it is undecided a
 lower order has passed; otherwise it waits. A campaign has a handful of rows, so states are computed
 here in Python rather than in SQL.
 
+A template stage that is due to open while the campaign's content checks find errors about it is HELD
+instead (`_hold`): it gets no approvers until the assets are fixed (`services.campaign_content`). The checks
+are read only for campaigns that have a stage due to open, so reading stages costs no more otherwise.
+
 `StageView` is a plain, comparable snapshot (no ORM objects): the delivery job renders every Slack copy
 of a stage's request from it when the copy goes out (`services.approval_notices`), and compares two
 snapshots to know whether a copy it just posted still shows the stage as it is.
@@ -18,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -27,18 +31,19 @@ from models import (
     ApprovalMessage,
     ApprovalRule,
     ApprovalStatus,
-    Asset,
-    AssetStatus,
     Campaign,
     Task,
     TaskStatus,
     TeamMember,
     Timeline,
 )
+from services.campaign_content import CampaignContent, asset_ref, content_of_campaigns
+from services.content_checks import Finding
 from services.errors import NotFound
 from services.refs import RefKind, format_ref
 
 ASSETS_SHOWN = 10
+FINDINGS_SHOWN = 10
 
 
 class StageState(StrEnum):
@@ -48,6 +53,7 @@ class StageState(StrEnum):
     REJECTED = "rejected"
     SKIPPED = "skipped"  # the owner took it out, or the task it reviews was cancelled
     UNSTAFFED = "unstaffed"  # due to open, but nobody has the role it asks for: the owner names approvers
+    HELD = "held"  # due to open, but the content checks found errors: the owner fixes the assets first
 
 
 SETTLED = (StageState.PASSED, StageState.SKIPPED)  # what a later stage, and the campaign's sign-off, wait for
@@ -84,6 +90,7 @@ class StageStatus:
     waits_for: str | None = None  # the earlier stage a WAITING stage waits for
     waits_for_task: str | None = None  # or the task (a ref) whose finish opens it
     skipped: str | None = None  # why a SKIPPED stage was taken out
+    errors: int = 0  # how many content errors hold a HELD stage
 
 
 def approval_ref(approval_id: int) -> str:
@@ -193,6 +200,7 @@ class AssetLink:
     name: str
     kind: str
     url: str | None
+    ref: str = ""  # AS-4
 
 
 @dataclass(frozen=True)
@@ -212,6 +220,7 @@ class StageView:
     assets: tuple[AssetLink, ...]
     campaign_approved_at: datetime | None
     waits_for_task: str | None = None  # or the task (a ref) whose finish opens it
+    findings: tuple[Finding, ...] = ()  # the content checks' findings about this stage, errors first
 
     @property
     def campaign_ref(self) -> str:
@@ -260,6 +269,10 @@ class CampaignStages:
     rows: list[Approval]
     template: tuple[TemplateStage, ...]
     states: dict[str, StageStatus]
+    content: CampaignContent | None = None  # read when a stage was due to open (it decides HELD)
+
+    def held_names(self) -> list[str]:
+        return [name for name, status in self.states.items() if status.state is StageState.HELD]
 
     def open_names(self) -> set[str]:
         return {name for name, status in self.states.items() if status.state is StageState.OPEN}
@@ -323,7 +336,34 @@ async def stages_of(
     for campaign_id, key, task_id, status in found:
         if key is not None:
             after[campaign_id][key] = (task_id, status)
-    return {campaign_id: _assemble(rows[campaign_id], templates[campaign_id], after[campaign_id]) for campaign_id in ids}
+    assembled = {campaign_id: _assemble(rows[campaign_id], templates[campaign_id], after[campaign_id])
+                 for campaign_id in ids}
+    await _hold(db, assembled)
+    return assembled
+
+
+async def _hold(db: AsyncSession, assembled: dict[int, CampaignStages]) -> None:
+    """Hold each stage that is due to open (UNSTAFFED: no approvers yet) while content errors are about it.
+
+    Only campaigns with such a stage are read (one query for their assets, one for their rules)."""
+    due = [campaign_id for campaign_id, stages in assembled.items()
+           if any(status.state is StageState.UNSTAFFED for status in stages.states.values())]
+    if not due:
+        return
+    contents = await content_of_campaigns(db, due)
+    for campaign_id in due:
+        assembled[campaign_id] = hold(assembled[campaign_id], contents[campaign_id])
+
+
+def hold(stages: CampaignStages, content: CampaignContent) -> CampaignStages:
+    """The stages with those that are due to open and have content errors about them HELD."""
+    states = dict(stages.states)
+    for name, status in stages.states.items():
+        if status.state is StageState.UNSTAFFED:
+            errors = content.errors(name)
+            if errors:
+                states[name] = StageStatus(StageState.HELD, errors=len(errors))
+    return replace(stages, states=states, content=content)
 
 
 def _assemble(
@@ -402,7 +442,7 @@ async def load_stages(db: AsyncSession, keys: Sequence[tuple[int, str]]) -> dict
     deciders = {row.decided_by_id for campaign_stages in stages.values() for row in campaign_stages.rows
                 if row.decided_by_id is not None}
     members = {member.id: member for member in await db.scalars(select(TeamMember).where(TeamMember.id.in_(deciders)))}
-    assets = await _assets_shown(db, list(campaigns))
+    contents = await content_of_campaigns(db, list(campaigns))
     views = {}
     for campaign_id, stage in keys:
         campaign = campaigns.get(campaign_id)
@@ -422,23 +462,13 @@ async def load_stages(db: AsyncSession, keys: Sequence[tuple[int, str]]) -> dict
                      decided_at=row.decided_at, comments=row.comments)
                 for row in stage_rows
             ),
-            assets=tuple(AssetLink(name=asset.name, kind=asset.kind, url=asset.url)
-                         for asset in assets.get(campaign_id, [])),
+            assets=tuple(AssetLink(name=asset.name, kind=asset.kind, url=asset.url, ref=asset_ref(asset.id))
+                         for asset in contents[campaign_id].assets[:ASSETS_SHOWN]),
             campaign_approved_at=campaign.approved_at,
+            findings=tuple(finding for finding in contents[campaign_id].findings
+                           if finding.applies_to(stage))[:FINDINGS_SHOWN],
         )
     return views
-
-
-async def _assets_shown(db: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, list[Asset]]:
-    """Each campaign's first ASSETS_SHOWN assets that are not archived, in one query."""
-    position = func.row_number().over(partition_by=Asset.campaign_id, order_by=Asset.id).label("position")
-    ranked = (select(Asset.id, position)
-              .where(Asset.campaign_id.in_(campaign_ids), Asset.status != AssetStatus.ARCHIVED).subquery())
-    shown: dict[int, list[Asset]] = {}
-    for asset in await db.scalars(select(Asset).join(ranked, ranked.c.id == Asset.id)
-                                  .where(ranked.c.position <= ASSETS_SHOWN).order_by(Asset.id)):
-        shown.setdefault(asset.campaign_id, []).append(asset)
-    return shown
 
 
 def _person(member: TeamMember) -> Person:

@@ -36,6 +36,7 @@ from services.approval_stages import (
     group_stages,
     stage_outcome,
 )
+from services.campaign_content import ContentErrors, campaign_content
 from services.campaigns import lock_campaign
 from services.errors import InvalidInput, NotAllowed, NotFound
 from services.refs import RefKind, format_ref
@@ -74,7 +75,9 @@ async def request_stage(
     *, db: AsyncSession, ctx: Context, campaign_id: int, stage_name: str, approvers: Sequence[TeamMember],
     rule: ApprovalRule | None = None, due: date | None = None,
 ) -> Change:
-    """Ask for a sign-off stage. Without approvers, a template stage goes to the members with its role."""
+    """Ask for a sign-off stage. Without approvers, a template stage goes to the members with its role.
+
+    Refused (`ContentErrors`, listing them) while the campaign's content checks find errors about the stage."""
     campaign = await _owners_change(db, ctx, campaign_id, "request approvals")
     ref = format_ref(RefKind.CAMPAIGN, campaign.id)
     name = _clean_stage_name(stage_name)
@@ -87,6 +90,10 @@ async def request_stage(
     if clash is not None:
         raise InvalidInput(f'{ref} already has the stage "{clash.stage}" ({approval_ref(clash.id)}). '
                            f"A rejected stage comes back with `/approval resubmit {approval_ref(clash.id)}`.")
+    # Approvers sign off on what they can read: content errors are fixed first (a template stage would be held).
+    errors = (await campaign_content(db, campaign.id)).errors(template.name if template else None)
+    if errors:
+        raise ContentErrors(campaign.id, name, errors)
     people = list({member.id: member for member in approvers}.values()) or await _by_role(db, ref, name, template)
     if len(people) > MAX_APPROVERS:
         raise InvalidInput(f"A stage takes at most {MAX_APPROVERS} approvers; split it into stages.")

@@ -1,8 +1,8 @@
 """One campaign on the dashboard: its tasks with assignees and dates, its sign-off stages with their audit
-trail, and what happened lately, from the audit log.
+trail, its assets with what the content checks find, and what happened lately, from the audit log.
 
-Six reads: the campaign with its plan's numbers, its tasks, its stages (`stages_of`: rows, template
-stages and their states), the recent audit lines of the campaign, its tasks and its approvals, the
+Eight reads: the campaign with its plan's numbers, its tasks, its stages (`stages_of`: rows, template
+stages and their states), its assets and content rules (`campaign_content`), the recent audit lines of the campaign, its tasks and its approvals, the
 audit lines about sign-offs (for the stages' trails), and the names of the people those lines mention.
 The audit log keeps Slack ids; a line by someone who is not a member (a job: "system") shows the id.
 """
@@ -10,7 +10,7 @@ The audit log keeps Slack ids; a line by someone who is not a member (a job: "sy
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Approval, AuditEntry, Campaign, Task, TeamMember
 from services.approval_stages import StageState, Vote, approval_ref, group_stages, stages_of
+from services.campaign_content import asset_ref, campaign_content
+from services.content_checks import Finding, url_problem
 from services.dashboard import (
     TASK_OPTIONS,
     CampaignCard,
@@ -94,6 +96,18 @@ class StageDetail:
 
 
 @dataclass(frozen=True)
+class AssetDetail:
+    ref: str
+    title: str
+    kind: str
+    url: str | None  # only a plain http(s) address, so the page links nothing else (`javascript:` and the like)
+    task: str | None  # the task (its ref) it is the deliverable of
+    subject: str | None
+    preheader: str | None
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
 class CampaignDetail:
     campaign: CampaignCard
     description: str | None
@@ -101,6 +115,10 @@ class CampaignDetail:
     tasks: list[TaskCard]  # in plan order: by due time
     stages: list[StageDetail]
     activity: list[Activity]  # newest first
+    assets: list[AssetDetail] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # about the campaign as a whole (a required asset)
+    errors: int = 0  # every content error, and every warning, of the campaign and its assets
+    warnings: int = 0
 
 
 async def campaign_detail(*, db: AsyncSession, campaign_id: int, zone: ZoneInfo, now: datetime) -> CampaignDetail:
@@ -131,12 +149,22 @@ async def campaign_detail(*, db: AsyncSession, campaign_id: int, zone: ZoneInfo,
             round=rows[0].round if rows else None, deadline=local(rows[0].deadline, zone) if rows else None,
             votes=[_vote(row, zone) for row in rows], trail=trails.get(name, []),
         ))
+    content = await campaign_content(db, campaign_id)
+    assets = [AssetDetail(
+        ref=asset_ref(asset.id), title=asset.name, kind=asset.kind,
+        url=asset.url if asset.url and not url_problem(asset.url) else None,
+        task=format_ref(RefKind.TASK, asset.task_id) if asset.task_id else None, subject=asset.subject,
+        preheader=asset.preheader, findings=[f for f in content.findings if f.asset == asset_ref(asset.id)],
+    ) for asset in content.assets]
     critical = [format_ref(RefKind.TASK, task.id) for task in sorted(
         (task for task in tasks if task.on_critical_path), key=lambda task: (task.due_at is None, task.due_at))]
     return CampaignDetail(
         campaign=campaign_card(campaign), description=campaign.description, critical_path=critical,
         tasks=[task_card(task, zone=zone, now=now) for task in tasks], stages=stage_details,
-        activity=[_activity(entry, names, titles, zone) for entry in recent],
+        activity=[_activity(entry, names, titles, zone) for entry in recent], assets=assets,
+        findings=[finding for finding in content.findings if finding.asset is None],
+        errors=sum(finding.is_error for finding in content.findings),
+        warnings=sum(not finding.is_error for finding in content.findings),
     )
 
 

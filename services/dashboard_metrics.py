@@ -8,7 +8,9 @@ back, and how the plans' buffers stand.
   (median and 90th percentile), and how many of those with a deadline came by it.
 - Buffer health: the campaigns launching in the range (cancelled ones left out), by the plan's verdict
   and by how much buffer is left: the thirds of a buffer fever chart (green, amber, red).
-- Email opens and clicks: no email provider reports them yet, so `available` is False.
+- Email: of the people the campaigns' emails reached in the range (Mailjet's events, `email_events`), how
+  many got them, opened and clicked, and the bounces and unsubscribes; `available` False until an event
+  in the range and scope has come in.
 Each is one aggregate query or one narrow read, whatever the range holds.
 """
 
@@ -67,8 +69,14 @@ class BufferHealth:
 @dataclass(frozen=True)
 class EmailRates:
     available: bool
-    opens: Rate | None = None
+    opens: Rate | None = None  # of the people delivered to
     clicks: Rate | None = None
+    recipients: int = 0
+    delivered: Rate | None = None  # of the recipients
+    bounces: int = 0
+    unsubscribes: int = 0
+    spam_reports: int = 0
+    blocked: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,22 @@ async def metrics(
         on_time=await _on_time(db, campaign_id, start, end),
         turnaround=await _turnaround(db, campaign_id, start, end),
         buffer=await _buffer(db, campaign_id, first, last),
-        email=EmailRates(available=False),
+        email=await _email(db, campaign_id, start, end),
     )
+
+
+async def _email(db: AsyncSession, campaign_id: int | None, start: datetime, end: datetime) -> EmailRates:
+    # Imported here: email_events uses this module's Rate.
+    from services import email_events
+
+    found = await email_events.results(db=db, campaign_ids=None if campaign_id is None else [campaign_id],
+                                       start=start, end=end)
+    summed = email_events.total(found.values())
+    if summed is None:
+        return EmailRates(available=False)
+    return EmailRates(available=True, opens=summed.opened, clicks=summed.clicked, recipients=summed.recipients,
+                      delivered=summed.delivered, bounces=summed.bounced, unsubscribes=summed.unsubscribed,
+                      spam_reports=summed.spam_reports, blocked=summed.blocked)
 
 
 _DONE = case((Task.status == TaskStatus.DONE, 1), else_=0)

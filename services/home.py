@@ -28,6 +28,7 @@ from models import (
     Timeline,
 )
 from services.approval_stages import StageLine, stage_lines, stages_of
+from services.campaign_content import content_of_campaigns
 from services.campaigns import OPEN_STATUSES
 from services.kinds import SURFACES
 from services.plans import PlanSummary
@@ -72,6 +73,9 @@ class CampaignHealth:
     projected_launch: date | None = None
     progress_pct: float | None = None
     stages: tuple[StageLine, ...] = ()  # its approval stages, in running order
+    assets: int = 0  # not archived
+    content_errors: int = 0  # what the content checks find in them (`services.campaign_content`)
+    content_warnings: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,12 @@ async def gather(*, db: AsyncSession, member: TeamMember, now: datetime) -> Home
     )
     waiting = [PendingApproval(approval=approval, campaign=campaign) for approval, campaign in pending
                if approval.stage in stages[campaign.id].open_names()]
-    campaigns = [replace(_health(campaign, campaign.timeline), stages=tuple(stage_lines(stages[campaign.id])))
+    contents = await content_of_campaigns(  # one query: the rules came with the timelines
+        db, [campaign.id for campaign in owned],
+        stored_rules={campaign.id: campaign.timeline.content_rules if campaign.timeline else None for campaign in owned})
+    campaigns = [replace(_health(campaign, campaign.timeline), stages=tuple(stage_lines(stages[campaign.id])),
+                         assets=len(contents[campaign.id].assets), content_errors=len(contents[campaign.id].errors(
+                             every_stage=True)), content_warnings=len(contents[campaign.id].warnings))
                  for campaign in owned]
     inbox, unread_total = await recent_notifications(db=db, member=member, now=now)
     return HomeData(

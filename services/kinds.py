@@ -25,6 +25,7 @@ class Kind(StrEnum):
     PLAN_ALERT = "plan_alert"  # `services.plan_alerts`
     DELIVERY_FAILED = "delivery_failed"  # `services.delivery`
     STAGE_UNSTAFFED = "stage_unstaffed"  # `services.signoffs`
+    CONTENT_CHECKS_FAILED = "content_checks_failed"  # `services.signoffs`: content errors hold a sign-off stage
     CAMPAIGN_CREATED = "campaign_created"  # `services.campaign_created`
     AGENT_HANDOFF_RESULT = "agent_handoff_result"  # `services.agent_handoff`: whether the launch was handed on
     # Approval messages (`services.approval_notices`).

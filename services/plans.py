@@ -177,7 +177,7 @@ async def create_plan(
     db.add_all(dependencies)
     timeline = Timeline(
         campaign_id=campaign.id, template=template.name, buffer_hours=template.buffer_hours,
-        approval_stages=_stage_specs(template),
+        approval_stages=_stage_specs(template), content_rules=template.content_snapshot(),
     )
     db.add(timeline)
     await db.flush()

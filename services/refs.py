@@ -1,4 +1,4 @@
-"""Human references people type: CM-12 (campaign), T-7 (task), AP-3 (approval).
+"""Human references people type: CM-12 (campaign), T-7 (task), AP-3 (approval), AS-4 (asset).
 
 The number is the row id; ids come from never-reused sequences, so a ref is never reused either.
 """
@@ -15,11 +15,13 @@ class RefKind(StrEnum):
     CAMPAIGN = "CM"
     TASK = "T"
     APPROVAL = "AP"
+    ASSET = "AS"
 
 
-_NOUNS = {RefKind.CAMPAIGN: "campaign", RefKind.TASK: "task", RefKind.APPROVAL: "approval"}
-_A_NOUN = {RefKind.CAMPAIGN: "a campaign", RefKind.TASK: "a task", RefKind.APPROVAL: "an approval"}  # with its article
-_EXAMPLES = {RefKind.CAMPAIGN: "CM-12", RefKind.TASK: "T-42", RefKind.APPROVAL: "AP-7"}
+_NOUNS = {RefKind.CAMPAIGN: "campaign", RefKind.TASK: "task", RefKind.APPROVAL: "approval", RefKind.ASSET: "asset"}
+_A_NOUN = {RefKind.CAMPAIGN: "a campaign", RefKind.TASK: "a task", RefKind.APPROVAL: "an approval",
+           RefKind.ASSET: "an asset"}  # with its article
+_EXAMPLES = {RefKind.CAMPAIGN: "CM-12", RefKind.TASK: "T-42", RefKind.APPROVAL: "AP-7", RefKind.ASSET: "AS-4"}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 # ASCII digits only: `\d` and `int()` also take other scripts' digits, and `str.isdigit()` takes `²`.
 _PATTERN = re.compile(r"^(?:(?P<prefix>[A-Za-z]{1,2})-?)?(?P<number>[0-9]{1,12})$", re.ASCII)

@@ -12,13 +12,19 @@ A stage nobody can approve (nobody has the role) stays `unstaffed`; the owner he
 outbox, with the command that names approvers instead. They also hear once when the campaign is
 created, so there is time to fix it before the stage is due.
 
+A stage that is due to open while the campaign's content checks find errors about it is held
+(`approval_stages.hold`): no approvers, no requests. The owner hears once, through the outbox, with every
+error listed (`ContentHeld`); they hear again only when something new holds it (a new error, or another
+stage). Whatever changes an asset calls `open_ready` too, so the stage opens once the errors are gone.
+
 Callers lock the campaign first (`campaigns.lock_campaign`): two changes that finish tasks of one
 campaign at once must not both staff the same stage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,9 +32,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Approval, ApprovalStatus, Campaign, TeamMember, Urgency
+from models import Approval, ApprovalStatus, Campaign, Notification, TeamMember, Urgency
 from services import approval_notices, audit, notifications, plans
-from services.approval_stages import StageState, TemplateStage, campaign_stages
+from services.approval_stages import CampaignStages, StageState, TemplateStage, campaign_stages
+from services.campaign_content import findings_text
+from services.content_checks import Finding
 from services.kinds import Kind
 from services.refs import RefKind, format_ref
 
@@ -82,6 +90,49 @@ class StageUnstaffed:
                    opening=bool(payload.get("opening")))
 
 
+@dataclass(frozen=True)
+class ContentHeld:
+    """The payload of a CONTENT_CHECKS_FAILED row: the owner's notice that content errors hold sign-off stages.
+
+    `errors` are every error that holds one of `stages`, as the checks found them (typed parts unescaped:
+    the renderers escape). `summary` and `text` are kept for the in-app inbox."""
+
+    campaign_id: int
+    campaign_name: str
+    stages: tuple[str, ...]
+    errors: tuple[Finding, ...]
+
+    @property
+    def ref(self) -> str:
+        return format_ref(RefKind.CAMPAIGN, self.campaign_id)
+
+    @property
+    def summary(self) -> str:
+        count = f"{len(self.errors)} content error{'s' if len(self.errors) != 1 else ''}"
+        held = ", ".join(f'"{stage}"' for stage in self.stages)
+        return f"{self.ref} {self.campaign_name}: {count} {'holds' if len(self.errors) == 1 else 'hold'} {held}"
+
+    @property
+    def text(self) -> str:
+        return (f"Fix them and the stage opens by itself:\n{findings_text(self.errors)}\n"
+                f"`/campaign checks {self.ref}` shows every finding.")
+
+    def told(self) -> set[str]:
+        """What this notice told: the stages and the errors, each by a key (`Finding.key`)."""
+        return {f"stage|{stage}" for stage in self.stages} | {error.key for error in self.errors}
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"campaign_id": self.campaign_id, "campaign_name": self.campaign_name, "stages": list(self.stages),
+                "errors": [error.to_payload() for error in self.errors], "summary": self.summary, "text": self.text}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ContentHeld:
+        errors = [Finding.from_payload(item) for item in payload.get("errors") or () if isinstance(item, Mapping)]
+        return cls(campaign_id=int(payload["campaign_id"]), campaign_name=str(payload.get("campaign_name") or ""),
+                   stages=tuple(str(stage) for stage in payload.get("stages") or ()),
+                   errors=tuple(error for error in errors if error is not None))
+
+
 async def members_with_role(db: AsyncSession, role: str) -> list[TeamMember]:
     """Active members whose role is `role` (case and spacing aside), oldest first, at most MAX_APPROVERS."""
     wanted = " ".join(role.split()).casefold()
@@ -122,7 +173,31 @@ async def open_ready(
                 row.deadline = deadline
     await db.flush()
     await approval_notices.request_stages(db=db, campaign=campaign, rows=stages.rows, stages=opened, now=now)
+    if stages.held_names():
+        await _tell_held(db, campaign, stages, now=now)
     return tuple(opened)
+
+
+async def _tell_held(db: AsyncSession, campaign: Campaign, stages: CampaignStages, *, now: datetime) -> None:
+    """Tell the owner what holds the held stages, unless the last such notice told them all of it already."""
+    assert stages.content is not None  # `hold` read it
+    held = stages.held_names()
+    errors = _unique(error for name in held for error in stages.content.errors(name))
+    notice = ContentHeld(campaign_id=campaign.id, campaign_name=campaign.name, stages=tuple(held), errors=errors)
+    last = await db.scalar(select(Notification.payload).where(
+        Notification.campaign_id == campaign.id, Notification.kind == Kind.CONTENT_CHECKS_FAILED,
+        Notification.recipient_id == campaign.owner_id).order_by(Notification.id.desc()).limit(1))
+    if isinstance(last, dict) and notice.told() <= ContentHeld.from_payload(last).told():
+        return
+    digest = hashlib.sha256("\n".join(sorted(notice.told())).encode()).hexdigest()[:24]
+    await notifications.notify(
+        db=db, dedupe_key=f"content-held:{campaign.id}:{digest}", kind=Kind.CONTENT_CHECKS_FAILED,
+        payload=notice.to_payload(), recipient_id=campaign.owner_id, campaign_id=campaign.id, urgency=Urgency.HIGH,
+        now=now)
+
+
+def _unique(errors: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(dict.fromkeys(errors))
 
 
 async def _staff(db: AsyncSession, campaign: Campaign, spec: TemplateStage, *, now: datetime, actor_slack_id: str) -> bool:

@@ -11,6 +11,8 @@ A channel is not a person: its post goes as soon as Monday 09:00 has passed. A p
 their quiet hours, mute and time off, and is dropped when their next working moment falls in the next
 week (that week has a post of its own).
 
+Once Mailjet has reported on a campaign's emails (`email_events`), the post carries their results too.
+
 The payload is plain data computed here (the renderers in `blocks/` turn it into Slack or email). Risk
 and buffer come from the plan as last computed (`PlanSummary`; the sweep re-plans stale campaigns just
 before), so a campaign without a plan has no post. Set-based: one query for the candidates, one for the
@@ -43,7 +45,7 @@ from models import (
     Timeline,
     Urgency,
 )
-from services import links
+from services import email_events, links
 from services.approval_stages import stages_of
 from services.dashboard_links import LinkRequest, expiry, issue_many
 from services.durations import HOURS_PER_DAY
@@ -103,6 +105,7 @@ async def weekly_status_posts(
     counts = await _task_counts(db, ids, now)
     tasks = await _open_tasks(db, ids, now)
     approvals = await _approvals(db, ids)
+    emails = await email_events.results(db=db, campaign_ids=ids)  # over the campaign's life, one query
     due = [item for item in due if item.campaign_id in plans]  # else deleted between the queries
     timelines = await _timeline_links(db, due, now, link_secret, public_url)
     drafts = []
@@ -111,6 +114,8 @@ async def weekly_status_posts(
         payload = _payload(campaign, timeline, item, now, counts.get(campaign.id, (0, 0, 0)),
                            tasks[campaign.id], approvals.get(campaign.id, (0, [])))
         payload.update(timelines.get(item.key, {}))
+        if campaign.id in emails:  # only once Mailjet has reported on its emails
+            payload["email"] = emails[campaign.id].to_payload()
         to_owner = item.channel_id is None
         drafts.append(Draft(
             dedupe_key=item.key, kind=Kind.CAMPAIGN_STATUS, payload=payload, campaign_id=campaign.id, urgency=Urgency.NORMAL,

@@ -36,11 +36,13 @@ from models.form_submission import MAX_VIEW_ID
 from models.upsert import insert_ignore
 from services import audit, authz, plan_alerts, plans, signoffs, webhooks
 from services.approval_stages import campaign_stages
+from services.campaign_content import expected_deliverable
 from services.campaigns import lock_campaign, lock_with_tasks
+from services.content_checks import EMAIL
 from services.errors import DomainError, InvalidInput, NotFound
 from services.fields import InvalidField
 from services.planning.schedule import Link, find_cycle
-from services.planning.templates import parse_duration
+from services.planning.templates import ANY_DELIVERABLE, parse_duration
 from services.refs import RefKind, format_ref, parse_ref
 
 MAX_REASON = 500
@@ -100,19 +102,39 @@ async def start(*, db: AsyncSession, task: Task, ctx: Context) -> None:
     _audit(db, ctx, task, "task.started")
 
 
-async def complete(*, db: AsyncSession, task: Task, ctx: Context) -> plans.PlanSummary | None:
-    """Finish the task, open the sign-off stages that waited for it, re-plan."""
+class DeliverableMissing(InvalidInput):
+    """A task that hands over an asset is being finished without one: ask first (`complete(anyway=True)`)."""
+
+    def __init__(self, task: Task, kind: str):
+        self.task_id, self.campaign_id, self.kind = task.id, task.campaign_id, kind
+        ref, campaign = task_ref(task), format_ref(RefKind.CAMPAIGN, task.campaign_id)
+        what = "an asset" if kind == ANY_DELIVERABLE else f"an asset of kind {kind}"
+        draft = f" or write it: `/campaign asset draft {campaign} deliverable={ref}`" if kind == EMAIL else ""
+        super().__init__(f"{ref} hands over {what}, and none is tied to it. Attach it first: "
+                         f"`/campaign asset add {campaign} <link> deliverable={ref}`{draft}; "
+                         f"or finish it anyway: `/task done {ref} anyway`.")
+
+
+async def complete(*, db: AsyncSession, task: Task, ctx: Context, anyway: bool = False) -> plans.PlanSummary | None:
+    """Finish the task, open the sign-off stages that waited for it, re-plan.
+
+    A task that hands over an asset (`campaign_content.expected_deliverable`) and has none tied to it is
+    not finished unless `anyway`: `DeliverableMissing` says what to attach."""
     campaign = await _take(db, task)
     authz.require_task_worker(ctx.actor, task, task.campaign, "finish this task")
     if task.status is TaskStatus.DONE:
         raise InvalidInput(f"{task_ref(task)} is already done.")
     require_open(task)
+    if not anyway:
+        missing = await expected_deliverable(db, task)
+        if missing is not None:
+            raise DeliverableMissing(task, missing)
     before = (await campaign_stages(db, campaign.id)).open_names()
     task.status = TaskStatus.DONE
     task.completed_at = ctx.now
     task.blocked_reason = None
     late = task.due_at is not None and ctx.now > task.due_at
-    _audit(db, ctx, task, "task.completed", late=late)
+    _audit(db, ctx, task, "task.completed", late=late, **({"without_deliverable": True} if anyway else {}))
     await webhooks.emit(db=db, event=webhooks.Event.TASK_DONE, campaign=campaign, now=ctx.now, data={
         "task": {"id": task.id, "ref": task_ref(task), "title": task.title}, "late": late,
         "by": ctx.actor.member.slack_user_id})

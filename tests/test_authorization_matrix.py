@@ -1,7 +1,7 @@
 """Who may do what, for every command and button, through signed requests to the real app.
 
 Five people: the campaign's owner, the assignee of T-1, the approver of a sign-off, a bystander (on the
-team, nothing to do with the campaign) and an admin. Each row is one request; every person sends it, the
+team, nothing to do with the campaign) and an admin. The campaign has one asset, AS-1. Each row is one request; every person sends it, the
 ones who may not first (a refusal must change nothing), then the ones who may. A refusal is the
 authorization service's message; anything else (done, or "already done") counts as allowed.
 
@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from models import Approval, TeamMember
+from models import Approval, Asset, TeamMember
 from tests.conftest import RunningApp, app_settings, start_app
 from tests.fake_slack import Call, FakeSlack
-from tests.slack_helpers import NEXT_YEAR, reply_text, send_command
+from tests.slack_helpers import NEXT_YEAR, count, reply_text, send_command
 from tests.slack_requests import block_actions_payload, view_submission_payload
 
 OWNER, ASSIGNEE, APPROVER, BYSTANDER, ADMIN = "U0ALICE", "U0BOB", "U0CAROL", "U0DANA", "U0ADAM"
@@ -144,6 +144,12 @@ ROWS: dict[str, tuple[Send, frozenset[str]]] = {
     "campaign escalation (show)": (command("/campaign", "escalation CM-{c}"), EVERYONE),
     "campaign escalation (set)": (command("/campaign", "escalation CM-{c} grace=2h"), MANAGERS),
     "campaign help": (command("/campaign", "help"), EVERYONE),
+    "campaign asset add": (command("/campaign", "asset add CM-{c} https://example.com/page"), WORKERS),
+    "campaign asset list": (command("/campaign", "asset list CM-{c}"), EVERYONE),
+    "campaign asset tie": (command("/campaign", "asset tie AS-1 T-{t}"), WORKERS),
+    "campaign asset remove": (command("/campaign", "asset remove AS-1"), WORKERS),
+    "campaign asset draft (form)": (opens_a_modal("/campaign", "asset draft CM-1"), WORKERS),
+    "campaign checks": (command("/campaign", "checks CM-{c}"), EVERYONE),
     # /task
     "task mine": (command("/task", "mine"), EVERYONE),
     "task list": (command("/task", "list CM-{c}"), EVERYONE),
@@ -178,6 +184,7 @@ ROWS: dict[str, tuple[Send, frozenset[str]]] = {
     # buttons
     "button: task start": (button("task_start", TASK["value"]), WORKERS),
     "button: task done": (button("task_done", TASK["value"]), WORKERS),
+    "button: task done anyway": (button("task_done_anyway", TASK["value"]), WORKERS),
     "button: task block": (button("task_block", TASK["value"], allowed_signal="views.open"), WORKERS),
     "button: snooze an hour": (button("task_snooze_hour", TASK["value"]), WORKERS),
     "button: snooze till tomorrow": (button("task_snooze_tomorrow", TASK["value"]), WORKERS),
@@ -208,11 +215,12 @@ async def make_world(app: RunningApp, fake: FakeSlack) -> World:
     await send_command(app, fake, "/campaign", f'new "Matrix" promo {NEXT_YEAR}', user_id=OWNER)
     await send_command(app, fake, "/task", "assign T-1 <@U0BOB|bob>", user_id=OWNER)
     await send_command(app, fake, "/approval", 'request CM-1 "Legal review" <@U0CAROL|carol>', user_id=OWNER)
+    await send_command(app, fake, "/campaign", "asset add CM-1 https://example.com/brief Brief", user_id=OWNER)
     async with app.sessions() as db:
         carol = await db.scalar(select(TeamMember.id).where(TeamMember.slack_user_id == APPROVER))
         bob = await db.scalar(select(TeamMember.id).where(TeamMember.slack_user_id == ASSIGNEE))
         approval_id = await db.scalar(select(Approval.id).where(Approval.approver_id == carol))
-    assert carol and bob and approval_id, "the world was not built"
+    assert carol and bob and approval_id and await count(app, Asset) == 1, "the world was not built"
     return World(campaign_id=1, task_id=1, approval_id=approval_id, assignee_member_id=bob)
 
 

@@ -100,7 +100,7 @@ async def test_metrics_as_json(running_app: RunningApp) -> None:
     body = assert_json(await fetch(running_app, f"{API}/metrics", token=token,
                                    **{"from": (today - timedelta(days=5)).isoformat(),
                                       "to": (today + timedelta(days=100)).isoformat()}))
-    assert body["email"] == {"available": False, "opens": None, "clicks": None}
+    assert body["email"]["available"] is False and body["email"]["opens"] is None  # no Mailjet event yet
     assert body["buffer"]["campaigns"] == 3
     assert sum(count["count"] for count in body["buffer"]["by_health"]) == 3
     assert body["turnaround"]["decided"] == 1

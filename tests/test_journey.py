@@ -1,4 +1,5 @@
-"""A whole campaign run from Slack alone: team, plan, staffing, work, approvals, launch, completion.
+"""A whole campaign run from Slack alone: team, plan, staffing, the email draft, work, approvals, launch,
+completion.
 
 Every step is a signed request to the real app (commands, button clicks); the assertions read the
 database and what the fake Slack server recorded, as a person in the workspace would see it.
@@ -15,6 +16,7 @@ from tests.approval_helpers import AT_WORK, BOB, CAROL, MENTION, OWNER, add_peop
 from tests.conftest import RunningApp
 from tests.fake_slack import FakeSlack
 from tests.slack_helpers import reply_text, send_command
+from tests.slack_requests import view_submission_payload
 
 
 async def campaign(app: RunningApp) -> Campaign:
@@ -49,6 +51,18 @@ async def test_a_campaign_from_new_to_sign_off_and_launch(running_app: RunningAp
     assert "assigned" in staffed.args["text"]
     shown = await send_command(app, fake, "/campaign", "show CM-1", user_id=BOB)
     assert "Critical path" in reply_text(shown) and "on track" in reply_text(shown)
+
+    # The issue itself, as an email draft in the form, handed over by the copy edit: the newsletter's
+    # sign-offs wait for it (its content checks run before each stage opens).
+    copy_edit = next(task.id for task in await open_tasks(app) if task.template_key == "copy_edit")
+    draft = view_submission_payload(user_id=OWNER, callback_id="asset_draft_modal", private_metadata="campaign:1",
+                                    values={block: {"value": text} for block, text in {
+                                        "title": "March issue", "subject": "March: what is new",
+                                        "preheader": "Three stories and a webinar",
+                                        "body": '<p>Hello</p><a href="https://example.com/?utm_source=mail">Read</a>'
+                                                '<a href="https://example.com/unsubscribe">Unsubscribe</a>',
+                                        "url": "", "deliverable": f"T-{copy_edit}"}.items()})
+    assert (await app.slack.interaction(draft))[0] == 200
 
     # People do their work: each assignee (or the owner for unassigned work) finishes every task.
     for task in await open_tasks(app):

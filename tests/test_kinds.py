@@ -19,11 +19,12 @@ from services.agent_handoff import HandoffResult
 from services.approval_notices import CopyUpdate, RequestNotice, StageOutcome
 from services.approval_stages import StageState
 from services.campaign_created import CampaignCreated
+from services.content_checks import Finding, Rule, Severity
 from services.delivery import DeliveryFailed
 from services.home import Bucket, HomeData, TaskGroup
 from services.kinds import NOT_MESSAGES, Kind
 from services.plan_alerts import PlanAlert
-from services.signoffs import StageUnstaffed
+from services.signoffs import ContentHeld, StageUnstaffed
 from tests.fake_slack_blocks import MESSAGE_BLOCK_LIMIT, VIEW_BLOCK_LIMIT, block_problems
 
 HOSTILE = "<!channel> & <b>"
@@ -73,6 +74,9 @@ SAMPLES: dict[Kind, dict[str, Any]] = {
                                          reason="not_in_channel", recipient_channel="C0GONE").to_payload(),
     Kind.STAGE_UNSTAFFED: StageUnstaffed(campaign_id=1, campaign_name=HOSTILE, stage=HOSTILE, role=HOSTILE,
                                          opening=True).to_payload(),
+    Kind.CONTENT_CHECKS_FAILED: ContentHeld(campaign_id=1, campaign_name=HOSTILE, stages=(HOSTILE,), errors=(
+        Finding(Severity.ERROR, Rule.PLACEHOLDER_TEXT, "AS-1", HOSTILE, f"The subject still has: {HOSTILE}"),)
+    ).to_payload(),
     Kind.CAMPAIGN_CREATED: CampaignCreated(
         campaign_id=1, campaign_name=HOSTILE, template_title=HOSTILE, owner="U0ALICE", launch_date=date(2027, 5, 3),
         created_on=date(2027, 3, 1), tasks=9, milestones=1, critical_days=20.0, buffer_days=3.0).to_payload(),

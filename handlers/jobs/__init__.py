@@ -3,7 +3,7 @@
 Importing this package records every job; `declare_jobs(broker, env)` binds them to a broker.
 """
 
-from handlers.jobs import notifications, team  # noqa: F401  (records their jobs)
+from handlers.jobs import email_events, notifications, team  # noqa: F401  (records their jobs)
 from handlers.jobs.environment import JobEnvironment
 from handlers.jobs.registry import JOBS, declare_jobs
 

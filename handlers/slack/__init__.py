@@ -7,6 +7,7 @@ from slack_bolt.async_app import AsyncApp
 from handlers.slack import (
     api_tokens,
     approval,
+    assets,
     campaign,
     dashboard,
     delivery_actions,
@@ -17,7 +18,7 @@ from handlers.slack import (
     unfurl,
 )
 
-SURFACES = (api_tokens, approval, campaign, dashboard, delivery_actions, home, task, task_actions, team, unfurl)
+SURFACES = (api_tokens, approval, assets, campaign, dashboard, delivery_actions, home, task, task_actions, team, unfurl)
 
 
 def register_all(app: AsyncApp) -> None:

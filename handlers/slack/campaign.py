@@ -1,5 +1,6 @@
 """`/campaign`: create (with a plan, typed or in a form), list, show, staff, move through its lifecycle, set its
-channel, and browse templates."""
+channel, browse templates, and its assets and content checks (`/campaign asset …`, `/campaign checks`: in
+`handlers.slack.assets`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from blocks.help import campaign_help
 from blocks.modals import CAMPAIGN_MODAL
 from blocks.tasks import assignment_results
 from blocks.text import escape, fit_escaped, truncate
+from handlers.slack import assets as asset_handlers
 from handlers.slack import campaign_form
 from handlers.slack.args import (
     looks_like_date,
@@ -38,7 +40,7 @@ from handlers.slack.campaign_policy import escalation
 from handlers.slack.context import Work, deps_of, in_unit_of_work
 from handlers.slack.errors import replying_errors
 from models import Campaign, TeamMember
-from services import approval_stages, campaign_created, campaigns, plans, staffing, team
+from services import approval_stages, assets, campaign_created, campaigns, email_events, plans, staffing, team
 from services.errors import InvalidInput
 from services.refs import RefKind, format_ref, parse_ref
 
@@ -64,6 +66,9 @@ async def campaign_command(
             return
         if subcommand in ("new", "create") and len(words) == 1:
             await campaign_form.open_form(client, command, deps_of(context))  # the trigger_id lives 3 s
+            return
+        if subcommand == "asset" and len(words) > 1 and words[1].lower() == "draft":
+            await asset_handlers.open_draft_form(words[2:], command, respond, context, client)  # a form, too
             return
         action = SUBCOMMANDS.get(subcommand)
         if action is None:
@@ -139,8 +144,11 @@ async def show_campaign(work: Work, args: list[str], command: dict[str, Any]) ->
     stages = approval_stages.stage_lines(await approval_stages.campaign_stages(
         work.db, campaign.id, stored=plan.timeline.approval_stages if plan is not None else []))
     change = await plans.last_change(db=work.db, campaign=campaign) if plan is not None else None
+    email = (await email_events.results(db=work.db, campaign_ids=[campaign.id])).get(campaign.id)
+    listed = await assets.list_assets(db=work.db, campaign=campaign)
     detail = campaign_detail(campaign, plan, stages=stages, template_title=_template_title(work, campaign.template),
-                             today=work.today, viewer_tz=work.actor.timezone, change=change)
+                             today=work.today, viewer_tz=work.actor.timezone, change=change,
+                             email=email.to_payload() if email is not None else None, assets=listed)
     return {**detail, "response_type": "ephemeral"}
 
 
@@ -209,7 +217,7 @@ def _template_title(work: Work, name: str) -> str:
     return template.title if template else name
 
 
-READING = {"list", "ls", "show", "view", "templates"}  # change nothing: see context.unit_of_work(reading=)
+READING = {"list", "ls", "show", "view", "templates", "checks"}  # change nothing: see context.unit_of_work(reading=)
 SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Reply]]] = {
     "new": new_campaign,
     "create": new_campaign,
@@ -224,5 +232,8 @@ SUBCOMMANDS: dict[str, Callable[[Work, list[str], dict[str, Any]], Awaitable[Rep
     "unmute": _muter(False),
     "escalation": escalation,
     "policy": escalation,
+    "asset": asset_handlers.asset_command,
+    "assets": asset_handlers.asset_command,
+    "checks": asset_handlers.checks_command,
     **{move.value: _mover(move) for move in campaigns.Move},
 }

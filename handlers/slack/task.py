@@ -13,6 +13,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.assets import deliverable_prompt
 from blocks.modals import TASK_MODAL
 from blocks.tasks import comment_added, my_tasks, task_changed, task_help, task_list
 from blocks.text import escape, fit_escaped
@@ -125,8 +126,13 @@ async def start_task(work: Work, args: list[str], client: AsyncWebClient) -> Rep
 
 
 async def complete_task(work: Work, args: list[str], client: AsyncWebClient) -> Reply:
+    """`/task done T-42 [anyway]`: a task that hands over an asset and has none asks first (`anyway` does not)."""
     task = await _task(work, args, "/task done T-42")
-    plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
+    anyway = any(word.lower() == "anyway" for word in args[1:])
+    try:
+        plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context(), anyway=anyway)
+    except tasks.DeliverableMissing as missing:  # nothing changed: the question, with a "Done anyway" button
+        return deliverable_prompt(missing)
     return _changed(work, task, ":white_check_mark:", f"{tasks.task_ref(task)} is done", plan)
 
 

@@ -1,5 +1,9 @@
-"""The task buttons (Start, Done, Block) on the Home tab, or on any message that carries them, and the
-modal that asks why a task is blocked.
+"""The task buttons (Start, Done, Block) on the Home tab, or on any message that carries them, the modal that
+asks why a task is blocked, and "Done anyway".
+
+Done on a task that hands over an asset it does not have yet asks first: under a message, a reply with a
+"Done anyway" button (and the commands to attach it); on the Home tab, a notice that says the same with
+`/task done T-n anyway`. Nothing changes until one of them is used.
 
 Every change goes through `services.tasks` (which authorizes and re-plans). A click on the Home tab
 re-publishes the Home so the click shows in place; a click under a message gets a line there instead
@@ -23,12 +27,14 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.assets import deliverable_prompt
 from blocks.codec import decode_task, decode_task_form
 from blocks.ids import (
     REASON_ACTION,
     REASON_BLOCK,
     TASK_BLOCK,
     TASK_DONE,
+    TASK_DONE_ANYWAY,
     TASK_SNOOZE_HOUR,
     TASK_SNOOZE_TOMORROW,
     TASK_START,
@@ -48,6 +54,7 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp) -> None:
     app.action(TASK_START)(start_clicked)
     app.action(TASK_DONE)(done_clicked)
+    app.action(TASK_DONE_ANYWAY)(done_anyway_clicked)
     app.action(TASK_BLOCK)(block_clicked)
     app.view(BLOCK_MODAL)(block_submitted)
     app.action(TASK_SNOOZE_HOUR)(snooze_clicked)
@@ -71,6 +78,12 @@ async def _start(work: Work, task: Task, action_id: str | None) -> tuple[str, pl
 async def _done(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
     plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context())
     return f":white_check_mark: {tasks.task_ref(task)} is done", plan
+
+
+async def _done_anyway(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
+    """"Done anyway", under the question a Done asked: finish it without the asset it hands over."""
+    plan = await tasks.complete(db=work.db, task=task, ctx=work.task_context(), anyway=True)
+    return f":white_check_mark: {tasks.task_ref(task)} is done, without its deliverable", plan
 
 
 async def _snooze(work: Work, task: Task, action_id: str | None) -> tuple[str, plans.PlanSummary | None]:
@@ -101,7 +114,12 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
         async with telling_errors(body, respond, context, client):
             async def run(work: Work) -> _Clicked:
                 task = await tasks.get_task(db=work.db, task_id=decode_task(action.get("value")))
-                note, plan = await change(work, task, action.get("action_id"))
+                try:
+                    note, plan = await change(work, task, action.get("action_id"))
+                except tasks.DeliverableMissing as missing:
+                    if not _from_message(body):
+                        raise  # the Home tab has nothing to ask under: a notice says how to finish it anyway
+                    return work, deliverable_prompt(missing)  # nothing changed: ask, with "Done anyway"
                 if _on_home(body):
                     await work.refresh_home()
                 return work, task_changed(task, note, plan, viewer_tz=work.actor.timezone)
@@ -113,6 +131,7 @@ def _button(change: Change) -> Callable[..., Awaitable[None]]:
 
 
 start_clicked, done_clicked, snooze_clicked = _button(_start), _button(_done), _button(_snooze)
+done_anyway_clicked = _button(_done_anyway)
 
 
 async def block_clicked(

@@ -59,12 +59,12 @@ async def open_from_command(
     command: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
     """`/task new`: the form, with the campaign of the channel it was typed in already chosen."""
-    choices = await _choices(context, client)
+    choices = await campaign_choices(context, client)
     if not choices:
         await respond(**error_message(NO_CAMPAIGNS), response_type="ephemeral")
         return
     await client.views_open(trigger_id=command["trigger_id"],
-                            view=task_modal(choices, selected=_campaign_of_channel(choices, command.get("channel_id"))))
+                            view=task_modal(choices, selected=campaign_of_channel(choices, command.get("channel_id"))))
 
 
 async def from_message(
@@ -76,14 +76,14 @@ async def from_message(
         message, channel = body.get("message") or {}, body.get("channel") or {}
         channel_id = str(channel.get("id") or "")
         ts = str(message.get("ts") or body.get("message_ts") or "")
-        permalink, choices = await asyncio.gather(_permalink(client, channel_id, ts), _choices(context, client))
+        permalink, choices = await asyncio.gather(message_permalink(client, channel_id, ts), campaign_choices(context, client))
         if not choices:
             await client.views_open(trigger_id=body["trigger_id"], view=notice_view(NO_CAMPAIGNS))
             return
         text = plain_message_text(str(message.get("text") or "")).replace("\x00", "").strip()
         source = f"From {permalink}" if permalink else (
             f"From a message in #{channel.get('name') or channel_id} (channel {channel_id}, message {ts})")
-        view = task_modal(choices, selected=_campaign_of_channel(choices, channel_id), title=message_title(text),
+        view = task_modal(choices, selected=campaign_of_channel(choices, channel_id), title=message_title(text),
                           description=_description(text, source), from_message=True)
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -95,7 +95,7 @@ async def submitted(
 
     async def run(work: Work) -> _Added:
         new = tasks.NewTask(
-            campaign_id=_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
+            campaign_id=chosen_campaign_id(form.option(CAMPAIGN)), title=form.text(TITLE),
             description=form.text(DESCRIPTION), estimate=form.text(ESTIMATE), due=form.day(DUE),
             assignee=await _assignee(work, form.user(ASSIGNEE)),
             priority=_priority(form.option(PRIORITY)), after=form.text(AFTER), before=form.text(BEFORE),
@@ -129,16 +129,16 @@ def _description(text: str, source: str) -> str:
     return f"{truncate(text, room)}\n\n{source}" if text else source
 
 
-async def _choices(context: AsyncBoltContext, client: AsyncWebClient) -> list[Campaign]:
+async def campaign_choices(context: AsyncBoltContext, client: AsyncWebClient) -> list[Campaign]:
     async with unit_of_work(context, client) as work:
         return await tasks.campaigns_open_to(db=work.db, actor=work.authz_actor)
 
 
-def _campaign_of_channel(choices: list[Campaign], channel_id: object) -> int | None:
+def campaign_of_channel(choices: list[Campaign], channel_id: object) -> int | None:
     return next((c.id for c in choices if channel_id and c.channel_id == channel_id), None)
 
 
-async def _permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:
+async def message_permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:
     """The message's link; None when Slack won't say (a private channel the bot is not in, say)."""
     if not channel_id or not ts:
         return None
@@ -151,7 +151,7 @@ async def _permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | 
     return link if isinstance(link, str) and link.startswith("https://") else None
 
 
-def _campaign_id(value: str | None) -> int:
+def chosen_campaign_id(value: str | None) -> int:
     if not value:
         raise InvalidField(CAMPAIGN, "Pick a campaign.")
     try:

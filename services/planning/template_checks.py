@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
+from services.content_checks import normalize_kind, parse_rules, valid_kind
 from services.planning.cycles import CycleError
 from services.planning.templates import (
+    ANY_DELIVERABLE,
     RULES,
     ApprovalStage,
     Template,
@@ -82,6 +84,25 @@ def _flag(value: Any) -> bool:
     return value
 
 
+def _deliverable(value: Any) -> str | None:
+    """`true` (any kind of asset), `false`, or a kind (`email`)."""
+    if isinstance(value, bool):
+        return ANY_DELIVERABLE if value else None
+    kind = normalize_kind(value) if isinstance(value, str) else ""
+    if not valid_kind(kind) or kind == ANY_DELIVERABLE:
+        raise ValueError("should be true, false, or a kind of asset (a short lower-case word, like email)")
+    return kind
+
+
+def _plain(value: Any) -> Any:
+    """Data without the loader's line marks, all the way down (what `parse_rules` reads)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if key != _LINE}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _list(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError("should be a list")
@@ -115,10 +136,12 @@ _SKILL_HINT = "a short skill name: letters, digits, spaces, - or _ (at most 40)"
 _SKILL = _shaped(r"[a-z0-9][a-z0-9 _-]{0,39}", _SKILL_HINT, normalize_skill)
 _TEMPLATE: _Spec = {"name": (_NAME, None),
                     "title": (_text, _REQUIRED), "description": (_text, ""), "aliases": (_names, ()),
-                    "buffer": (parse_duration, 0.0), "tasks": (_list, _REQUIRED), "approvals": (_list, [])}  # fmt: skip
+                    "buffer": (parse_duration, 0.0), "tasks": (_list, _REQUIRED), "approvals": (_list, []),
+                    "content_checks": (_plain, None)}  # fmt: skip
 _TASK: _Spec = {"key": (_shaped(r"[a-z0-9][a-z0-9_-]*", "lower-case letters, digits, _ or -"), _REQUIRED),
                 "title": (_text, _REQUIRED), "description": (_text, None), "duration": (parse_duration, None),
-                "skill": (_SKILL, None), "milestone": (_flag, False), "after": (_after, ())}  # fmt: skip
+                "skill": (_SKILL, None), "milestone": (_flag, False), "after": (_after, ()),
+                "deliverable": (_deliverable, None)}  # fmt: skip
 _STAGE: _Spec = {"name": (_text, _REQUIRED), "approver": (_text, _REQUIRED), "rule": (_one_of(RULES), "all"),
                  "allowed": (parse_duration, _REQUIRED), "after": (_text, None)}  # fmt: skip
 
@@ -173,12 +196,20 @@ class _Checker:
             self.report(line, "tasks: the list is empty")
         real_tasks = tuple(task for task in tasks if task is not None)
         self.graph(real_tasks, line)
+        real_stages = tuple(stage for stage in stages if stage is not None)
+        checks, problems = parse_rules(values.get("content_checks"), [stage.name for stage in real_stages])
+        for problem in problems:
+            self.report(self.content_line(data, line), problem)
         if self.problems or name is None:
             return None
         aliases = tuple(alias for alias in values["aliases"] if alias != name)
-        real_stages = tuple(stage for stage in stages if stage is not None)
         return Template(name, values["title"], values["description"], values["buffer"], real_tasks,
-                        real_stages, aliases, self.file)  # fmt: skip
+                        real_stages, aliases, self.file, checks)  # fmt: skip
+
+    @staticmethod
+    def content_line(data: Any, fallback: int | None) -> int | None:
+        block = data.get("content_checks") if isinstance(data, dict) else None
+        return block.get(_LINE, fallback) if isinstance(block, dict) else fallback
 
     def task(self, index: int, data: Any, parent_line: int | None) -> TemplateTask | None:
         key = data.get("key") if isinstance(data, dict) else None
@@ -198,7 +229,7 @@ class _Checker:
         if len(self.problems) > count:
             return None
         return TemplateTask(str(key), values["title"], duration or 0.0, values["skill"], bool(milestone),
-                            values["after"], values["description"])  # fmt: skip
+                            values["after"], values["description"], values["deliverable"])  # fmt: skip
 
     def stage(self, index: int, data: Any, parent_line: int | None) -> ApprovalStage | None:
         name = data.get("name") if isinstance(data, dict) else None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from services.content_checks import ContentRules
 from services.durations import HOURS_PER_DAY, WORKING_TIME, hours_of
 from services.errors import InvalidInput
 from services.planning.cycles import topological_order
@@ -28,6 +29,7 @@ BUILTIN_DIR = Path(__file__).with_name("templates")
 SKILLS = ("strategy", "positioning", "copywriting", "design", "video", "email", "web", "ads", "analytics",
           "social", "pr", "events", "legal", "approvals")  # fmt: skip
 RULES = ("all", "any")
+ANY_DELIVERABLE = "any"  # `deliverable: true`: an asset of any kind
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -66,6 +68,9 @@ class TemplateTask:
     milestone: bool
     after: tuple[TemplateDependency, ...]
     description: str | None = None
+    # The task hands over an asset (`deliverable: true`, or the kind: `deliverable: email`): finishing it
+    # with none tied to it asks first (`services.assets.missing_deliverable`).
+    deliverable: str | None = None  # ANY_DELIVERABLE or a kind
 
     def __post_init__(self) -> None:
         if self.skill is not None:  # however the task was made, matching can rely on the normal form
@@ -93,6 +98,12 @@ class Template:
     approvals: tuple[ApprovalStage, ...]
     aliases: tuple[str, ...]
     source: str
+    content_checks: ContentRules = ContentRules()  # `content_checks:` in the YAML; the defaults without it
+
+    def content_snapshot(self) -> dict[str, object]:
+        """The content rules and the deliverables, as a new campaign keeps them (`Timeline.content_rules`)."""
+        deliverables = {task.key: task.deliverable for task in self.tasks if task.deliverable}
+        return {**self.content_checks.to_stored(), "deliverables": deliverables}
 
     def critical_hours(self) -> float:
         """The longest chain of durations and lags, in working hours."""
