@@ -195,8 +195,12 @@ def email_results_line(summary: Mapping[str, Any]) -> str:
 
     def pct(key: str) -> str | None:
         value = summary.get(key)
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
-        return f"{value:.0f}%" if ok else None
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100):
+            return None
+        shown = f"{value:.0f}"
+        if shown in ("0", "100") and value not in (0, 100):  # 99.5% delivered is not everyone
+            shown = f"{value:.1f}"
+        return f"{shown}%"
 
     def plural(number: int, word: str) -> str:
         return f"{number:,} {word}" + ("" if number == 1 else "s")

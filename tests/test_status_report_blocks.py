@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from blocks.campaigns import email_results_line
 from blocks.emails import render_email
 from blocks.notifications import render
 from tests.fake_slack_blocks import MESSAGE_BLOCK_LIMIT, block_problems
@@ -69,3 +70,11 @@ def test_the_status_email_escapes_html_and_keeps_one_subject_line() -> None:
     assert "Overdue (5):" in email.text and "• T-4 <!channel> & <@U123>, due Fri 12 Mar 2027" in email.text
     assert "Waiting for a decision (2):" in email.text and "asked Fri 12 Mar 2027" in email.text
     assert "Progress: 2 of 11 tasks done (18%), 30% of the work" in email.text
+
+
+def test_email_rates_never_round_a_part_to_all_or_none() -> None:
+    line = email_results_line({"recipients": 201, "delivered_pct": 99.5, "opened_pct": 0.4, "clicked_pct": 10.0,
+                               "bounced": 1, "unsubscribed": 0})
+    assert "99.5% delivered" in line and "0.4% opened" in line and "10% clicked" in line
+    assert "100%" not in email_results_line({"recipients": 3, "delivered_pct": 99.9})
+    assert "100% delivered" in email_results_line({"recipients": 3, "delivered_pct": 100})
