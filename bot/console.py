@@ -22,8 +22,9 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.local_slack import LocalSlack
 from bot.render_text import Reader, render_message
-from bot.runtime import Runtime
+from bot.runtime import Runtime, with_stored_link_secret
 from bot.settings import Settings
+from handlers.links import secret_of
 from services import team
 from services.errors import InvalidInput
 
@@ -84,6 +85,8 @@ async def run_slash(settings: Settings, line: str, *, user_id: str, channel_id: 
     try:
         await runtime.start()
         assert runtime.slack_app is not None and runtime.deps is not None
+        if secret_of(settings) is None:  # as `serve` does: the database's own key, not one from the stand-in secret
+            runtime.deps.settings = await with_stored_link_secret(runtime.deps.settings, runtime.deps.sessions)
         body = urlencode(
             {
                 "command": command, "text": escape_channels(text, stand_in), "user_id": user_id, "user_name": user_id,

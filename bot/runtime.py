@@ -8,8 +8,10 @@ import secrets
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_slack_app, build_slack_client, build_web_app
 from bot.broker import Queue, create_queue
@@ -17,10 +19,12 @@ from bot.jobs import declare_jobs_on
 from bot.settings import Settings
 from bot.sweeper import Sweeper
 from handlers.deps import Deps
+from handlers.links import secret_of
 from handlers.live import LiveHub
 from handlers.slack.inflight import ListenerWork, track
 from models import migrate
 from models.db import create_engine, create_session_factory, reading_session_factory
+from services import links
 from services.planning.templates import TemplateLibrary, load_library
 
 log = logging.getLogger(__name__)
@@ -73,8 +77,11 @@ class Runtime:
             queue.start_embedded_worker()
         live = LiveHub(redis=redis, namespace=settings.redis_namespace)
         await live.start()  # subscribed (Redis mode) before the first request can change anything
+        sessions = create_session_factory(engine)
+        if secret_of(settings) is None:  # nothing configures the dashboard links' key: the database keeps one
+            self.settings = settings = await with_stored_link_secret(settings, sessions)
         self.deps = Deps(
-            settings=settings, engine=engine, sessions=create_session_factory(engine),
+            settings=settings, engine=engine, sessions=sessions,
             reading_sessions=reading_session_factory(engine), redis=redis, queue=queue,
             templates=load_templates(settings),
             inflight=ListenerWork(max_inflight=settings.inflight_limit, slot_wait_seconds=settings.slot_wait_seconds),
@@ -177,3 +184,11 @@ class Runtime:
             await self.deps.engine.dispose()
 
 
+
+
+async def with_stored_link_secret(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Settings:
+    """`settings` with DASHBOARD_SECRET set to the key the database keeps (`services.links.stored_secret`),
+    so links made by any process on this database (another instance, the console) open on every one."""
+    async with sessions.begin() as db:
+        value = await links.stored_secret(db=db)
+    return settings.model_copy(update={"dashboard_secret": SecretStr(value)})

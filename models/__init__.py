@@ -2,6 +2,7 @@
 
 from models.api_idempotency_key import ApiIdempotencyKey
 from models.api_token import ApiToken
+from models.app_secret import AppSecret
 from models.approval import Approval, ApprovalMessage
 from models.audit import AuditEntry
 from models.base import Base, utcnow
@@ -27,7 +28,7 @@ from models.team import TeamMember
 from models.webhook import Webhook
 
 __all__ = [
-    "ApiIdempotencyKey", "ApiToken", "ApprovalMessage",
+    "ApiIdempotencyKey", "ApiToken", "AppSecret", "ApprovalMessage",
     "Approval", "ApprovalRule", "ApprovalStatus", "Asset", "AssetStatus", "Attachment", "AuditEntry", "Base",
     "Campaign", "CampaignStatus", "Comment", "DashboardLink", "EmailEvent", "EmailEventBatch", "FormSubmission", "Notification", "NotificationChannel",
     "NotificationStatus", "Priority", "Task", "TaskDependency", "TaskStatus", "TeamMember", "Timeline", "TimelineSnapshot", "Urgency",

@@ -21,8 +21,15 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import AppSecret
+from models.upsert import insert_ignore
 
 SCOPE_ALL = "all"
 _SCOPE = re.compile(r"all|campaign:[1-9][0-9]{0,9}")
@@ -66,7 +73,7 @@ def is_scope(scope: str) -> bool:
 def link_secret(*, dashboard_secret: str | None, signing_secret: str | None) -> bytes | None:
     """The key for dashboard links: DASHBOARD_SECRET, else one derived from the Slack signing secret.
 
-    None when neither is set (a local console without Slack): then there is nothing to sign with.
+    None when neither is set: then the app uses a key of its own, kept in the database (`stored_secret`).
     """
     if dashboard_secret:
         return dashboard_secret.encode()
@@ -126,3 +133,16 @@ def _decode(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return raw if _encode(raw) == text else None
+
+
+STORED_SECRET_NAME = "dashboard_links"
+
+
+async def stored_secret(*, db: AsyncSession) -> str:
+    """The dashboard links' key this database keeps for when nothing configures one: made by the first
+    process that asks (of several starting at once, one insert wins and all read the same value)."""
+    await insert_ignore(db, AppSecret, {"name": STORED_SECRET_NAME, "value": secrets.token_urlsafe(48)},
+                        conflict=["name"])
+    value = await db.scalar(select(AppSecret.value).where(AppSecret.name == STORED_SECRET_NAME))
+    assert value is not None
+    return value

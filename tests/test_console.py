@@ -164,3 +164,16 @@ async def test_a_dashboard_link_from_the_console_opens_on_serve(db_url: str, fak
     assert found, replies
     async with start_app(settings, fake_slack) as app, app.http.get(app.url(f"/dashboard/{found.group(1)}")) as page:
         assert page.status == 200, await page.text()
+
+
+async def test_with_no_secret_configured_the_dashboard_still_works(db_url: str, fake_slack: FakeSlack) -> None:
+    """The embedded default (`make run`: no DASHBOARD_SECRET, no Slack): a key is made once and kept in the
+    database, so the console's links open on `serve`, and on a second `serve` (another instance, or after a
+    restart) too."""
+    settings = app_settings(db_url, fake_slack, slack_bot_token=None, slack_signing_secret=None, dashboard_secret=None)
+    replies = await run_slash(settings, "/dashboard", user_id="UMAYA")
+    found = re.search(r"/dashboard/([A-Za-z0-9_.-]+)", "\n".join(reply.text for reply in replies))
+    assert found, replies
+    for _ in range(2):
+        async with start_app(settings, fake_slack) as app, app.http.get(app.url(f"/dashboard/{found.group(1)}")) as page:
+            assert page.status == 200, await page.text()
