@@ -73,8 +73,9 @@ def content_held(payload: Mapping[str, Any]) -> dict[str, Any]:
         [section(f":no_entry: *{notice.ref} {name}*: {count} {verb} {stages}. Nobody is asked to sign off until "
                  f"{them} fixed."),
          section(findings_text(notice.errors)),
-         context(f"Fix the assets (`/campaign asset draft AS-4` changes a draft, `/campaign asset remove AS-4` takes "
-                 f"one out) and the stage opens by itself. `/campaign checks {notice.ref}` shows every finding.")],
+         context(f"Fix the assets (`/campaign asset list {notice.ref}` shows them with their refs, "
+                 f"`/campaign asset draft {notice.ref}` writes an email draft) and the stage opens by itself. "
+                 f"`/campaign checks {notice.ref}` shows every finding.")],
     )
 
 
