@@ -34,13 +34,12 @@ RUN python -m venv /opt/venv
 
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so this layer stays cached
-# while only application code changes.
-COPY pyproject.toml ./
+# Dependencies first, from the runtime lock alone (every package of the tree
+# pinned, each file checked against its hash; `make lock` writes it), so this
+# layer stays cached while only application code changes.
+COPY requirements.lock ./
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+    pip install --require-hashes -r requirements.lock
 
 # Then the project itself (a regular, non-editable install: code and the
 # alembic migrations are copied into site-packages, /src is not needed later).

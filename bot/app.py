@@ -13,16 +13,19 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers import metrics as counted
 from handlers.deps import Deps
 from handlers.slack import register_all
 from handlers.slack.context import inject_deps
 from handlers.slack.dedupe import drop_repeated_events
 from handlers.slack.errors import handle_listener_error
 from handlers.slack.replies import replies_on_shared_session
-from handlers.web import DEPS_KEY, api_v1, dashboard, health, mailjet, mcp
+from handlers.web import DEPS_KEY, api_v1, dashboard, health, mailjet, mcp, request_ids
+from handlers.web import metrics as metrics_route
 from handlers.web.replays import replay_cache
 from handlers.web.slack_gate import MAX_BODY_BYTES, SlackGate
 from handlers.web.slack_gate import slack_endpoint as gated_endpoint
+from services import plans
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,8 @@ def build_slack_client(*, token: str, base_url: str, session: aiohttp.ClientSess
         token=token,
         base_url=base_url,
         session=session,  # one shared connection pool instead of a new session per call
-        retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+        retry_handlers=counted.counting(
+            [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)]),
     )
 
 
@@ -51,6 +55,7 @@ def build_slack_app(
         process_before_response=process_before_response,
         raise_error_for_unhandled_request=False,
     )
+    app.use(counted.count_slack_requests)
     app.use(inject_deps(deps))
     app.use(drop_repeated_events(deps))
     app.use(replies_on_shared_session())
@@ -63,6 +68,9 @@ def build_web_app(deps: Deps, slack_app: AsyncApp | None) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app[DEPS_KEY] = deps
     web_app.on_response_prepare.append(_plain_server_header)
+    request_ids.install(web_app)  # first middleware: every later one's log lines carry the id
+    metrics_route.register(web_app)  # before the routes' own middlewares: it counts the status they settle on
+    plans.observe_replans(counted.observe_replan)
     if slack_app is not None:
         web_app.router.add_post(SLACK_EVENTS_PATH, slack_endpoint(slack_app, deps))
     health.register(web_app)

@@ -16,6 +16,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
+from bot.logs import RequestIdMiddleware
+
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "campaign-manager"
@@ -84,5 +86,6 @@ def create_queue(redis_url: str | None, *, namespace: str = DEFAULT_NAMESPACE) -
         broker.emit_after("process_boot")  # the stub only enforces time limits after boot
         kind = "embedded"
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(RequestIdMiddleware())  # log lines of a job carry the id of what queued it
     dramatiq.set_broker(broker)
     return Queue(broker=broker, kind=kind, namespace=namespace)

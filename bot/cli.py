@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot.logs import configure_logging
+from bot.logs import configure_logging, secrets_of
 from bot.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("campaign_manager")
@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets_of(settings))
     try:
         return int(args.run(settings, args) or 0)
     except KeyboardInterrupt:

@@ -86,7 +86,7 @@ async def run_slash(settings: Settings, line: str, *, user_id: str, channel_id: 
         await runtime.start()
         assert runtime.slack_app is not None and runtime.deps is not None
         if secret_of(settings) is None:  # as `serve` does: the database's own key, not one from the stand-in secret
-            runtime.deps.settings = await with_stored_link_secret(runtime.deps.settings, runtime.deps.sessions)
+            runtime.deps.settings = await with_stored_link_secret(runtime.settings, runtime.deps.sessions)
         body = urlencode(
             {
                 "command": command, "text": escape_channels(text, stand_in), "user_id": user_id, "user_name": user_id,

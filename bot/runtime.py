@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -26,6 +27,9 @@ from models import migrate
 from models.db import create_engine, create_session_factory, reading_session_factory
 from services import links
 from services.planning.templates import TemplateLibrary, load_library
+
+if TYPE_CHECKING:  # imported when Socket Mode is used, not by every process
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +63,13 @@ class Runtime:
         self.slack_app: AsyncApp | None = None
         self.web_app: web.Application | None = None
         self._http: aiohttp.ClientSession | None = None
-        self._socket_handler = None
+        self._socket_handler: AsyncSocketModeHandler | None = None
 
     async def start(self) -> web.Application:
         settings = self.settings
         # One cap on connections; listeners get at most inflight_limit of them (see handlers.slack.inflight).
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size, max_overflow=0)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size, max_overflow=0,
+                               statement_timeout_ms=settings.database_statement_timeout_ms)
         await self._prepare_schema(engine)
         redis = None
         if settings.redis_url:
@@ -126,7 +131,7 @@ class Runtime:
     async def _connect_socket_mode(self) -> None:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-        assert self.settings.slack_app_token is not None
+        assert self.settings.slack_app_token is not None and self.slack_app is not None
         handler = AsyncSocketModeHandler(self.slack_app, self.settings.slack_app_token.get_secret_value())
         self._socket_handler = handler
         client = handler.client

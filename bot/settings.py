@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     # Bursts: the most connections one process opens to PostgreSQL, and how many listeners may work on the
     # database at once (unset: the pool less DB_POOL_RESERVE for the sweeper and health checks). A listener
     # that finds no free slot within SLOT_WAIT_SECONDS is answered "busy, try again in a moment".
-    database_pool_size: int = Field(default=20, ge=1, le=500)
+    database_pool_size: int = Field(default=20, ge=1, le=500)  # per process: each `serve`, each worker process
+    # PostgreSQL cancels a statement (a lock wait included) running longer than this; 0: no limit.
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0, le=3_600_000)
     max_inflight: int | None = Field(default=None, ge=1, le=500)
     slot_wait_seconds: float = Field(default=0.5, gt=0, le=2)  # view submissions wait before their ack: << 3 s
     # Deploys: after SIGTERM, how long listeners, their replies, the sweep and jobs get to finish.
@@ -64,6 +66,14 @@ class Settings(BaseSettings):
     # Mailjet's event webhook (POST /webhooks/mailjet) must present it (basic auth password or ?secret=);
     # unset or blank: the endpoint is off (404).
     mailjet_webhook_secret: SecretStr | None = None
+    # /metrics and /health/detailed answer a request from this machine; from elsewhere only with
+    # `Authorization: Bearer <OPS_TOKEN>` (unset: from this machine only).
+    ops_token: SecretStr | None = None
+    # A `worker` serves its processes' metrics on this port (Prometheus text at any path); unset: none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # REST API requests per token per minute, counted across every instance (in Redis when there is one);
+    # unset: 600 (handlers.web.api_v1.limits.LIMIT_PER_WINDOW).
+    api_rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     _public_url_guessed: bool = PrivateAttr(default=False)
 
     @field_validator("database_url")
@@ -82,13 +92,14 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
 
-    @field_validator("max_inflight", mode="before")
+    @field_validator("max_inflight", "api_rate_limit_per_minute", mode="before")
     @classmethod
     def _blank_is_derived(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("redis_url", "slack_app_token", "slack_bot_token", "slack_signing_secret", "dashboard_secret",
-                     "smtp_url", "marketing_agent_url", "marketing_agent_token", mode="before")
+                     "smtp_url", "marketing_agent_url", "marketing_agent_token", "ops_token", "metrics_port",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

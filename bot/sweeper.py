@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from handlers import request_ids
 from handlers.deps import Deps
 from handlers.jobs import email_events as email_jobs
 from handlers.jobs.notifications import hand_out
 from handlers.links import secret_of
+from handlers.metrics import SWEEP_DURATION, SWEEPS
 from services import changes, email_events, sweep
 
 log = logging.getLogger(__name__)
@@ -31,8 +34,23 @@ class Sweeper:
         self._last_handed_out: frozenset[int] = frozenset()
 
     async def run_once(self, now: datetime | None = None) -> sweep.SweepResult | None:
-        """One sweep; None when another process holds the sweep lock."""
-        now = now or datetime.now(UTC)
+        """One sweep; None when another process holds the sweep lock. Its log lines, and those of the jobs
+        it hands out, carry one `sweep-…` id."""
+        with request_ids.bound(request_ids.current.get() or request_ids.new_id("sweep")):
+            started = time.perf_counter()
+            try:
+                result = await self._sweep(now or datetime.now(UTC))
+            except Exception:
+                SWEEPS.labels("failed").inc()
+                raise
+            if result is None:
+                SWEEPS.labels("locked").inc()
+                return None
+            SWEEPS.labels("ran").inc()
+            SWEEP_DURATION.observe(time.perf_counter() - started)
+            return result
+
+    async def _sweep(self, now: datetime) -> sweep.SweepResult | None:
         async with self.deps.sessions.begin() as db:
             if not await sweep.try_lock(db):
                 return None
@@ -108,11 +126,12 @@ class Sweeper:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                result = await self.run_once()
-                if result is not None:
-                    self._report(result)
-            except Exception:
-                log.exception("sweep failed; trying again next interval")
+            with request_ids.bound(request_ids.new_id("sweep")):  # its report and failure lines too
+                try:
+                    result = await self.run_once()
+                    if result is not None:
+                        self._report(result)
+                except Exception:
+                    log.exception("sweep failed; trying again next interval")
             with contextlib.suppress(TimeoutError):  # the interval, cut short by stop()
                 await asyncio.wait_for(self._stopping.wait(), self.interval)

@@ -7,10 +7,17 @@ When PostgreSQL is down, waiting is the worst answer: a connection attempt gives
 CONNECT_TIMEOUT_SECONDS and a wait for a pooled connection after POOL_TIMEOUT_SECONDS, so a Slack
 listener can still say "can't reach the database" while Slack is listening. `is_unreachable` tells
 such failures (worth a retry later) from errors in what was asked.
+
+Waiting on the server is bounded too: `statement_timeout_ms` makes PostgreSQL cancel a statement (a lock
+wait included) that runs longer, so a stuck query ends in an error instead of holding a pooled connection
+and its locks for good. Every connection names its process (`application_name`), so `pg_stat_activity`
+shows which instance of a fleet holds which connections.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from sqlalchemy import event
@@ -28,18 +35,35 @@ READS_FIRST = "campaign_manager_reads_first"
 
 def create_engine(
     database_url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False,
-    foreign_keys: bool = True,
+    foreign_keys: bool = True, statement_timeout_ms: int | None = None,
 ) -> AsyncEngine:
     """`foreign_keys=False` only for SQLite migrations: see models.migrate. PostgreSQL opens at most
-    `pool_size + max_overflow` connections (`max_overflow` defaults to `pool_size`)."""
+    `pool_size + max_overflow` connections (`max_overflow` defaults to `pool_size`).
+
+    `statement_timeout_ms` (PostgreSQL): None or 0 leaves the server's own (none, unless configured), which
+    is what migrations want; the app and its workers pass DATABASE_STATEMENT_TIMEOUT_MS. Connections are
+    checked before use (`pool_pre_ping`), so after a server restart or failover a dead one is replaced
+    instead of failing the request that drew it."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(database_url, echo=echo, foreign_keys=foreign_keys)
+    server_settings = {"application_name": application_name()}
+    if statement_timeout_ms:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
     return create_async_engine(
         database_url, echo=echo, pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow, pool_pre_ping=True,
-        pool_timeout=POOL_TIMEOUT_SECONDS, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "server_settings": server_settings},
+        hide_parameters=True,  # an error's text would hold the values bound (message text) and get logged
     )
+
+
+def application_name() -> str:
+    """`campaign-manager/<host>/<pid>`: in a container the host name is the container's id. PostgreSQL
+    keeps 63 bytes of it; the pid, at the end, is what tells two processes on one host apart."""
+    host = socket.gethostname()[:32]
+    return f"campaign-manager/{host}/{os.getpid()}"
 
 
 def _server_gone_errors() -> tuple[type[BaseException], ...]:
@@ -82,7 +106,7 @@ def is_unreachable(error: BaseException) -> bool:
 def _sqlite_engine(database_url: str, *, echo: bool, foreign_keys: bool) -> AsyncEngine:
     in_memory = ":memory:" in database_url or database_url.rstrip("/").endswith("sqlite+aiosqlite:")
     # timeout: how long a writer waits for SQLite's single write lock before giving up.
-    engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(database_url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -286,6 +286,11 @@ async def waiting_batches(*, db: AsyncSession, received_before: datetime, limit:
         .order_by(EmailEventBatch.id).limit(limit)))
 
 
+async def pending_batches(*, db: AsyncSession) -> int:
+    """How many posts wait to be processed (for /metrics); on the status index."""
+    return int(await db.scalar(select(func.count()).where(EmailEventBatch.status == PENDING)) or 0)
+
+
 @dataclass(frozen=True)
 class EmailResults:
     """One campaign's (or a sum of campaigns') email results, counted in people."""

@@ -9,7 +9,8 @@ leave the buffer free and any lateness of the work shows up as buffer consumed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -39,6 +40,14 @@ from services.planning.templates import Template
 
 ALERT_LEVELS = (100, 50)
 CLOSED = (TaskStatus.DONE, TaskStatus.CANCELLED)
+# Told each re-plan's duration in seconds. bot/ wires the metrics in: services know no metrics library.
+_replan_observers: list[Callable[[float], None]] = []
+
+
+def observe_replans(observer: Callable[[float], None]) -> None:
+    """Have `observer` told how long each re-plan took (once, however often it is wired)."""
+    if observer not in _replan_observers:
+        _replan_observers.append(observer)
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,18 @@ async def replan_many(
     ids = [campaign.id for campaign in campaigns]
     if not ids:
         return {}
+    started = time.perf_counter()
+    try:
+        return await _replan_held(db, campaigns, ids, now=now, reason=reason, holidays=holidays)
+    finally:
+        for observe in _replan_observers:
+            observe(time.perf_counter() - started)
+
+
+async def _replan_held(
+    db: AsyncSession, campaigns: Sequence[Campaign], ids: list[int], *, now: datetime, reason: str,
+    holidays: frozenset[date],
+) -> dict[int, PlanSummary]:
     await _hold(db, ids)
     timelines = {timeline.campaign_id: timeline
                  for timeline in await db.scalars(select(Timeline).where(Timeline.campaign_id.in_(ids)))}

@@ -1,4 +1,4 @@
-"""Health endpoints: liveness, and a detailed view that tells what is broken."""
+"""Health endpoints: liveness for anyone, and a detailed view (operators only) that tells what is broken."""
 
 from __future__ import annotations
 
@@ -66,3 +66,16 @@ async def test_detailed_reports_the_outbox_and_a_backlog_nobody_delivers(db_url:
     assert response.status == 503 and stuck["status"] == "degraded"
     assert stuck["checks"]["outbox"]["ok"] is False and stuck["checks"]["database"]["ok"] is True
     assert stuck["checks"]["outbox"]["error"].startswith("the oldest due notification has waited 6")
+
+
+async def test_detailed_is_for_operators_only(db_url: str, fake_slack: FakeSlack) -> None:
+    # A proxy on this machine forwarding someone else's request: not this machine, so only with the token.
+    stranger = {"X-Forwarded-For": "198.51.100.4"}
+    async with start_app(app_settings(db_url, fake_slack, ops_token="an-ops-token"), fake_slack) as app:
+        async with app.http.get(app.url("/health/detailed"), headers=stranger) as refused:
+            assert refused.status == 404 and "checks" not in await refused.text()
+        async with app.http.get(app.url("/health/detailed"),
+                                headers={**stranger, "Authorization": "Bearer an-ops-token"}) as allowed:
+            assert allowed.status == 200 and (await allowed.json())["checks"]["database"]["ok"]
+        async with app.http.get(app.url("/health"), headers=stranger) as public:
+            assert public.status == 200 and await public.json() == {"status": "ok"}

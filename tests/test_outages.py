@@ -19,16 +19,27 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from handlers.jobs.notifications import hand_out
 from models import Notification, NotificationStatus
 from services import notifications
 from services.notifications import Draft
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningApp, app_settings, migrate_url, start_app
+from tests.conftest import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    RunningApp,
+    app_settings,
+    empty_database,
+    migrate_url,
+    start_app,
+)
 from tests.fake_slack import FakeSlack
+from tests.held_database import database_held
 from tests.home_helpers import home_opened
 from tests.private_services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
+from tests.slack_helpers import send_command
 from tests.test_cli import cli_env
 from tests.test_delivery import World, make_world
 from tests.test_worker_crash import start_worker
@@ -187,3 +198,38 @@ async def _sweep_until_all_sent(app: RunningApp, ids: list[int], *, seconds: flo
             return
         await asyncio.sleep(0.5)  # another process's progress: nothing to wait on but the table
     raise AssertionError(f"not sent after {seconds} s: {left}")
+
+
+# ---------------------------------------------------------------- a restart, and a statement that never ends
+
+
+async def test_after_a_postgresql_restart_the_running_app_answers_from_its_pool(
+    postgres: PrivatePostgres, fake_slack: FakeSlack
+) -> None:
+    """The pool's connections all die with the server; each is checked before use (`pool_pre_ping`), so the
+    first command after the restart is answered from fresh ones, without restarting the app."""
+    await migrate_url(postgres.url)
+    async with start_app(app_settings(postgres.url, fake_slack), fake_slack) as app:
+        before = await send_command(app, fake_slack, "/campaign", "list")
+        assert before.args["text"] != POLITE
+        await asyncio.to_thread(postgres.stop)
+        await asyncio.to_thread(postgres.start)
+        after = await send_command(app, fake_slack, "/campaign", "list")
+        assert after.args["text"] == before.args["text"]
+
+
+async def test_a_statement_past_the_timeout_is_cancelled_and_answered_as_an_error(
+    postgres_url: str, fake_slack: FakeSlack
+) -> None:
+    """DATABASE_STATEMENT_TIMEOUT_MS: a statement stuck behind a lock is cancelled by PostgreSQL, and the person
+    gets the usual error answer (an error id) within Slack's 3 s instead of a reply that never comes."""
+    await empty_database(postgres_url)
+    settings = app_settings(postgres_url, fake_slack, database_statement_timeout_ms=500)
+    async with start_app(settings, fake_slack) as app:
+        async with app.sessions() as db:  # the app's own connections carry the timeout
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await db.execute(text("SELECT pg_sleep(2)"))
+        async with database_held(postgres_url), within_slacks_deadline("answered", {}):
+            reply = await send_command(app, fake_slack, "/campaign", "list")
+        assert "error id" in reply.args["text"] and reply.args["response_type"] == "ephemeral", reply.args
+        assert (await send_command(app, fake_slack, "/campaign", "list")).args["text"] != reply.args["text"]

@@ -57,6 +57,7 @@ from handlers.jobs import agent, mail
 from handlers.jobs.agent import AgentTarget
 from handlers.jobs.mail import Mailer
 from handlers.jobs.pacing import NoPacing, Pacer
+from handlers.metrics import DELIVERIES, counting, kind_label
 from models import TeamMember
 from models.db import is_unreachable
 from services import delivery as policy
@@ -90,7 +91,7 @@ def delivery_client(client: AsyncWebClient) -> AsyncWebClient:
     records the fault and the job is sent again with a delay instead.
     """
     return AsyncWebClient(token=client.token, base_url=client.base_url, session=client.session,
-                          timeout=POST_TIMEOUT, retry_handlers=[])
+                          timeout=POST_TIMEOUT, retry_handlers=counting([]))  # counts, never retries
 
 
 def render(item: Claimed) -> dict[str, Any] | Email:
@@ -156,6 +157,7 @@ class Delivery:
         outcomes.update({done.item.id: Outcome("sent") for done in delivered})
         outcomes.update({item.id: result for item, result in zip(posted, gathered, strict=True)
                          if isinstance(result, Outcome)})
+        _count(claimed, outcomes)
         return outcomes
 
     async def _claim(self, ids: Sequence[int], outcomes: dict[int, Outcome]) -> list[Claimed]:
@@ -340,6 +342,21 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
         if key.lower() == name.lower():
             return str(value)
     return None
+
+
+def _count(claimed: Sequence[Claimed], outcomes: Mapping[int, Outcome]) -> None:
+    """Each claimed row's attempt, once its outcome is recorded: sent, retry, rate_limited, paced, failed."""
+    for item in claimed:
+        outcome = outcomes.get(item.id)
+        DELIVERIES.labels(kind_label(item.kind), channel_of(item), outcome.status if outcome else "unknown").inc()
+
+
+def channel_of(item: Claimed) -> str:
+    if item.kind == Kind.WEBHOOK:
+        return "webhook"
+    if item.kind == Kind.AGENT_HANDOFF:
+        return "agent"
+    return "email" if item.by_email else "slack"
 
 
 def _delay_ms(wait: timedelta) -> int:

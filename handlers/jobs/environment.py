@@ -31,6 +31,7 @@ from handlers.jobs.agent import AgentTarget
 from handlers.jobs.delivery import delivery_client
 from handlers.jobs.mail import Mailer, mailer_from
 from handlers.jobs.pacing import LocalPacer, NoPacing, Pacer, RedisPacer
+from handlers.metrics import counting
 from handlers.ports import DeliveryConfig, JobConfig, JobSender
 from models.db import create_engine, create_session_factory, reading_session_factory
 
@@ -92,7 +93,9 @@ class JobEnvironment:
         return self._resources[loop]
 
     def _build(self) -> JobResources:
-        engine = create_engine(self.settings.database_url, pool_size=5)
+        # DATABASE_POOL_SIZE caps each worker process as it caps each `serve`: one loop, one engine.
+        engine = create_engine(self.settings.database_url, pool_size=self.settings.database_pool_size, max_overflow=0,
+                               statement_timeout_ms=self.settings.database_statement_timeout_ms)
         http = aiohttp.ClientSession()
         token = self.settings.slack_bot_token
         slack = None
@@ -101,7 +104,8 @@ class JobEnvironment:
                 token=token.get_secret_value(),
                 base_url=self.settings.slack_api_url,
                 session=http,
-                retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+                retry_handlers=counting(
+                    [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)]),
             )
         redis = Redis.from_url(self.settings.redis_url) if self.settings.redis_url else None
         return JobResources(engine=engine, sessions=create_session_factory(engine),

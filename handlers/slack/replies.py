@@ -36,7 +36,7 @@ def replies_on_shared_session() -> Callable[..., Awaitable[None]]:
 
     async def middleware(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> None:
         session = getattr(context.client, "session", None)
-        if context.response_url and isinstance(session, ClientSession):
+        if context.response_url and context.respond is not None and isinstance(session, ClientSession):
             context["respond"] = PooledRespond(response_url=context.response_url, session=session,
                                                respond=context.respond)
         await next()

@@ -1,5 +1,7 @@
 """`GET /health` (is the process up) and `GET /health/detailed` (can it reach what it needs).
 
+`/health` is public and says only "ok". `/health/detailed` names the backends and their state: operators
+only (`handlers.web.operators`: from this machine, or with OPS_TOKEN); anyone else gets a 404.
 Each check has CHECK_TIMEOUT_SECONDS, all run at once: a database that is down answers 503 within
 that, with `failing` naming what is broken (`["database", "outbox"]`) and each check saying why.
 """
@@ -17,6 +19,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from handlers.web import DEPS_KEY
+from handlers.web.operators import may_see_internals, not_found
 from models.db import is_unreachable
 from services import notifications
 
@@ -38,6 +41,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def health_detailed(request: web.Request) -> web.Response:
+    if not may_see_internals(request):
+        return not_found()
     deps = request.app[DEPS_KEY]
 
     async def database() -> dict[str, Any]:

@@ -21,7 +21,8 @@ __all__ = ["profiles", "reads", "register", "writes"]
 
 def register(web_app: web.Application) -> None:
     deps = web_app[DEPS_KEY]
-    web_app[LIMITER_KEY] = RateLimiter(redis=deps.redis, namespace=deps.settings.redis_namespace)
+    web_app[LIMITER_KEY] = RateLimiter(redis=deps.redis, namespace=deps.settings.redis_namespace,
+                                         limit=deps.settings.api_rate_limit_per_minute)
     web_app.middlewares.append(api_errors)
     web_app.router.add_get(API_PREFIX + "/openapi.json", openapi.openapi_json)
     web_app.router.add_get(API_PREFIX + "/docs", openapi.docs_page)

@@ -3,7 +3,8 @@ instance shares the count), in this process otherwise (embedded mode).
 
 A fixed window lets a client send up to twice the limit across a window's edge; for a guard against a
 runaway integration that is fine, and it costs one INCR per request. `Retry-After` says when the window
-that refused the request ends. LIMIT_PER_WINDOW is read on every call, so tests can lower it.
+that refused the request ends. The limit is API_RATE_LIMIT_PER_MINUTE (`limit`); without one, LIMIT_PER_WINDOW,
+read on every call, so tests can lower it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Verdict:
 class RateLimiter:
     redis: Any | None = None
     namespace: str = "campaign-manager"
+    limit: int | None = None  # API_RATE_LIMIT_PER_MINUTE; None: LIMIT_PER_WINDOW
     _window: int = -1
     _counts: dict[int, int] = field(default_factory=dict)
 
@@ -35,7 +37,7 @@ class RateLimiter:
         moment = time.time() if now is None else now
         window = int(moment // WINDOW_SECONDS)
         count = await self._count(token_id, window)
-        limit = LIMIT_PER_WINDOW
+        limit = self.limit if self.limit is not None else LIMIT_PER_WINDOW
         retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - moment))
         return Verdict(allowed=count <= limit, retry_after=retry_after, remaining=max(0, limit - count))
 

@@ -18,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 from handlers.web.dashboard.access import Refused
+from handlers.web.request_ids import route_of
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
             raise _with_headers(error) from None
     except Exception:
         error_id = uuid.uuid4().hex[:8]
-        log.exception("dashboard request %s %s failed (error id %s)", request.method, request.path, error_id)
+        # The route, not the path: a dashboard path holds its link's token.
+        log.exception("dashboard request %s %s failed (error id %s)", request.method, route_of(request), error_id)
         response = refusal(500, f"Something went wrong on our side (error id {error_id}).", json=wants_json(request))
     return _with_headers(response)
 

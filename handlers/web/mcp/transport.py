@@ -61,7 +61,8 @@ class _WithCaller(ASGIContext):
     @property
     def scope(self) -> Any:
         scope = super().scope
-        scope["state"] = {STATE_KEY: self._caller}
+        # ASGI scopes may carry "state" (the lifespan-state extension); aiohttp-asgi's ScopeDict omits it.
+        scope["state"] = {STATE_KEY: self._caller}  # type: ignore[typeddict-unknown-key]
         return scope
 
 
