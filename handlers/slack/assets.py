@@ -10,7 +10,6 @@ ack when that is quick, so a bad value shows under its field (`forms.answer_in_t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -41,12 +40,7 @@ from handlers.slack.args import plain_message_text
 from handlers.slack.context import Work, in_unit_of_work, unit_of_work
 from handlers.slack.errors import form_refusal, replying_errors
 from handlers.slack.forms import Answer, Form, answer_in_time
-from handlers.slack.task_form import (
-    campaign_choices,
-    campaign_of_channel,
-    chosen_campaign_id,
-    message_permalink,
-)
+from handlers.slack.task_form import campaign_of_channel, chosen_campaign_id, shortcut_source
 from services import assets, campaigns, tasks
 from services.assets import BODY, DELIVERABLE, KIND, PREHEADER, SUBJECT, TITLE, URL, DraftChange, NewAsset
 from services.content_checks import EMAIL
@@ -191,18 +185,15 @@ async def attach_from_message(
 ) -> None:
     await ack()
     async with replying_errors(respond):
-        message, channel = body.get("message") or {}, body.get("channel") or {}
-        channel_id = str(channel.get("id") or "")
-        ts = str(message.get("ts") or body.get("message_ts") or "")
-        permalink, choices = await asyncio.gather(message_permalink(client, channel_id, ts),
-                                                  campaign_choices(context, client))
-        if not choices:
+        source = await shortcut_source(body, context, client)
+        if not source.choices:
             await client.views_open(trigger_id=body["trigger_id"], view=notice_view(NO_CAMPAIGNS))
             return
-        found = first_attachment(message)
+        found = first_attachment(source.message)
         note = None if found["url"] else "The message has no link or file of its own: paste the address here."
-        view = attach_modal(choices, selected=campaign_of_channel(choices, channel_id), url=found["url"],
-                            kind=found["kind"], title=found["title"], source=permalink, note=note)
+        view = attach_modal(source.choices, selected=campaign_of_channel(source.choices, source.channel_id),
+                            url=found["url"], kind=found["kind"], title=found["title"], source=source.permalink,
+                            note=note)
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

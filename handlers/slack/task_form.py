@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -73,18 +74,16 @@ async def from_message(
     """The message shortcut: the form with the message's first line as title, the text and a link as description."""
     await ack()
     async with replying_errors(respond):
-        message, channel = body.get("message") or {}, body.get("channel") or {}
-        channel_id = str(channel.get("id") or "")
-        ts = str(message.get("ts") or body.get("message_ts") or "")
-        permalink, choices = await asyncio.gather(message_permalink(client, channel_id, ts), campaign_choices(context, client))
-        if not choices:
+        found = await shortcut_source(body, context, client)
+        if not found.choices:
             await client.views_open(trigger_id=body["trigger_id"], view=notice_view(NO_CAMPAIGNS))
             return
-        text = plain_message_text(str(message.get("text") or "")).replace("\x00", "").strip()
-        source = f"From {permalink}" if permalink else (
-            f"From a message in #{channel.get('name') or channel_id} (channel {channel_id}, message {ts})")
-        view = task_modal(choices, selected=campaign_of_channel(choices, channel_id), title=message_title(text),
-                          description=_description(text, source), from_message=True)
+        text = plain_message_text(str(found.message.get("text") or "")).replace("\x00", "").strip()
+        source = f"From {found.permalink}" if found.permalink else (
+            f"From a message in #{found.channel.get('name') or found.channel_id} "
+            f"(channel {found.channel_id}, message {found.ts})")
+        view = task_modal(found.choices, selected=campaign_of_channel(found.choices, found.channel_id),
+                          title=message_title(text), description=_description(text, source), from_message=True)
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
@@ -136,6 +135,28 @@ async def campaign_choices(context: AsyncBoltContext, client: AsyncWebClient) ->
 
 def campaign_of_channel(choices: list[Campaign], channel_id: object) -> int | None:
     return next((c.id for c in choices if channel_id and c.channel_id == channel_id), None)
+
+
+@dataclass(frozen=True)
+class ShortcutSource:
+    """What a message shortcut acts on: the message, where it is, its link, and the campaigns to pick from."""
+
+    message: dict[str, Any]
+    channel: dict[str, Any]
+    channel_id: str
+    ts: str
+    permalink: str | None
+    choices: list[Any]
+
+
+async def shortcut_source(body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> ShortcutSource:
+    """The shortcut's message, and its permalink and the campaign choices asked of Slack side by side."""
+    message, channel = body.get("message") or {}, body.get("channel") or {}
+    channel_id = str(channel.get("id") or "")
+    ts = str(message.get("ts") or body.get("message_ts") or "")
+    permalink, choices = await asyncio.gather(message_permalink(client, channel_id, ts), campaign_choices(context, client))
+    return ShortcutSource(message=message, channel=channel, channel_id=channel_id, ts=ts, permalink=permalink,
+                          choices=list(choices))
 
 
 async def message_permalink(client: AsyncWebClient, channel_id: str, ts: str) -> str | None:
