@@ -186,7 +186,12 @@ def campaign_list(campaigns: Sequence[Campaign], *, total: int, today: date, fil
 
 
 def email_results_line(summary: Mapping[str, Any]) -> str:
-    """`Email: 1,234 recipients, 98% delivered, 41% opened, 7% clicked, 3 bounces, 2 unsubscribed` from
+    """The Slack line of `email_results_text`."""
+    return ":email: *Email*: " + email_results_text(summary)
+
+
+def email_results_text(summary: Mapping[str, Any]) -> str:
+    """`1,234 recipients, 98% delivered, 41% opened, 7% clicked, 3 bounces, 2 unsubscribed` from
     `EmailResults.to_payload()` (also as stored in a weekly status: read defensively, numbers only)."""
 
     def count(key: str) -> int:
@@ -213,7 +218,7 @@ def email_results_line(summary: Mapping[str, Any]) -> str:
         parts.append(plural(count("spam_reports"), "spam report"))
     if count("blocked"):
         parts.append(f"{count('blocked'):,} blocked")
-    return ":email: *Email*: " + ", ".join(parts)
+    return ", ".join(parts)
 
 
 def campaign_detail(

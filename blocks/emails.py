@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from blocks.campaigns import campaign_created_mail
+from blocks.campaigns import campaign_created_mail, email_results_text
 from blocks.content import content_held_mail
 from services.agent_handoff import HandoffResult
 from services.approval_notices import RequestNotice, StageOutcome
@@ -295,6 +295,9 @@ def campaign_status_email(payload: Payload) -> Email:
         lines.append(f"Waiting for a decision ({_s(payload, 'approvals_waiting')}):")
         lines += [f"• {_s(a, 'stage')} ({_s(a, 'approval')}), asked {local_when(a.get('requested_day'), None)}"
                   for a in payload.get("oldest_approvals") or []]
+    email = payload.get("email")
+    if isinstance(email, Mapping):  # Mailjet's results, as the Slack post shows them
+        lines.append(f"Email: {email_results_text(email)}")
     return _build(head, lines)
 
 

@@ -21,10 +21,12 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from blocks.emails import render_email
 from blocks.status_report import campaign_status
 from handlers.jobs import email_events as email_jobs
 from models import EmailEvent, EmailEventBatch
 from services import email_events
+from services.kinds import Kind
 from services.status_reports import weekly_status_posts
 from tests import services as test_services
 from tests.conftest import RunningApp, app_settings, start_app
@@ -389,3 +391,5 @@ async def test_the_weekly_status_carries_the_email_results(sessions: Any) -> Non
     assert payload["email"]["recipients"] == 4 and payload["email"]["opened_pct"] == 66.7
     rendered = campaign_status(payload)
     assert EMAIL_LINE in json.dumps(rendered["blocks"]) and not block_problems(rendered["blocks"], MESSAGE_BLOCK_LIMIT)
+    mailed = render_email(Kind.CAMPAIGN_STATUS, payload)  # an owner who chose email reads the same figures
+    assert "Email: 4 recipients" in mailed.text and "67% opened" in mailed.text and "*Email*" not in mailed.text
