@@ -108,7 +108,7 @@ class DeliverableMissing(InvalidInput):
     def __init__(self, task: Task, kind: str):
         self.task_id, self.campaign_id, self.kind = task.id, task.campaign_id, kind
         ref, campaign = task_ref(task), format_ref(RefKind.CAMPAIGN, task.campaign_id)
-        what = "an asset" if kind == ANY_DELIVERABLE else f"an asset of kind {kind}"
+        self.what = what = "an asset" if kind == ANY_DELIVERABLE else f"an asset of kind {kind}"
         draft = f" or write it: `/campaign asset draft {campaign} deliverable={ref}`" if kind == EMAIL else ""
         super().__init__(f"{ref} hands over {what}, and none is tied to it. Attach it first: "
                          f"`/campaign asset add {campaign} <link> deliverable={ref}`{draft}; "

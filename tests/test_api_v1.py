@@ -476,3 +476,21 @@ async def test_the_document_says_exactly_which_refs_and_keys_pass(running_app: R
     assert await campaign_count(running_app) == before
     tasks = await call(running_app, "GET", "/api/v1/tasks?campaign=%60CM-1%60", token=token)
     assert tasks.status == 422 and "campaign" in tasks.body["fields"]
+
+
+async def test_finishing_a_task_without_its_deliverable_asks_for_anyway(running_app: RunningApp) -> None:
+    """The newsletter's copy edit hands over the email draft: as `/task done` asks first in Slack, the API
+    answers 409 naming what is missing, and finishes it with `"anyway": true`."""
+    alice = await api_token(running_app)
+    made = await call(running_app, "POST", "/api/v1/campaigns", token=alice,
+                      json={"name": "March issue", "template": "newsletter", "launch_date": launch_in(60).isoformat()})
+    assert made.status == 201, made.text
+    listed = await call(running_app, "GET", f"/api/v1/tasks?campaign={made.body['ref']}&limit=100", token=alice)
+    copy_edit = next(task["ref"] for task in listed.body["items"] if task["title"].startswith("Copy edit"))
+    refused = await call(running_app, "PATCH", f"/api/v1/tasks/{copy_edit}", token=alice, json={"status": "done"})
+    assert refused.status == 409 and refused.body["error"] == "deliverable_missing", refused.text
+    assert "email" in refused.body["detail"] and '"anyway": true' in refused.body["detail"]
+    assert (await call(running_app, "GET", f"/api/v1/tasks/{copy_edit}", token=alice)).body["status"] != "done"
+    done = await call(running_app, "PATCH", f"/api/v1/tasks/{copy_edit}", token=alice,
+                      json={"status": "done", "anyway": True})
+    assert done.status == 200 and done.body["status"] == "done", done.text

@@ -68,7 +68,7 @@ async def test_the_tools_listed_are_the_routes_named_for_agents(running_app: Run
         assert each.annotations is not None and each.annotations.read_only_hint is (name in READS), name
     assert listed["update_task"].input_schema["required"] == ["ref"]
     assert set(listed["update_task"].input_schema["properties"]) == {"ref", "status", "reason", "estimate", "due",
-                                                                     "assignee"}
+                                                                     "assignee", "anyway"}
     assert templates == {"campaign://{ref}", "campaign://{ref}/plan"}
 
 

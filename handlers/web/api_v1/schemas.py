@@ -244,6 +244,8 @@ class TaskUpdate(Body):
     estimate: str | None = Field(default=None, max_length=20)
     due: date | None = None
     assignee: SlackId | None = None
+    anyway: bool = Field(default=False, description="With status `done`: finish it even though the asset it hands "
+                                                    "over is not attached (else a 409 says what is missing)")
 
     @field_validator("reason")
     @classmethod

@@ -158,7 +158,12 @@ async def update_task(call: Call) -> s.TaskOut:
         if change.status == "in_progress":
             await tasks.start(db=work.db, task=task, ctx=ctx)
         elif change.status == "done":
-            await tasks.complete(db=work.db, task=task, ctx=ctx)
+            try:
+                await tasks.complete(db=work.db, task=task, ctx=ctx, anyway=change.anyway)
+            except tasks.DeliverableMissing as missing:
+                raise ApiError(409, "deliverable_missing", f"{format_ref(RefKind.TASK, task_id)} hands over "
+                               f"{missing.what}, and none is attached (in Slack: `/campaign asset add`). Send "
+                               f'`"anyway": true` to finish it without.') from None
         elif change.status == "blocked":
             await tasks.block(db=work.db, task=task, reason=change.reason or "", ctx=ctx)
         await work.db.flush()
