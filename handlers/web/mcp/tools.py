@@ -98,17 +98,14 @@ async def invoke(route: Route, who: McpCaller, arguments: dict[str, Any]) -> Bas
     except ApiError as error:
         raise Refused(error.status, _sentence(error)) from None
     except DomainError as error:
-        raise Refused(*_status_and_sentence(from_domain(error))) from None
+        refusal = from_domain(error)
+        raise Refused(refusal.status, _sentence(refusal)) from None
 
 
 def _sentence(error: ApiError) -> str:
     others = [f"`{name}`: {text}" for name, text in error.fields.items()
               if name not in error.detail and text not in error.detail]
     return " ".join([error.detail, *others])
-
-
-def _status_and_sentence(error: ApiError) -> tuple[int, str]:
-    return error.status, _sentence(error)
 
 
 # ---------------------------------------------------------------- tools from routes
